@@ -1,0 +1,1 @@
+//! Sans-IO WebSocket frame codec (work in progress).

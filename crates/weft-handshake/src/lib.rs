@@ -1,0 +1,1 @@
+//! Sans-IO WebSocket opening handshake (work in progress).
