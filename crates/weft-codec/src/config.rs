@@ -1,0 +1,239 @@
+//! [`Limits`] (safety: what a peer may make us hold) and [`Config`] (behaviour and tuning).
+
+use std::time::Duration;
+
+/// What a peer may make a connection hold. Every limit has a safe default.
+///
+/// Each violation closes the connection with the close code the RFC asks for, before the
+/// oversized data is buffered: a frame or message over its limit is refused from its header.
+///
+/// | limit | default | close code |
+/// | --- | --- | --- |
+/// | [`max_frame_size`](Self::max_frame_size) | 16 MiB | 1009 |
+/// | [`max_message_size`](Self::max_message_size) (also caps inflated size) | 64 MiB | 1009 |
+/// | [`max_fragments`](Self::max_fragments) per message | 65,536 | 1009 |
+/// | [`max_write_buffer`](Self::max_write_buffer) | 64 MiB | — (a send error) |
+///
+/// The defaults accept what Autobahn|Testsuite sends (16 MiB messages, 4 MiB in 65,536
+/// fragments) and refuse what no honest peer sends.
+///
+/// ```
+/// use weft_codec::Limits;
+/// let limits = Limits::default().max_message_size(1 << 20).max_frame_size(64 << 10);
+/// assert_eq!(limits.get_max_message_size(), 1 << 20);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    max_frame_size: usize,
+    max_message_size: usize,
+    max_fragments: usize,
+    max_write_buffer: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame_size: 16 << 20,
+            max_message_size: 64 << 20,
+            max_fragments: 65_536,
+            max_write_buffer: 64 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// The largest frame payload accepted. Stops a peer from announcing a huge frame (up to
+    /// 2^63 − 1 bytes) and making us buffer it.
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// The largest message accepted, counted after decompression. Stops a peer from filling
+    /// memory with one endless fragmented message, or with a decompression bomb.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// The most frames one message may have. Stops a peer from keeping a message open forever
+    /// with empty or one-byte fragments, each costing us a frame's work.
+    pub fn max_fragments(mut self, count: usize) -> Self {
+        self.max_fragments = count;
+        self
+    }
+
+    /// How many bytes may wait to be written before [`Connection::send`](crate::Connection::send)
+    /// refuses more. The async layer applies backpressure long before this
+    /// ([`Config::write_buffer_size`]); this is the hard stop for callers that ignore it.
+    pub fn max_write_buffer(mut self, bytes: usize) -> Self {
+        self.max_write_buffer = bytes;
+        self
+    }
+
+    /// See [`max_frame_size`](Self::max_frame_size).
+    pub fn get_max_frame_size(&self) -> usize {
+        self.max_frame_size
+    }
+
+    /// See [`max_message_size`](Self::max_message_size).
+    pub fn get_max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+
+    /// See [`max_fragments`](Self::max_fragments).
+    pub fn get_max_fragments(&self) -> usize {
+        self.max_fragments
+    }
+
+    /// See [`max_write_buffer`](Self::max_write_buffer).
+    pub fn get_max_write_buffer(&self) -> usize {
+        self.max_write_buffer
+    }
+}
+
+/// How a connection behaves: replies, timers, fragmentation and buffering.
+///
+/// | option | default |
+/// | --- | --- |
+/// | [`auto_pong`](Self::auto_pong) | on |
+/// | [`close_timeout`](Self::close_timeout) | 5 s |
+/// | [`ping_interval`](Self::ping_interval) / [`ping_timeout`](Self::ping_timeout) | off / 20 s |
+/// | [`fragment_size`](Self::fragment_size) | none (one frame per message) |
+/// | [`receive_fragments`](Self::receive_fragments) | off (whole messages) |
+/// | [`write_buffer_size`](Self::write_buffer_size) | 128 KiB |
+/// | [`read_buffer_size`](Self::read_buffer_size) | 8 KiB |
+///
+/// ```
+/// use std::time::Duration;
+/// use weft_codec::Config;
+/// let config = Config::default()
+///     .ping_interval(Some(Duration::from_secs(30)))
+///     .close_timeout(Duration::from_secs(2));
+/// assert_eq!(config.get_close_timeout(), Duration::from_secs(2));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    auto_pong: bool,
+    close_timeout: Duration,
+    ping_interval: Option<Duration>,
+    ping_timeout: Duration,
+    fragment_size: Option<usize>,
+    receive_fragments: bool,
+    write_buffer_size: usize,
+    read_buffer_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            auto_pong: true,
+            close_timeout: Duration::from_secs(5),
+            ping_interval: None,
+            ping_timeout: Duration::from_secs(20),
+            fragment_size: None,
+            receive_fragments: false,
+            write_buffer_size: 128 << 10,
+            read_buffer_size: 8 << 10,
+        }
+    }
+}
+
+impl Config {
+    /// Answer each received ping with a pong. When pings arrive faster than pongs can be
+    /// written, only the latest is answered (RFC 6455 §5.5.3), so a ping flood cannot grow the
+    /// write buffer.
+    pub fn auto_pong(mut self, on: bool) -> Self {
+        self.auto_pong = on;
+        self
+    }
+
+    /// How long to wait for the peer's part of the closing handshake (its close frame, and for
+    /// a client, the server closing TCP) before dropping the connection.
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// Send a ping after this long without receiving anything; `None` turns keepalive off.
+    pub fn ping_interval(mut self, interval: Option<Duration>) -> Self {
+        self.ping_interval = interval;
+        self
+    }
+
+    /// With [`ping_interval`](Self::ping_interval) set: close with 1011 when a keepalive ping
+    /// is not answered within this time.
+    pub fn ping_timeout(mut self, timeout: Duration) -> Self {
+        self.ping_timeout = timeout;
+        self
+    }
+
+    /// Split outgoing messages into frames of at most this many payload bytes; `None` sends
+    /// each message as one frame.
+    pub fn fragment_size(mut self, bytes: Option<usize>) -> Self {
+        self.fragment_size = bytes.map(|b| b.max(1));
+        self
+    }
+
+    /// Deliver received data messages piece by piece ([`Event::Fragment`](crate::Event))
+    /// as the bytes arrive, instead of whole ([`Event::Message`](crate::Event)). Takes effect
+    /// from the next message; [`Limits::max_message_size`] does not apply to streamed messages.
+    pub fn receive_fragments(mut self, on: bool) -> Self {
+        self.receive_fragments = on;
+        self
+    }
+
+    /// Backpressure threshold for the async layer: sending waits while more than this many
+    /// bytes are queued.
+    pub fn write_buffer_size(mut self, bytes: usize) -> Self {
+        self.write_buffer_size = bytes;
+        self
+    }
+
+    /// How much the async layer reads at once when it has no better idea. Buffers grow on
+    /// demand for large frames and shrink back when the connection goes quiet.
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = bytes.max(64);
+        self
+    }
+
+    /// See [`auto_pong`](Self::auto_pong).
+    pub fn get_auto_pong(&self) -> bool {
+        self.auto_pong
+    }
+
+    /// See [`close_timeout`](Self::close_timeout).
+    pub fn get_close_timeout(&self) -> Duration {
+        self.close_timeout
+    }
+
+    /// See [`ping_interval`](Self::ping_interval).
+    pub fn get_ping_interval(&self) -> Option<Duration> {
+        self.ping_interval
+    }
+
+    /// See [`ping_timeout`](Self::ping_timeout).
+    pub fn get_ping_timeout(&self) -> Duration {
+        self.ping_timeout
+    }
+
+    /// See [`fragment_size`](Self::fragment_size).
+    pub fn get_fragment_size(&self) -> Option<usize> {
+        self.fragment_size
+    }
+
+    /// See [`receive_fragments`](Self::receive_fragments).
+    pub fn get_receive_fragments(&self) -> bool {
+        self.receive_fragments
+    }
+
+    /// See [`write_buffer_size`](Self::write_buffer_size).
+    pub fn get_write_buffer_size(&self) -> usize {
+        self.write_buffer_size
+    }
+
+    /// See [`read_buffer_size`](Self::read_buffer_size).
+    pub fn get_read_buffer_size(&self) -> usize {
+        self.read_buffer_size
+    }
+}

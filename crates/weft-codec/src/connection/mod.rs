@@ -1,0 +1,1050 @@
+//! [`Connection`]: the protocol state machine of one WebSocket connection, without I/O.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use rand::Rng;
+
+use crate::close::{CloseCode, CloseFrame};
+use crate::config::{Config, Limits};
+use crate::error::{Error, ProtocolError};
+use crate::extension::Extension;
+use crate::frame::{FrameHeader, OpCode, Rsv};
+use crate::mask::apply_mask;
+use crate::message::{DataKind, Fragment, Message};
+use crate::transmit::Transmit;
+use crate::utf8::{Utf8Bytes, Utf8Validator};
+
+/// Which end of the connection this is. Clients mask what they send and expect unmasked
+/// frames; servers the reverse (RFC 6455 §5.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Role {
+    /// The end that opened the connection.
+    Client,
+    /// The end that accepted it.
+    Server,
+}
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// A close frame was sent or received; the closing handshake is under way.
+    Closing,
+    /// Nothing more will be read: write out what is queued, then close the transport.
+    Closed,
+}
+
+/// What [`Connection::poll_event`] hands out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A whole data message, or a ping, pong or close frame.
+    Message(Message),
+    /// A piece of a data message, when [`Config::receive_fragments`] is on.
+    Fragment(Fragment),
+}
+
+/// The protocol state machine of one WebSocket connection, after the opening handshake.
+///
+/// A `Connection` never touches a socket or a clock. Drive it like this:
+///
+/// 1. **Input**: feed bytes read from the transport with [`handle_bytes`](Self::handle_bytes),
+///    the end of the stream with [`handle_eof`](Self::handle_eof), and expired timers with
+///    [`handle_timeout`](Self::handle_timeout).
+/// 2. **Events**: call [`poll_event`](Self::poll_event) until it returns `Ok(None)` (it needs
+///    more input). Frames are decoded lazily, one event per call, so a burst of input does
+///    not queue events. An `Err` is final for reading; a close frame answering it has been
+///    queued, and the connection keeps working towards a clean close.
+/// 3. **Commands**: [`send`](Self::send), [`send_fragment`](Self::send_fragment) and
+///    [`close`](Self::close) queue frames.
+/// 4. **Output**: write [`poll_transmit`](Self::poll_transmit)'s [`Buf`] to the transport,
+///    advancing it by what was written, until it returns `None`.
+/// 5. **Time**: after each round of the above, call [`poll_timeout`](Self::poll_timeout) with
+///    the current time and call [`handle_timeout`](Self::handle_timeout) when the deadline it
+///    returns has passed. Timers started since the last call (a close sent, data received)
+///    count from the `now` given here.
+/// 6. **End**: when [`is_finished`](Self::is_finished) and nothing is left to transmit, close
+///    the transport. A server closes first; a client waits for the server to (RFC 6455 §7.1.1).
+///
+/// ```
+/// use bytes::{Buf, BytesMut};
+/// use weft_codec::{Connection, Event, Message, Role};
+///
+/// let mut client = Connection::new(Role::Client);
+/// let mut server = Connection::new(Role::Server);
+///
+/// client.send(Message::text("hello")).unwrap();
+/// let mut wire = BytesMut::new();
+/// while let Some(out) = client.poll_transmit() {
+///     wire.extend_from_slice(out.chunk());
+///     let n = out.chunk().len();
+///     out.advance(n);
+/// }
+///
+/// server.handle_bytes(&mut wire);
+/// assert_eq!(server.poll_event().unwrap(), Some(Event::Message(Message::text("hello"))));
+/// assert_eq!(server.poll_event().unwrap(), None);
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    role: Role,
+    limits: Limits,
+    config: Config,
+    extension: Option<Box<dyn Extension>>,
+    /// RSV bits the extension claimed; a first data frame may set these.
+    claimed_rsv: Rsv,
+
+    reader: Reader,
+    writer: Writer,
+    closing: Closing,
+    timers: Timers,
+    /// An error to report from the next `poll_event`.
+    pending_error: Option<Error>,
+}
+
+/// The read side: unparsed input and the frame and message being received.
+#[derive(Debug, Default)]
+struct Reader {
+    /// Input not yet consumed. While a single-frame message arrives, its already unmasked
+    /// payload stays at the front (`InFrame::held`) so the message can be handed out as a
+    /// slice of this buffer without a copy.
+    buf: BytesMut,
+    frame: Option<InFrame>,
+    message: Option<InMessage>,
+    utf8: Utf8Validator,
+    /// Input arrived since the last `poll_timeout` (for keepalive).
+    activity: bool,
+}
+
+#[derive(Debug)]
+struct InFrame {
+    header: FrameHeader,
+    /// Payload bytes not yet processed.
+    remaining: u64,
+    /// Payload bytes processed so far (the masking offset).
+    offset: u64,
+    /// Processed payload bytes kept at the front of `Reader::buf`.
+    held: usize,
+    /// The frame is a whole uncompressed message: keep it in place, hand out a slice.
+    in_place: bool,
+    /// Discard the payload: the connection has failed and only a close frame matters now.
+    discard: bool,
+}
+
+#[derive(Debug)]
+struct InMessage {
+    kind: DataKind,
+    compressed: bool,
+    streaming: bool,
+    /// The assembled (or, when streaming, not yet handed out) payload.
+    data: BytesMut,
+    /// Payload bytes received so far, after decoding.
+    size: u64,
+    fragments: usize,
+}
+
+/// The write side: queued output and the state of a fragmented send.
+#[derive(Debug, Default)]
+struct Writer {
+    out: Transmit,
+    /// The latest ping's payload, still to be answered; only one pong is ever owed
+    /// (RFC 6455 §5.5.3), so a flood of pings cannot grow the queue.
+    owed_pong: Option<Bytes>,
+    /// Where in the output stream the last queued pong ends.
+    queued_pong_end: u64,
+    /// A fragmented message being sent: its kind and the RSV bits of its first frame.
+    fragmented: Option<(DataKind, Rsv)>,
+    text_check: Utf8Validator,
+}
+
+#[derive(Debug, Default)]
+struct Closing {
+    sent: bool,
+    received: bool,
+    /// We failed the connection (a protocol error or keepalive timeout): discard data, wait
+    /// for the peer's close frame.
+    failed: bool,
+    /// The transport reported end of stream.
+    eof: bool,
+    /// Nothing more will be read.
+    done: bool,
+}
+
+#[derive(Debug, Default)]
+struct Timers {
+    close: Timer,
+    /// Keepalive: when to ping if nothing arrives.
+    idle: Timer,
+    /// Keepalive: the outstanding ping's payload and when it was sent.
+    ping: Option<(u64, Instant)>,
+    pong_deadline: Timer,
+    /// A matching pong arrived; the round trip is measured at the next `poll_timeout`.
+    pong_arrived: bool,
+    next_ping_id: u64,
+    rtt: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Timer {
+    #[default]
+    Off,
+    /// Started, and counts from the next `now` the connection learns.
+    Armed(Duration),
+    At(Instant),
+}
+
+impl Timer {
+    fn anchor(&mut self, now: Instant) {
+        if let Self::Armed(after) = *self {
+            *self = Self::At(now + after);
+        }
+    }
+
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Self::At(at) => Some(at),
+            _ => None,
+        }
+    }
+
+    fn expired(self, now: Instant) -> bool {
+        matches!(self, Self::At(at) if at <= now)
+    }
+}
+
+/// What one step of decoding produced.
+enum Step {
+    Event(Event),
+    /// Progress was made; step again.
+    Continue,
+    /// The input is used up.
+    NeedMore,
+}
+
+impl Connection {
+    /// A connection in `role` with default [`Limits`] and [`Config`].
+    pub fn new(role: Role) -> Self {
+        Self {
+            role,
+            limits: Limits::default(),
+            config: Config::default(),
+            extension: None,
+            claimed_rsv: Rsv::NONE,
+            reader: Reader::default(),
+            writer: Writer::default(),
+            closing: Closing::default(),
+            timers: Timers::default(),
+            pending_error: None,
+        }
+    }
+
+    /// Replaces the limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Replaces the configuration.
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.config = config;
+        self.reset_keepalive();
+        self
+    }
+
+    /// Installs the extension negotiated in the handshake (at most one).
+    pub fn with_extension(mut self, extension: Box<dyn Extension>) -> Self {
+        self.claimed_rsv = extension.rsv();
+        self.extension = Some(extension);
+        self
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Input
+
+    /// Takes all of `bytes` (leaving it empty, with its spare capacity) as input from the
+    /// transport. Decoding happens in [`poll_event`](Self::poll_event).
+    ///
+    /// When `bytes` continues the memory of the previous call (as when the caller reads into
+    /// the spare capacity this leaves behind), no bytes are copied.
+    pub fn handle_bytes(&mut self, bytes: &mut BytesMut) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.reader.activity = true;
+        if self.closing.done || self.closing.received {
+            // Nothing after a close frame is meaningful (RFC 6455 §5.5.1).
+            bytes.clear();
+            return;
+        }
+        self.reader.buf.unsplit(bytes.split());
+    }
+
+    /// Records that the transport will deliver no more bytes. Input already given is still
+    /// decoded; if it holds no close frame, [`poll_event`](Self::poll_event) then reports
+    /// [`Error::AbnormalClosure`].
+    pub fn handle_eof(&mut self) {
+        self.closing.eof = true;
+    }
+
+    /// Fires the timers due at `now`: the closing handshake deadline, and keepalive.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.anchor_timers(now);
+        if self.timers.close.expired(now) {
+            self.timers.close = Timer::Off;
+            if !self.closing.done {
+                self.closing.done = true;
+                if !self.closing.received && !self.closing.failed && self.pending_error.is_none() {
+                    self.pending_error = Some(Error::CloseTimeout);
+                }
+            }
+        }
+        if self.timers.pong_deadline.expired(now) {
+            self.timers.pong_deadline = Timer::Off;
+            self.timers.ping = None;
+            if !self.closing.sent && !self.closing.done {
+                self.fail(CloseCode::INTERNAL_ERROR, "keepalive timeout");
+                self.pending_error = Some(Error::KeepaliveTimeout);
+            }
+        }
+        if self.timers.idle.expired(now) {
+            self.timers.idle = Timer::Off;
+            if self.timers.ping.is_none() && !self.closing.sent && !self.closing.done {
+                let id = self.timers.next_ping_id;
+                self.timers.next_ping_id = id.wrapping_add(1);
+                self.push_control(OpCode::Ping, &Bytes::copy_from_slice(&id.to_be_bytes()));
+                self.timers.ping = Some((id, now));
+                self.timers.pong_deadline = Timer::At(now + self.config.get_ping_timeout());
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Commands
+
+    /// Queues a message.
+    ///
+    /// Text and binary messages pass through the negotiated extension and are split into
+    /// frames of [`Config::fragment_size`]. Pings and pongs must be at most 125 bytes.
+    /// `Message::Close` behaves like [`close`](Self::close).
+    pub fn send(&mut self, message: Message) -> Result<(), Error> {
+        match message {
+            Message::Text(text) => self.send_data(DataKind::Text, text.into_bytes()),
+            Message::Binary(data) => self.send_data(DataKind::Binary, data),
+            Message::Ping(data) => self.send_control(OpCode::Ping, data),
+            Message::Pong(data) => self.send_control(OpCode::Pong, data),
+            Message::Close(frame) => self.send_close(frame),
+        }
+    }
+
+    /// Queues one piece of a data message; the piece with `fin` set ends it.
+    ///
+    /// Pieces are sent as frames as they come, so a message larger than memory can be sent.
+    /// The pieces of a text message may split a code point but must together be UTF-8; each
+    /// piece is checked before it is queued.
+    pub fn send_fragment(&mut self, fragment: Fragment) -> Result<(), Error> {
+        self.check_can_send()?;
+        let Fragment { kind, data, fin } = fragment;
+        let (first, rsv) = match self.writer.fragmented {
+            None => {
+                let opcode = data_opcode(kind);
+                let rsv = match &mut self.extension {
+                    Some(ext) => ext.encode_begin(opcode, None),
+                    None => Rsv::NONE,
+                };
+                (true, rsv)
+            }
+            Some((expected, _)) if expected != kind => {
+                return Err(Error::FragmentKindMismatch {
+                    expected,
+                    found: kind,
+                });
+            }
+            Some((_, rsv)) => (false, rsv),
+        };
+        if kind == DataKind::Text {
+            let mut check = if first {
+                Utf8Validator::new()
+            } else {
+                self.writer.text_check.clone()
+            };
+            check.feed(&data).map_err(|_| Error::TextNotUtf8)?;
+            if fin {
+                check.finish().map_err(|_| Error::TextNotUtf8)?;
+            }
+            self.writer.text_check = check;
+        }
+        let payload = self.encode_with_extension(rsv, &data, fin)?;
+        let opcode = if first {
+            data_opcode(kind)
+        } else {
+            OpCode::Continuation
+        };
+        let frame_rsv = if first { rsv } else { Rsv::NONE };
+        self.push_frame(opcode, fin, frame_rsv, &payload);
+        self.writer.fragmented = if fin { None } else { Some((kind, rsv)) };
+        Ok(())
+    }
+
+    /// Starts the closing handshake with `code` and `reason` (at most 123 bytes).
+    ///
+    /// Calling it again, or after the peer's close frame was answered, does nothing. Data may
+    /// still arrive until the peer answers; [`poll_event`](Self::poll_event) then hands out
+    /// its close frame.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.send_close(Some(CloseFrame::new(code, reason)))
+    }
+
+    /// Sets [`Config::receive_fragments`] from the next message on.
+    pub fn set_receive_fragments(&mut self, on: bool) {
+        self.config = self.config.clone().receive_fragments(on);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Output
+
+    /// Decodes the next event from the input.
+    ///
+    /// `Ok(None)` means more input is needed (or nothing more will be read: see
+    /// [`is_finished`](Self::is_finished)). A peer's protocol violation is returned once as
+    /// [`Error::Protocol`], after a close frame with its close code was queued.
+    pub fn poll_event(&mut self) -> Result<Option<Event>, Error> {
+        if let Some(err) = self.pending_error.take() {
+            return Err(err);
+        }
+        while !self.closing.done && !self.closing.received {
+            match self.read_step() {
+                Ok(Step::Event(event)) => return Ok(Some(event)),
+                Ok(Step::Continue) => {}
+                Ok(Step::NeedMore) => break,
+                Err(_) if self.closing.failed => {
+                    // Garbage after we failed the connection: stop reading at once.
+                    self.closing.done = true;
+                }
+                Err(err) => {
+                    self.fail(err.close_code(), err.close_reason());
+                    return Err(Error::Protocol(err));
+                }
+            }
+        }
+        if self.closing.received {
+            self.reader.buf.clear();
+            self.reader.frame = None;
+            self.reader.message = None;
+        }
+        if self.closing.eof && !self.closing.done {
+            self.closing.done = true;
+            if !self.closing.received && !self.closing.failed {
+                return Err(Error::AbnormalClosure);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The queued output, or `None` when there is nothing to write.
+    ///
+    /// Write from it (with [`Buf::chunks_vectored`] for one system call per batch) and
+    /// [`advance`](Buf::advance) it by what was written.
+    pub fn poll_transmit(&mut self) -> Option<&mut Transmit> {
+        if let Some(payload) = self.writer.owed_pong.take() {
+            if self.closing.sent {
+                // No pong after our close frame; the peer expects nothing more.
+            } else if self.writer.out.written_total() >= self.writer.queued_pong_end {
+                self.push_control(OpCode::Pong, &payload);
+                self.writer.queued_pong_end = self.writer.out.queued_total();
+            } else {
+                // The previous pong is still queued: keep only the latest payload.
+                self.writer.owed_pong = Some(payload);
+            }
+        }
+        if self.writer.out.is_empty() {
+            None
+        } else {
+            Some(&mut self.writer.out)
+        }
+    }
+
+    /// The deadline at which [`handle_timeout`](Self::handle_timeout) must be called, if any.
+    ///
+    /// Timers started since the last call count from `now`, and keepalive treats input
+    /// received since the last call as received at `now`; call this after each round of
+    /// input and commands.
+    pub fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
+        self.anchor_timers(now);
+        [
+            self.timers.close,
+            self.timers.idle,
+            self.timers.pong_deadline,
+        ]
+        .into_iter()
+        .filter_map(Timer::deadline)
+        .min()
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Getters
+
+    /// This end's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Where the connection is in its life.
+    pub fn state(&self) -> State {
+        if self.is_finished() {
+            State::Closed
+        } else if self.closing.sent || self.closing.received || self.closing.failed {
+            State::Closing
+        } else {
+            State::Open
+        }
+    }
+
+    /// Whether nothing more will be read: once [`poll_transmit`](Self::poll_transmit) is
+    /// drained, the transport should be closed.
+    pub fn is_finished(&self) -> bool {
+        self.closing.done
+            || (self.closing.sent && self.closing.received && self.role == Role::Server)
+    }
+
+    /// Whether the transport should still be read.
+    pub fn wants_read(&self) -> bool {
+        !self.is_finished() && !self.closing.eof
+    }
+
+    /// Whether data messages may still be sent (no close frame sent yet).
+    pub fn can_send(&self) -> bool {
+        !self.closing.sent && !self.closing.done
+    }
+
+    /// Bytes queued for the transport.
+    pub fn buffered_amount(&self) -> usize {
+        self.writer.out.len()
+    }
+
+    /// Bytes of input held: undecoded input and the message being assembled.
+    pub fn buffered_input(&self) -> usize {
+        self.reader.buf.len() + self.reader.message.as_ref().map_or(0, |m| m.data.len())
+    }
+
+    /// The round-trip time measured by the last answered keepalive ping.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.timers.rtt
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Decoding
+
+    fn read_step(&mut self) -> Result<Step, ProtocolError> {
+        let mut frame = match self.reader.frame.take() {
+            Some(frame) => frame,
+            None => match self.begin_frame()? {
+                Some(frame) => frame,
+                None => return Ok(Step::NeedMore),
+            },
+        };
+        let result = if frame.discard {
+            Ok(self.skip_payload(&mut frame))
+        } else if frame.header.opcode.is_control() {
+            self.read_control(&frame)
+        } else {
+            self.read_data(&mut frame)
+        };
+        match result {
+            Ok((step, done)) => {
+                if !done {
+                    self.reader.frame = Some(frame);
+                }
+                Ok(step)
+            }
+            Err(err) => {
+                // The rest of a refused data frame is skipped, so that the peer's close frame
+                // can be found after it. (A control frame's payload is already consumed.)
+                if frame.header.opcode.is_data() {
+                    self.reader.buf.advance(frame.held);
+                    frame.held = 0;
+                    frame.discard = true;
+                    if frame.remaining > 0 {
+                        self.reader.frame = Some(frame);
+                    }
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Decodes and checks the next frame header, updating the message state it implies.
+    fn begin_frame(&mut self) -> Result<Option<InFrame>, ProtocolError> {
+        let Some((header, used)) = FrameHeader::decode(&self.reader.buf)? else {
+            return Ok(None);
+        };
+        self.reader.buf.advance(used);
+        let mut frame = InFrame {
+            header,
+            remaining: header.payload_len,
+            offset: 0,
+            held: 0,
+            in_place: false,
+            discard: self.closing.failed && header.opcode.is_data(),
+        };
+        if !frame.discard {
+            match self.check_header(&header) {
+                Ok(in_place) => frame.in_place = in_place,
+                Err(err) => {
+                    // Skip the refused frame's payload, so that the peer's close frame can
+                    // still be found after it.
+                    frame.discard = true;
+                    self.reader.frame = Some(frame);
+                    return Err(err);
+                }
+            }
+        }
+        Ok(Some(frame))
+    }
+
+    /// Applies every rule a header can break in this connection's state; returns whether the
+    /// frame is a whole uncompressed message to be handed out in place.
+    fn check_header(&mut self, header: &FrameHeader) -> Result<bool, ProtocolError> {
+        let opcode = header.opcode;
+        if !header.rsv.is_empty() {
+            let allowed = match opcode {
+                OpCode::Text | OpCode::Binary => self.claimed_rsv,
+                _ => Rsv::NONE,
+            };
+            let unexpected = header.rsv.without(allowed);
+            if !unexpected.is_empty() {
+                return Err(ProtocolError::ReservedBits {
+                    rsv: unexpected,
+                    opcode,
+                });
+            }
+        }
+        match (self.role, header.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
+            _ => {}
+        }
+        if opcode.is_control() {
+            if !header.fin {
+                return Err(ProtocolError::FragmentedControlFrame(opcode));
+            }
+            if header.payload_len > 125 {
+                return Err(ProtocolError::ControlFrameTooLong(header.payload_len));
+            }
+            return Ok(false);
+        }
+        let limit = self.limits.get_max_frame_size();
+        if header.payload_len > limit as u64 {
+            return Err(ProtocolError::FrameTooLarge {
+                size: header.payload_len,
+                limit,
+            });
+        }
+        let message = match (opcode, &mut self.reader.message) {
+            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Continuation, Some(message)) => {
+                message.fragments += 1;
+                let limit = self.limits.get_max_fragments();
+                if message.fragments > limit {
+                    return Err(ProtocolError::TooManyFragments { limit });
+                }
+                message
+            }
+            (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation(opcode)),
+            (_, None) => {
+                let kind = if opcode == OpCode::Text {
+                    DataKind::Text
+                } else {
+                    DataKind::Binary
+                };
+                self.reader.message.insert(InMessage {
+                    kind,
+                    compressed: !header.rsv.is_empty(),
+                    streaming: self.config.get_receive_fragments(),
+                    data: BytesMut::new(),
+                    size: 0,
+                    fragments: 1,
+                })
+            }
+        };
+        if !message.streaming && !message.compressed {
+            let limit = self.limits.get_max_message_size();
+            let size = message.size + header.payload_len;
+            if size > limit as u64 {
+                return Err(ProtocolError::MessageTooLarge { size, limit });
+            }
+        }
+        let in_place = header.fin
+            && opcode != OpCode::Continuation
+            && !message.compressed
+            && !message.streaming;
+        Ok(in_place)
+    }
+
+    /// Drops the payload of a frame that no longer matters.
+    fn skip_payload(&mut self, frame: &mut InFrame) -> (Step, bool) {
+        let available = self.reader.buf.len() as u64;
+        let take = frame.remaining.min(available);
+        self.reader.buf.advance(to_usize(take));
+        frame.remaining -= take;
+        let done = frame.remaining == 0;
+        (if done { Step::Continue } else { Step::NeedMore }, done)
+    }
+
+    fn read_control(&mut self, frame: &InFrame) -> Result<(Step, bool), ProtocolError> {
+        // Control payloads are at most 125 bytes (checked with the header).
+        let len = to_usize(frame.header.payload_len);
+        if self.reader.buf.len() < len {
+            return Ok((Step::NeedMore, false));
+        }
+        let mut payload = self.reader.buf.split_to(len);
+        if let Some(key) = frame.header.mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        let payload = payload.freeze();
+        let step = match frame.header.opcode {
+            OpCode::Ping if self.closing.failed => Step::Continue,
+            OpCode::Ping => {
+                if self.config.get_auto_pong() && !self.closing.sent {
+                    self.writer.owed_pong = Some(payload.clone());
+                }
+                Step::Event(Event::Message(Message::Ping(payload)))
+            }
+            OpCode::Pong => {
+                if let Some((id, _)) = self.timers.ping
+                    && payload[..] == id.to_be_bytes()[..]
+                {
+                    self.timers.pong_arrived = true;
+                    self.timers.pong_deadline = Timer::Off;
+                }
+                if self.closing.failed {
+                    Step::Continue
+                } else {
+                    Step::Event(Event::Message(Message::Pong(payload)))
+                }
+            }
+            _ => {
+                let close = CloseFrame::parse(payload)?;
+                self.closing.received = true;
+                if !self.closing.sent {
+                    // Echo the code, as RFC 6455 §5.5.1 suggests; an empty close gets an empty
+                    // answer.
+                    let answer = close.as_ref().map(|c| CloseFrame::new(c.code(), ""));
+                    self.queue_close(answer.as_ref());
+                }
+                if self.closing.failed {
+                    Step::Continue
+                } else {
+                    Step::Event(Event::Message(Message::Close(close)))
+                }
+            }
+        };
+        Ok((step, true))
+    }
+
+    fn read_data(&mut self, frame: &mut InFrame) -> Result<(Step, bool), ProtocolError> {
+        let reader = &mut self.reader;
+        let available = reader.buf.len() - frame.held;
+        // Bounded by `available`, so it fits in usize.
+        let take = to_usize(frame.remaining.min(available as u64));
+        if take == 0 && frame.remaining > 0 {
+            return Ok((Step::NeedMore, false));
+        }
+        let Some(message) = reader.message.as_mut() else {
+            // `check_header` starts a message for every data frame it accepts.
+            return Err(ProtocolError::UnexpectedContinuation);
+        };
+        let frame_done = frame.remaining == take as u64;
+        let message_done = frame_done && frame.header.fin;
+        let is_text = message.kind == DataKind::Text;
+        let mask_offset = to_usize(frame.offset % 4);
+        frame.offset += take as u64;
+        frame.remaining -= take as u64;
+
+        let mut piece = None;
+        if frame.in_place {
+            // The payload stays at the front of the buffer until the frame is complete.
+            let start = frame.held;
+            frame.held += take;
+            let chunk = &mut reader.buf[start..start + take];
+            if let Some(key) = frame.header.mask {
+                apply_mask(chunk, key, mask_offset);
+            }
+            if is_text {
+                reader
+                    .utf8
+                    .feed(chunk)
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            message.size += take as u64;
+            if frame_done {
+                piece = Some(reader.buf.split_to(frame.held).freeze());
+                frame.held = 0;
+            }
+        } else {
+            // The chunk leaves the buffer before anything can fail.
+            let mut chunk = reader.buf.split_to(take);
+            if let Some(key) = frame.header.mask {
+                apply_mask(&mut chunk, key, mask_offset);
+            }
+            if message.compressed {
+                let limit = self.limits.get_max_message_size();
+                let budget = if message.streaming {
+                    limit
+                } else {
+                    limit.saturating_sub(message.data.len())
+                };
+                let before = message.data.len();
+                let Some(ext) = self.extension.as_mut() else {
+                    return Err(ProtocolError::ReservedBits {
+                        rsv: Rsv::RSV1,
+                        opcode: OpCode::Text,
+                    });
+                };
+                ext.decode(&chunk, message_done, &mut message.data, budget)
+                    .map_err(ProtocolError::Extension)?;
+                if is_text {
+                    reader
+                        .utf8
+                        .feed(&message.data[before..])
+                        .map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
+                message.size += (message.data.len() - before) as u64;
+                if message.streaming && (!message.data.is_empty() || message_done) {
+                    piece = Some(message.data.split().freeze());
+                }
+            } else {
+                if is_text {
+                    reader
+                        .utf8
+                        .feed(&chunk)
+                        .map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
+                message.size += take as u64;
+                if message.streaming {
+                    if take > 0 || message_done {
+                        piece = Some(chunk.freeze());
+                    }
+                } else {
+                    message.data.extend_from_slice(&chunk);
+                }
+            }
+        }
+        if message_done && is_text {
+            reader
+                .utf8
+                .finish()
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+
+        let kind = message.kind;
+        let step = if message.streaming {
+            match piece {
+                Some(data) => Step::Event(Event::Fragment(Fragment {
+                    kind,
+                    data,
+                    fin: message_done,
+                })),
+                None => Step::Continue,
+            }
+        } else if message_done {
+            let data = match piece {
+                Some(data) => data,
+                None => message.data.split().freeze(),
+            };
+            Step::Event(Event::Message(match kind {
+                DataKind::Text => Message::Text(Utf8Bytes::from_validated(data)),
+                DataKind::Binary => Message::Binary(data),
+            }))
+        } else if frame_done {
+            Step::Continue
+        } else {
+            Step::NeedMore
+        };
+        if message_done {
+            reader.message = None;
+        }
+        Ok((step, frame_done))
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Encoding
+
+    fn check_can_send(&self) -> Result<(), Error> {
+        if !self.can_send() {
+            return Err(Error::SendAfterClose);
+        }
+        let limit = self.limits.get_max_write_buffer();
+        let buffered = self.writer.out.len();
+        if buffered >= limit {
+            return Err(Error::WriteBufferFull { buffered, limit });
+        }
+        Ok(())
+    }
+
+    fn send_data(&mut self, kind: DataKind, data: Bytes) -> Result<(), Error> {
+        self.check_can_send()?;
+        if self.writer.fragmented.is_some() {
+            return Err(Error::FragmentInProgress);
+        }
+        let opcode = data_opcode(kind);
+        let rsv = match &mut self.extension {
+            Some(ext) => ext.encode_begin(opcode, Some(data.len())),
+            None => Rsv::NONE,
+        };
+        let payload = self.encode_with_extension(rsv, &data, true)?;
+        match self.config.get_fragment_size() {
+            Some(size) if payload.len() > size => {
+                let mut offset = 0;
+                while offset < payload.len() {
+                    let end = (offset + size).min(payload.len());
+                    let first = offset == 0;
+                    self.push_frame(
+                        if first { opcode } else { OpCode::Continuation },
+                        end == payload.len(),
+                        if first { rsv } else { Rsv::NONE },
+                        &payload.slice(offset..end),
+                    );
+                    offset = end;
+                }
+            }
+            _ => self.push_frame(opcode, true, rsv, &payload),
+        }
+        Ok(())
+    }
+
+    fn encode_with_extension(&mut self, rsv: Rsv, data: &Bytes, fin: bool) -> Result<Bytes, Error> {
+        match &mut self.extension {
+            Some(ext) if !rsv.is_empty() => {
+                let mut out = BytesMut::with_capacity(data.len() / 2 + 64);
+                ext.encode(data, fin, &mut out).map_err(Error::Extension)?;
+                Ok(out.freeze())
+            }
+            _ => Ok(data.clone()),
+        }
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), Error> {
+        if payload.len() > 125 {
+            return Err(Error::ControlPayloadTooLong(payload.len()));
+        }
+        self.check_can_send()?;
+        self.push_control(opcode, &payload);
+        Ok(())
+    }
+
+    fn send_close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
+        if let Some(frame) = &frame {
+            frame.validate_outgoing()?;
+        }
+        if !self.closing.sent && !self.closing.done {
+            self.queue_close(frame.as_ref());
+        }
+        Ok(())
+    }
+
+    /// Queues our close frame and starts the closing handshake timer.
+    fn queue_close(&mut self, frame: Option<&CloseFrame>) {
+        let payload = frame.map(CloseFrame::encode).unwrap_or_default();
+        self.push_control(OpCode::Close, &payload);
+        self.closing.sent = true;
+        self.writer.owed_pong = None;
+        self.timers.close = Timer::Armed(self.config.get_close_timeout());
+        self.timers.idle = Timer::Off;
+        self.timers.pong_deadline = Timer::Off;
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): sends a close frame with `code` unless one was
+    /// sent, and from now on discards data while waiting for the peer's close frame.
+    fn fail(&mut self, code: CloseCode, reason: &str) {
+        self.closing.failed = true;
+        self.reader.message = None;
+        self.reader.utf8.reset();
+        // A data frame under way is skipped to its end, so the next header is found.
+        if let Some(frame) = &mut self.reader.frame {
+            self.reader.buf.advance(frame.held);
+            frame.held = 0;
+            frame.in_place = false;
+            frame.discard = true;
+        }
+        if !self.closing.sent {
+            self.queue_close(Some(&CloseFrame::new(code, reason)));
+        }
+    }
+
+    fn push_control(&mut self, opcode: OpCode, payload: &Bytes) {
+        self.push_frame(opcode, true, Rsv::NONE, payload);
+    }
+
+    fn push_frame(&mut self, opcode: OpCode, fin: bool, rsv: Rsv, payload: &Bytes) {
+        let mask = match self.role {
+            // RFC 6455 §5.3: a fresh, unpredictable key per frame.
+            Role::Client => Some(rand::rng().next_u32().to_ne_bytes()),
+            Role::Server => None,
+        };
+        let header = FrameHeader {
+            fin,
+            rsv,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        self.writer.out.push_frame(&header, payload);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Timers
+
+    fn anchor_timers(&mut self, now: Instant) {
+        self.timers.close.anchor(now);
+        self.timers.pong_deadline.anchor(now);
+        if self.timers.pong_arrived {
+            self.timers.pong_arrived = false;
+            if let Some((_, sent)) = self.timers.ping.take() {
+                self.timers.rtt = Some(now.saturating_duration_since(sent));
+            }
+        }
+        if let Some(interval) = self.config.get_ping_interval() {
+            let idle = self.closing.sent || self.closing.done;
+            if !idle && (self.reader.activity || self.timers.idle == Timer::Off) {
+                self.timers.idle = Timer::At(now + interval);
+            }
+        }
+        self.reader.activity = false;
+        self.timers.idle.anchor(now);
+    }
+
+    fn reset_keepalive(&mut self) {
+        self.timers.idle = Timer::Off;
+        self.timers.ping = None;
+        self.timers.pong_deadline = Timer::Off;
+    }
+}
+
+/// Narrows a length that is bounded by something in memory (or saturates).
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+fn data_opcode(kind: DataKind) -> OpCode {
+    match kind {
+        DataKind::Text => OpCode::Text,
+        DataKind::Binary => OpCode::Binary,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,146 @@
+//! The [`Extension`] trait: how an extension such as permessage-deflate plugs into a
+//! [`Connection`](crate::Connection) without the codec knowing about it.
+
+use std::fmt;
+
+use bytes::BytesMut;
+
+use crate::close::CloseCode;
+use crate::frame::{OpCode, Rsv};
+
+/// A per-message extension negotiated in the opening handshake (RFC 6455 §9).
+///
+/// The connection calls it for data messages only — control frames never pass through an
+/// extension — and only for messages that use it: an outgoing message is transformed when
+/// [`encode_begin`](Self::encode_begin) returns RSV bits, and an incoming message is decoded
+/// when its first frame carries RSV bits the extension claimed in [`rsv`](Self::rsv). Frames
+/// that set unclaimed bits, or RSV bits on a continuation or control frame, are protocol
+/// errors the connection reports itself.
+///
+/// Input comes in pieces as frames arrive, possibly ending inside a frame; `fin` marks the
+/// last piece of a message. Output is bounded: [`decode`](Self::decode) must stop before it
+/// appends more than `max_output` bytes and return [`ExtensionError::OutputTooLarge`], so a
+/// decompression bomb costs at most the limit.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use weft_codec::{Extension, ExtensionError, OpCode, Rsv};
+///
+/// /// Sends every message with its bytes reversed per piece, flagged with RSV2 (a toy).
+/// #[derive(Debug)]
+/// struct Reverse;
+///
+/// impl Extension for Reverse {
+///     fn rsv(&self) -> Rsv {
+///         Rsv::RSV2
+///     }
+///     fn encode_begin(&mut self, _opcode: OpCode, _size_hint: Option<usize>) -> Rsv {
+///         Rsv::RSV2
+///     }
+///     fn encode(&mut self, input: &[u8], _fin: bool, output: &mut BytesMut)
+///         -> Result<(), ExtensionError> {
+///         output.extend(input.iter().rev());
+///         Ok(())
+///     }
+///     fn decode(&mut self, input: &[u8], _fin: bool, output: &mut BytesMut, max_output: usize)
+///         -> Result<(), ExtensionError> {
+///         if input.len() > max_output {
+///             return Err(ExtensionError::OutputTooLarge { limit: max_output });
+///         }
+///         output.extend(input.iter().rev());
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Extension: fmt::Debug + Send {
+    /// The RSV bits this extension uses.
+    fn rsv(&self) -> Rsv;
+
+    /// Starts an outgoing data message of kind `opcode` (text or binary). `size_hint` is the
+    /// message length when the whole message is known. Returns the RSV bits to set on its
+    /// first frame, or [`Rsv::NONE`] to send this message untransformed (for instance, below a
+    /// size threshold).
+    fn encode_begin(&mut self, opcode: OpCode, size_hint: Option<usize>) -> Rsv;
+
+    /// Transforms the next piece of the outgoing message, appending to `output`.
+    fn encode(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        output: &mut BytesMut,
+    ) -> Result<(), ExtensionError>;
+
+    /// Decodes the next piece of an incoming message whose first frame carried this
+    /// extension's bits, appending at most `max_output` bytes to `output`.
+    fn decode(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        output: &mut BytesMut,
+        max_output: usize,
+    ) -> Result<(), ExtensionError>;
+}
+
+/// Why an extension could not transform a message.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ExtensionError {
+    /// Decoding would produce more than the allowed output (close code 1009).
+    OutputTooLarge {
+        /// The output limit that was reached.
+        limit: usize,
+    },
+    /// The received data is not valid for this extension (close code 1007).
+    InvalidData(Box<dyn std::error::Error + Send + Sync>),
+    /// Another failure, with the close code to send.
+    Other {
+        /// The close code to send to the peer.
+        code: CloseCode,
+        /// What went wrong.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl ExtensionError {
+    /// The close code to send to the peer when decoding failed.
+    pub fn close_code(&self) -> CloseCode {
+        match self {
+            Self::OutputTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
+            Self::InvalidData(_) => CloseCode::INVALID_PAYLOAD,
+            Self::Other { code, .. } => *code,
+        }
+    }
+}
+
+impl fmt::Display for ExtensionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OutputTooLarge { limit } => {
+                write!(f, "decoded message exceeds the limit of {limit} bytes")
+            }
+            Self::InvalidData(err) => write!(f, "invalid extension data: {err}"),
+            Self::Other { code, source } => write!(f, "extension failed ({code}): {source}"),
+        }
+    }
+}
+
+impl std::error::Error for ExtensionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::OutputTooLarge { .. } => None,
+            Self::InvalidData(err) | Self::Other { source: err, .. } => Some(&**err),
+        }
+    }
+}
+
+impl PartialEq for ExtensionError {
+    /// Errors compare by kind and limit, not by their sources.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::OutputTooLarge { limit: a }, Self::OutputTooLarge { limit: b }) => a == b,
+            (Self::InvalidData(_), Self::InvalidData(_)) => true,
+            (Self::Other { code: a, .. }, Self::Other { code: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! The bytes a connection has queued for its transport.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::frame::FrameHeader;
+use crate::mask::apply_mask;
+
+/// Payloads up to this size are copied next to their header; larger ones are queued as their
+/// own shared buffer and written with a vectored write, without a copy.
+const COPY_THRESHOLD: usize = 2048;
+
+/// A spare write buffer larger than this is released once drained, so one large message does
+/// not pin memory for the rest of the connection.
+const RETAINED_CAPACITY: usize = 16 << 10;
+
+/// Encoded frames waiting for the transport, in order, as a [`Buf`].
+///
+/// Small frames are packed together into one buffer, so a burst of small messages leaves in
+/// one write; large payloads stay in their own [`Bytes`] and go out with
+/// [`Buf::chunks_vectored`] next to their header, without being copied.
+///
+/// ```
+/// use bytes::Buf;
+/// use weft_codec::{Connection, Message, Role};
+///
+/// let mut conn = Connection::new(Role::Server);
+/// conn.send(Message::text("hi")).unwrap();
+/// let out = conn.poll_transmit().unwrap();
+/// assert_eq!(out.chunk(), b"\x81\x02hi");
+/// out.advance(4);
+/// assert!(conn.poll_transmit().is_none());
+/// ```
+#[derive(Debug, Default)]
+pub struct Transmit {
+    /// Buffers ready to go, oldest first; `tail` follows them.
+    segments: VecDeque<Bytes>,
+    /// Where headers and small payloads are packed.
+    tail: BytesMut,
+    /// Bytes in `segments` plus `tail`.
+    len: usize,
+    /// Bytes ever queued.
+    queued_total: u64,
+    /// Bytes ever taken out with [`Buf::advance`].
+    written_total: u64,
+}
+
+impl Transmit {
+    /// Bytes waiting to be written.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn queued_total(&self) -> u64 {
+        self.queued_total
+    }
+
+    pub(crate) fn written_total(&self) -> u64 {
+        self.written_total
+    }
+
+    /// Queues one frame. A masked header gets its payload copied and masked; an unmasked large
+    /// payload is queued by reference.
+    pub(crate) fn push_frame(&mut self, header: &FrameHeader, payload: &Bytes) {
+        debug_assert_eq!(header.payload_len, payload.len() as u64);
+        let frame_len = header.encoded_len() + payload.len();
+        match header.mask {
+            Some(key) => {
+                self.tail.reserve(frame_len);
+                header.encode_to(&mut self.tail);
+                let start = self.tail.len();
+                self.tail.extend_from_slice(payload);
+                apply_mask(&mut self.tail[start..], key, 0);
+            }
+            None if payload.len() <= COPY_THRESHOLD => {
+                self.tail.reserve(frame_len);
+                header.encode_to(&mut self.tail);
+                self.tail.extend_from_slice(payload);
+            }
+            None => {
+                header.encode_to(&mut self.tail);
+                self.segments.push_back(self.tail.split().freeze());
+                self.segments.push_back(payload.clone());
+            }
+        }
+        self.len += frame_len;
+        self.queued_total += frame_len as u64;
+    }
+}
+
+impl Buf for Transmit {
+    fn remaining(&self) -> usize {
+        self.len
+    }
+
+    fn chunk(&self) -> &[u8] {
+        match self.segments.front() {
+            Some(segment) => segment,
+            None => &self.tail,
+        }
+    }
+
+    fn advance(&mut self, mut cnt: usize) {
+        assert!(
+            cnt <= self.len,
+            "advanced past the end of the transmit queue"
+        );
+        self.len -= cnt;
+        self.written_total += cnt as u64;
+        while cnt > 0 {
+            match self.segments.front_mut() {
+                Some(front) if cnt >= front.len() => {
+                    cnt -= front.len();
+                    self.segments.pop_front();
+                }
+                Some(front) => {
+                    front.advance(cnt);
+                    cnt = 0;
+                }
+                None => {
+                    self.tail.advance(cnt);
+                    cnt = 0;
+                }
+            }
+        }
+        if self.len == 0 {
+            if self.tail.capacity() > RETAINED_CAPACITY {
+                self.tail = BytesMut::new();
+            } else {
+                self.tail.clear();
+            }
+        }
+    }
+
+    fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut filled = 0;
+        for segment in &self.segments {
+            if filled == dst.len() {
+                return filled;
+            }
+            dst[filled] = IoSlice::new(segment);
+            filled += 1;
+        }
+        if filled < dst.len() && !self.tail.is_empty() {
+            dst[filled] = IoSlice::new(&self.tail);
+            filled += 1;
+        }
+        filled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::OpCode;
+
+    #[test]
+    fn small_frames_are_packed_and_large_ones_are_shared() {
+        let mut t = Transmit::default();
+        let small = Bytes::from_static(b"abc");
+        let large = Bytes::from(vec![7u8; 10_000]);
+        t.push_frame(&FrameHeader::new(OpCode::Text, 3), &small);
+        t.push_frame(&FrameHeader::new(OpCode::Binary, 10_000), &large);
+        t.push_frame(&FrameHeader::new(OpCode::Text, 3), &small);
+        assert_eq!(t.len(), 5 + 4 + 10_000 + 5);
+
+        let mut slices = [IoSlice::new(&[]); 8];
+        let n = t.chunks_vectored(&mut slices);
+        assert_eq!(n, 3);
+        assert_eq!(&*slices[0], b"\x81\x03abc\x82\x7e\x27\x10");
+        assert_eq!(
+            slices[1].as_ptr(),
+            large.as_ptr(),
+            "large payload is not copied"
+        );
+        assert_eq!(&*slices[2], b"\x81\x03abc");
+
+        let mut all = Vec::new();
+        while t.has_remaining() {
+            let chunk = t.chunk();
+            let take = chunk.len().min(777);
+            all.extend_from_slice(&chunk[..take]);
+            t.advance(take);
+        }
+        assert_eq!(all.len(), 10_014);
+        assert_eq!(t.written_total(), t.queued_total());
+    }
+
+    #[test]
+    fn masked_frames_are_copied_and_masked() {
+        let mut t = Transmit::default();
+        let header = FrameHeader {
+            mask: Some([1, 2, 3, 4]),
+            ..FrameHeader::new(OpCode::Binary, 4)
+        };
+        t.push_frame(&header, &Bytes::from_static(&[0, 0, 0, 0]));
+        assert_eq!(t.chunk(), &[0x82, 0x84, 1, 2, 3, 4, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_large_drained_buffer_is_released() {
+        let mut t = Transmit::default();
+        let header = FrameHeader {
+            mask: Some([0; 4]),
+            ..FrameHeader::new(OpCode::Binary, 100_000)
+        };
+        t.push_frame(&header, &Bytes::from(vec![0; 100_000]));
+        assert!(t.tail.capacity() >= 100_000);
+        t.advance(t.len());
+        assert!(t.tail.capacity() <= RETAINED_CAPACITY);
+    }
+}
