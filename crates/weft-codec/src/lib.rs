@@ -68,6 +68,9 @@ mod extension;
 mod frame;
 mod mask;
 mod message;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod tokio;
 mod transmit;
 mod utf8;
 

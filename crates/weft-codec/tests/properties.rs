@@ -3,7 +3,10 @@
 //!   chunk sizes (one byte at a time included), comes out identical, whole or streamed;
 //! - arbitrary bytes never panic the decoder, what it holds stays within `Limits`, and every
 //!   protocol error has queued a close frame with its close code.
-#![allow(clippy::cast_possible_truncation, reason = "test fixtures use small lengths")]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test fixtures use small lengths"
+)]
 
 use bytes::{Buf, BytesMut};
 use proptest::prelude::*;

@@ -172,6 +172,9 @@ struct Closing {
     eof: bool,
     /// Nothing more will be read.
     done: bool,
+    /// The closing handshake timed out: queued output is dropped and the transport should be
+    /// closed without ceremony.
+    aborted: bool,
 }
 
 #[derive(Debug, Default)]
@@ -295,6 +298,10 @@ impl Connection {
         self.anchor_timers(now);
         if self.timers.close.expired(now) {
             self.timers.close = Timer::Off;
+            self.closing.aborted = true;
+            self.writer.owed_pong = None;
+            let queued = self.writer.out.len();
+            self.writer.out.advance(queued);
             if !self.closing.done {
                 self.closing.done = true;
                 if !self.closing.received && !self.closing.failed && self.pending_error.is_none() {
@@ -449,6 +456,9 @@ impl Connection {
     /// Write from it (with [`Buf::chunks_vectored`] for one system call per batch) and
     /// [`advance`](Buf::advance) it by what was written.
     pub fn poll_transmit(&mut self) -> Option<&mut Transmit> {
+        if self.closing.aborted {
+            return None;
+        }
         if let Some(payload) = self.writer.owed_pong.take() {
             if self.closing.sent {
                 // No pong after our close frame; the peer expects nothing more.
@@ -518,6 +528,13 @@ impl Connection {
     pub fn is_finished(&self) -> bool {
         self.closing.done
             || (self.closing.sent && self.closing.received && self.role == Role::Server)
+    }
+
+    /// Whether the closing handshake timed out: nothing more is transmitted, and the transport
+    /// should be dropped without waiting for it (a peer that stopped reading must not keep the
+    /// connection alive).
+    pub fn is_aborted(&self) -> bool {
+        self.closing.aborted
     }
 
     /// Whether the transport should still be read.

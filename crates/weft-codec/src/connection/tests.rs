@@ -1,7 +1,10 @@
 //! `Connection` against RFC 6455, section by section: every rule, every violation and the close
 //! code it earns. Frames are written by hand (`wire`) so the tests do not trust the encoder
 //! they also test.
-#![allow(clippy::cast_possible_truncation, reason = "test fixtures use small lengths")]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test fixtures use small lengths"
+)]
 
 use std::time::{Duration, Instant};
 
@@ -763,8 +766,14 @@ fn s7_1_the_close_timeout_ends_a_handshake_the_peer_never_answers() {
     assert_eq!(deadline, start + Duration::from_millis(50));
     srv.handle_timeout(start + Duration::from_millis(49));
     assert!(!srv.is_finished());
+    srv.send(Message::text("unsent")).unwrap_err();
     srv.handle_timeout(deadline);
     assert!(srv.is_finished());
+    assert!(srv.is_aborted());
+    assert!(
+        srv.poll_transmit().is_none(),
+        "queued output is dropped after the timeout"
+    );
     assert!(matches!(srv.poll_event(), Err(Error::CloseTimeout)));
     assert!(matches!(srv.poll_event(), Ok(None)));
 }

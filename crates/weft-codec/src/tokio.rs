@@ -1,0 +1,750 @@
+//! [`WebSocket`]: a [`Connection`] driven over any tokio `AsyncRead + AsyncWrite`.
+//!
+//! The loop here only moves bytes and time: it reads into a buffer and hands it to
+//! [`Connection::handle_bytes`], returns what [`Connection::poll_event`] decodes, writes what
+//! [`Connection::poll_transmit`] queued (vectored, when the transport supports it), arms a
+//! timer for [`Connection::poll_timeout`], and closes the transport when the connection is
+//! finished. Every protocol decision is the connection's.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Wake, Waker, ready};
+
+use ::tokio::io::{AsyncRead, AsyncWrite};
+use ::tokio::time::{Instant, Sleep};
+use bytes::{Buf, BytesMut};
+use futures_core::Stream;
+use futures_sink::Sink;
+
+use crate::close::CloseCode;
+use crate::connection::{Connection, Event};
+use crate::error::Error;
+use crate::message::{DataKind, Fragment, Message};
+use crate::utf8::Utf8Bytes;
+
+/// Reads of at least this size are attempted; a smaller spare capacity is grown first.
+const MIN_READ: usize = 512;
+/// Reads grow up to this size while they keep filling the buffer.
+const MAX_READ: usize = 256 << 10;
+
+/// A WebSocket over an async transport `S`, after the opening handshake.
+///
+/// Use it as a [`Stream`] of received messages and a [`Sink`] of messages to send, or through
+/// the methods below. [`split`](Self::split) gives a read half and a write half that can live
+/// in two tasks.
+///
+/// Reading answers pings, completes the closing handshake and runs the timers; writing waits
+/// (backpressure) while more than [`Config::write_buffer_size`](crate::Config::write_buffer_size)
+/// bytes are queued. The stream ends (`None`) once the closing handshake is over and the
+/// transport is closed.
+///
+/// The tokio runtime must have its time driver enabled (`enable_all`, as `#[tokio::main]`
+/// does) for the close and keepalive timeouts.
+///
+/// ```no_run
+/// # async fn demo(tcp: tokio::net::TcpStream) -> Result<(), weft_codec::Error> {
+/// use weft_codec::{Connection, Message, Role, tokio::WebSocket};
+///
+/// // After a handshake done elsewhere (weft-client or weft-server do it for you):
+/// let mut ws = WebSocket::from_parts(tcp, Connection::new(Role::Server), Default::default());
+/// while let Some(message) = ws.next().await {
+///     match message? {
+///         msg @ (Message::Text(_) | Message::Binary(_)) => ws.send(msg).await?,
+///         _ => {} // pings are answered, closes completed, by the connection itself
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+pub struct WebSocket<S> {
+    io: S,
+    conn: Connection,
+    read_buf: BytesMut,
+    /// How much the next read asks for; grows while reads fill it, shrinks when idle.
+    read_size: usize,
+    timer: Option<Pin<Box<Sleep>>>,
+    /// A decoding error waiting for its close frame to be written before it is returned.
+    pending_error: Option<Error>,
+    /// A data message that started arriving in pieces, assembled for a whole-message reader.
+    assembling: Option<(DataKind, BytesMut)>,
+    /// Bytes were written since the transport was last flushed.
+    needs_flush: bool,
+    /// The transport's write side is shut down, or failed with this error kind.
+    write_closed: Option<Option<io::ErrorKind>>,
+    /// The stream has ended; every further poll returns `None`.
+    done: bool,
+}
+
+impl<S> fmt::Debug for WebSocket<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("conn", &self.conn)
+            .field("read_buffered", &self.read_buf.len())
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Runs `conn` over `io`. `read_buf` holds bytes already read past the handshake (they
+    /// belong to the WebSocket stream), or is empty.
+    pub fn from_parts(io: S, conn: Connection, read_buf: BytesMut) -> Self {
+        let read_size = conn.config().get_read_buffer_size();
+        Self {
+            io,
+            conn,
+            read_buf,
+            read_size,
+            timer: None,
+            pending_error: None,
+            assembling: None,
+            needs_flush: false,
+            write_closed: None,
+            done: false,
+        }
+    }
+
+    /// The protocol state machine, to ask about state, limits or round-trip time.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The transport.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// The transport, mutably. Reading or writing it directly corrupts the stream.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.io
+    }
+
+    /// The next message; `None` once the connection has closed.
+    ///
+    /// Cancel safe: if the future is dropped before it completes, no message is lost.
+    pub async fn next(&mut self) -> Option<Result<Message, Error>> {
+        poll_fn(|cx| {
+            let waker = cx.waker().clone();
+            self.poll_message(cx, &waker)
+        })
+        .await
+    }
+
+    /// The next piece of a data message, or a control message, for receiving a message without
+    /// holding all of it: data comes as [`Event::Fragment`], pings, pongs and close frames as
+    /// [`Event::Message`]. A message that started arriving whole is returned as one fragment.
+    ///
+    /// Cancel safe.
+    pub async fn next_fragment(&mut self) -> Option<Result<Event, Error>> {
+        poll_fn(|cx| {
+            let waker = cx.waker().clone();
+            self.poll_fragment(cx, &waker)
+        })
+        .await
+    }
+
+    /// Queues `message` and writes everything queued.
+    ///
+    /// Cancel safety: if dropped while waiting for room, the message is not queued; if dropped
+    /// while flushing, it is queued and goes out with the next write.
+    pub async fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.feed(message).await?;
+        self.flush().await
+    }
+
+    /// Queues `message` once there is room, without waiting for it to be written, so that
+    /// several messages leave in one write. Follow with [`flush`](Self::flush).
+    ///
+    /// Cancel safe: the message is queued only if the future completes.
+    pub async fn feed(&mut self, message: Message) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_ready_inner(cx)).await?;
+        self.conn.send(message)
+    }
+
+    /// Queues one piece of a data message and writes everything queued; the piece with `fin`
+    /// set ends the message. Cancel safety as for [`send`](Self::send).
+    pub async fn send_fragment(&mut self, fragment: Fragment) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_ready_inner(cx)).await?;
+        self.conn.send_fragment(fragment)?;
+        self.flush().await
+    }
+
+    /// Writes everything queued. Cancel safe.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_flush_inner(cx)).await
+    }
+
+    /// Closes the connection: sends a close frame with `code` and `reason`, waits (at most
+    /// [`Config::close_timeout`](crate::Config::close_timeout)) for the peer's close frame,
+    /// discarding messages that arrive meanwhile, and closes the transport.
+    ///
+    /// To keep receiving until the peer's close frame arrives, send
+    /// [`Message::Close`] instead and keep calling [`next`](Self::next).
+    ///
+    /// Cancel safe: the close frame stays queued.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.conn.close(code, reason)?;
+        self.flush().await?;
+        while let Some(event) = self.next_event_raw().await {
+            event?;
+        }
+        Ok(())
+    }
+
+    /// Splits into a read half and a write half, usable from two tasks.
+    ///
+    /// The read half answers pings and completes the closing handshake, so keep reading it
+    /// until it ends. [`WebSocketReader::reunite`] joins the halves again.
+    pub fn split(self) -> (WebSocketReader<S>, WebSocketWriter<S>) {
+        let wakers = Arc::new(WriteWakers::default());
+        let shared = Arc::new(Shared {
+            ws: Mutex::new(self),
+            wakers: wakers.clone(),
+        });
+        let write_waker = Waker::from(wakers);
+        (
+            WebSocketReader {
+                shared: shared.clone(),
+                write_waker: write_waker.clone(),
+            },
+            WebSocketWriter {
+                shared,
+                write_waker,
+            },
+        )
+    }
+
+    /// The transport, the connection, and bytes read but not yet decoded.
+    pub fn into_parts(self) -> (S, Connection, BytesMut) {
+        (self.io, self.conn, self.read_buf)
+    }
+
+    async fn next_event_raw(&mut self) -> Option<Result<Event, Error>> {
+        poll_fn(|cx| {
+            let waker = cx.waker().clone();
+            self.poll_event(cx, &waker)
+        })
+        .await
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // The loop
+
+    /// The next whole message. A message that started arriving in pieces (the reader switched
+    /// from [`next_fragment`](Self::next_fragment)) is assembled here.
+    fn poll_message(
+        &mut self,
+        cx: &mut Context<'_>,
+        write_waker: &Waker,
+    ) -> Poll<Option<Result<Message, Error>>> {
+        self.conn.set_receive_fragments(false);
+        loop {
+            let fragment = match ready!(self.poll_event(cx, write_waker)) {
+                Some(Ok(Event::Fragment(fragment))) => fragment,
+                Some(Ok(Event::Message(message))) => return Poll::Ready(Some(Ok(message))),
+                Some(Err(err)) => return Poll::Ready(Some(Err(err))),
+                None => return Poll::Ready(None),
+            };
+            let (kind, data) = self
+                .assembling
+                .get_or_insert_with(|| (fragment.kind, BytesMut::new()));
+            data.extend_from_slice(&fragment.data);
+            if fragment.fin {
+                let kind = *kind;
+                let data = data.split().freeze();
+                self.assembling = None;
+                return Poll::Ready(Some(Ok(match kind {
+                    // The connection validated the text as it arrived.
+                    DataKind::Text => match Utf8Bytes::try_from(data) {
+                        Ok(text) => Message::Text(text),
+                        Err(_) => return Poll::Ready(Some(Err(Error::TextNotUtf8))),
+                    },
+                    DataKind::Binary => Message::Binary(data),
+                })));
+            }
+        }
+    }
+
+    /// The next piece of a data message, or a control message.
+    fn poll_fragment(
+        &mut self,
+        cx: &mut Context<'_>,
+        write_waker: &Waker,
+    ) -> Poll<Option<Result<Event, Error>>> {
+        self.conn.set_receive_fragments(true);
+        let event = ready!(self.poll_event(cx, write_waker));
+        Poll::Ready(event.map(|event| {
+            event.map(|event| match event {
+                // A message that started arriving whole: one piece.
+                Event::Message(Message::Text(text)) => Event::Fragment(Fragment {
+                    kind: DataKind::Text,
+                    data: text.into_bytes(),
+                    fin: true,
+                }),
+                Event::Message(Message::Binary(data)) => Event::Fragment(Fragment {
+                    kind: DataKind::Binary,
+                    data,
+                    fin: true,
+                }),
+                other => other,
+            })
+        }))
+    }
+
+    /// Drives the connection until it has an event, ends, or must wait. `write_waker` is
+    /// registered when waiting on the transport's write side (it differs from `cx`'s waker for
+    /// a split read half, so that both halves wake on write readiness).
+    fn poll_event(
+        &mut self,
+        cx: &mut Context<'_>,
+        write_waker: &Waker,
+    ) -> Poll<Option<Result<Event, Error>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            if self.pending_error.is_none() {
+                match self.conn.poll_event() {
+                    Ok(Some(event)) => return Poll::Ready(Some(Ok(event))),
+                    Ok(None) => {}
+                    Err(err) => self.pending_error = Some(err),
+                }
+            }
+
+            // Write what the connection queued (pongs, close frames) without waiting for it,
+            // unless an error is waiting for its close frame to go out first.
+            let mut write_cx = Context::from_waker(write_waker);
+            let written = match self.poll_write_out(&mut write_cx) {
+                Poll::Ready(Ok(())) => true,
+                Poll::Ready(Err(err)) => {
+                    if self.pending_error.is_none() && !self.conn.is_finished() {
+                        self.done = true;
+                        return Poll::Ready(Some(Err(err)));
+                    }
+                    true
+                }
+                Poll::Pending => false,
+            };
+            if (written || self.conn.is_aborted())
+                && let Some(err) = self.pending_error.take()
+            {
+                return Poll::Ready(Some(Err(err)));
+            }
+
+            if self.conn.is_finished() && (written || self.conn.is_aborted()) {
+                // RFC 6455 §7.1.1: close the transport once the closing handshake is over; after
+                // a timeout, just drop it.
+                if self.write_closed.is_none() && !self.conn.is_aborted() {
+                    let _ = ready!(Pin::new(&mut self.io).poll_shutdown(&mut write_cx));
+                }
+                self.write_closed.get_or_insert(None);
+                self.done = true;
+                self.timer = None;
+                return Poll::Ready(None);
+            }
+
+            if self.poll_timer(cx) {
+                continue;
+            }
+            if !self.conn.wants_read() {
+                return Poll::Pending;
+            }
+            match self.poll_read_in(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(err)) => {
+                    self.done = true;
+                    return Poll::Ready(Some(Err(err)));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Reads once into the buffer and gives the bytes to the connection.
+    fn poll_read_in(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.read_buf.capacity() - self.read_buf.len() < MIN_READ {
+            self.read_buf.reserve(self.read_size);
+        }
+        let spare = self.read_buf.capacity() - self.read_buf.len();
+        let n = ready!(tokio_util::io::poll_read_buf(
+            Pin::new(&mut self.io),
+            cx,
+            &mut self.read_buf
+        ))?;
+        if n == 0 {
+            self.conn.handle_eof();
+        } else {
+            // Grow reads while they fill the buffer; fall back when the stream goes quiet.
+            if n == spare {
+                self.read_size = (self.read_size * 2).min(MAX_READ);
+            } else if n < spare / 4 {
+                self.read_size = self.conn.config().get_read_buffer_size();
+            }
+            self.conn.handle_bytes(&mut self.read_buf);
+            if self.read_buf.capacity() > 2 * self.read_size {
+                // Do not pin a large buffer: the connection now owns the bytes read.
+                self.read_buf = BytesMut::new();
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Writes everything queued and flushes the transport.
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if let Some(failure) = self.write_closed {
+            // Nothing can be written any more: drop what is queued.
+            let mut dropped = false;
+            while let Some(out) = self.conn.poll_transmit() {
+                out.advance(out.remaining());
+                dropped = true;
+            }
+            return Poll::Ready(match failure {
+                Some(kind) if dropped => Err(io::Error::from(kind).into()),
+                _ => Ok(()),
+            });
+        }
+        while let Some(out) = self.conn.poll_transmit() {
+            let written = ready!(tokio_util::io::poll_write_buf(
+                Pin::new(&mut self.io),
+                cx,
+                out
+            ));
+            match written {
+                Ok(0) => {
+                    return Poll::Ready(Err(self.write_failed(io::ErrorKind::WriteZero.into())));
+                }
+                Ok(_) => self.needs_flush = true,
+                Err(err) => return Poll::Ready(Err(self.write_failed(err))),
+            }
+        }
+        if self.needs_flush {
+            if let Err(err) = ready!(Pin::new(&mut self.io).poll_flush(cx)) {
+                return Poll::Ready(Err(self.write_failed(err)));
+            }
+            self.needs_flush = false;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Records that the transport cannot be written any more.
+    fn write_failed(&mut self, err: io::Error) -> Error {
+        self.write_closed = Some(Some(err.kind()));
+        Error::Io(err)
+    }
+
+    /// Arms the timer for the connection's next deadline; fires it if due. Returns whether a
+    /// timer fired (and the loop should run again).
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let now = Instant::now();
+        let Some(deadline) = self.conn.poll_timeout(now.into_std()) else {
+            self.timer = None;
+            return false;
+        };
+        let deadline = Instant::from_std(deadline);
+        if deadline <= now {
+            self.conn.handle_timeout(now.into_std());
+            return true;
+        }
+        match &mut self.timer {
+            Some(timer) if timer.deadline() == deadline => {}
+            Some(timer) => timer.as_mut().reset(deadline),
+            None => self.timer = Some(Box::pin(::tokio::time::sleep_until(deadline))),
+        }
+        if let Some(timer) = &mut self.timer
+            && timer.as_mut().poll(cx).is_ready()
+        {
+            self.timer = None;
+            self.conn.handle_timeout(Instant::now().into_std());
+            return true;
+        }
+        false
+    }
+
+    fn poll_ready_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let high_water = self.conn.config().get_write_buffer_size();
+        if self.conn.buffered_amount() < high_water {
+            return Poll::Ready(Ok(()));
+        }
+        ready!(self.poll_write_out(cx))?;
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_flush_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_write_out(cx)
+    }
+
+    fn poll_close_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.conn.can_send() {
+            self.conn.close(CloseCode::NORMAL, "")?;
+        }
+        self.poll_write_out(cx)
+    }
+}
+
+impl<S> Stream for WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    type Item = Result<Message, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let waker = cx.waker().clone();
+        self.get_mut().poll_message(cx, &waker)
+    }
+}
+
+/// Sending messages. `poll_close` sends a close frame (1000) if none was sent and flushes; the
+/// stream side completes the closing handshake.
+impl<S> Sink<Message> for WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().poll_ready_inner(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
+        self.get_mut().conn.send(item)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().poll_flush_inner(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().poll_close_inner(cx)
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Split halves
+
+struct Shared<S> {
+    ws: Mutex<WebSocket<S>>,
+    wakers: Arc<WriteWakers>,
+}
+
+impl<S> Shared<S> {
+    fn lock(&self) -> MutexGuard<'_, WebSocket<S>> {
+        // A panic in another half cannot leave the state half-updated in a way that matters
+        // more than the panic itself; keep going rather than poison both halves.
+        self.ws.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The tasks waiting for the transport to accept writes. A transport remembers one waker per
+/// direction, so both halves register here and the transport gets a waker that wakes both.
+#[derive(Default)]
+struct WriteWakers {
+    reader: WakerSlot,
+    writer: WakerSlot,
+}
+
+/// The waker of the last task that polled one half.
+#[derive(Default)]
+struct WakerSlot(Mutex<Option<Waker>>);
+
+impl WakerSlot {
+    fn register(&self, waker: &Waker) {
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*slot {
+            Some(current) if current.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    }
+
+    fn wake(&self) {
+        let waker = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl Wake for WriteWakers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.reader.wake();
+        self.writer.wake();
+    }
+}
+
+/// The read half of a [`WebSocket`] (see [`WebSocket::split`]): a [`Stream`] of messages.
+///
+/// Reading answers pings and completes the closing handshake; keep polling it until it ends.
+pub struct WebSocketReader<S> {
+    shared: Arc<Shared<S>>,
+    write_waker: Waker,
+}
+
+/// The write half of a [`WebSocket`] (see [`WebSocket::split`]): a [`Sink`] of messages.
+pub struct WebSocketWriter<S> {
+    shared: Arc<Shared<S>>,
+    write_waker: Waker,
+}
+
+impl<S> fmt::Debug for WebSocketReader<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocketReader").finish_non_exhaustive()
+    }
+}
+
+impl<S> fmt::Debug for WebSocketWriter<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocketWriter").finish_non_exhaustive()
+    }
+}
+
+impl<S> WebSocketReader<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// The next message; `None` once the connection has closed. Cancel safe.
+    pub async fn next(&mut self) -> Option<Result<Message, Error>> {
+        poll_fn(|cx| self.poll_with(cx, WebSocket::poll_message)).await
+    }
+
+    /// As [`WebSocket::next_fragment`]. Cancel safe.
+    pub async fn next_fragment(&mut self) -> Option<Result<Event, Error>> {
+        poll_fn(|cx| self.poll_with(cx, WebSocket::poll_fragment)).await
+    }
+
+    /// Joins the halves again. Fails, giving both back, if they come from different sockets.
+    pub fn reunite(
+        self,
+        writer: WebSocketWriter<S>,
+    ) -> Result<WebSocket<S>, (WebSocketReader<S>, WebSocketWriter<S>)> {
+        if !Arc::ptr_eq(&self.shared, &writer.shared) {
+            return Err((self, writer));
+        }
+        let write_waker = writer.write_waker.clone();
+        drop(writer);
+        match Arc::try_unwrap(self.shared) {
+            Ok(shared) => Ok(shared
+                .ws
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner)),
+            // Both halves were given, so no other owner exists; keep the types honest anyway.
+            Err(shared) => Err((
+                WebSocketReader {
+                    shared: shared.clone(),
+                    write_waker: self.write_waker,
+                },
+                WebSocketWriter {
+                    shared,
+                    write_waker,
+                },
+            )),
+        }
+    }
+
+    fn poll_with<T>(
+        &self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut WebSocket<S>, &mut Context<'_>, &Waker) -> Poll<T>,
+    ) -> Poll<T> {
+        self.shared.wakers.reader.register(cx.waker());
+        let mut ws = self.shared.lock();
+        f(&mut ws, cx, &self.write_waker)
+    }
+}
+
+impl<S> Stream for WebSocketReader<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    type Item = Result<Message, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.poll_with(cx, WebSocket::poll_message)
+    }
+}
+
+impl<S> WebSocketWriter<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// As [`WebSocket::send`].
+    pub async fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.feed(message).await?;
+        self.flush().await
+    }
+
+    /// As [`WebSocket::feed`].
+    pub async fn feed(&mut self, message: Message) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_with(cx, WebSocket::poll_ready_inner)).await?;
+        self.shared.lock().conn.send(message)
+    }
+
+    /// As [`WebSocket::send_fragment`].
+    pub async fn send_fragment(&mut self, fragment: Fragment) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_with(cx, WebSocket::poll_ready_inner)).await?;
+        self.shared.lock().conn.send_fragment(fragment)?;
+        self.flush().await
+    }
+
+    /// As [`WebSocket::flush`].
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_with(cx, WebSocket::poll_flush_inner)).await
+    }
+
+    /// Sends a close frame and flushes it. The read half receives the peer's answer, completes
+    /// the closing handshake and then ends.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.shared.lock().conn.close(code, reason)?;
+        self.flush().await
+    }
+
+    fn poll_with<T>(
+        &self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut WebSocket<S>, &mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        self.shared.wakers.writer.register(cx.waker());
+        let mut write_cx = Context::from_waker(&self.write_waker);
+        let mut ws = self.shared.lock();
+        let result = f(&mut ws, &mut write_cx);
+        // The reader may be parked waiting for room to write a pong: let it retry.
+        if result.is_ready() {
+            self.shared.wakers.reader.wake();
+        }
+        result
+    }
+}
+
+impl<S> Sink<Message> for WebSocketWriter<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_with(cx, WebSocket::poll_ready_inner)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
+        self.shared.lock().conn.send(item)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_with(cx, WebSocket::poll_flush_inner)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_with(cx, WebSocket::poll_close_inner)
+    }
+}

@@ -1,0 +1,214 @@
+//! `WebSocket<S>` over in-memory duplex pipes: the loop moves bytes, the connection decides.
+#![cfg(feature = "tokio")]
+
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use weft_codec::tokio::WebSocket;
+use weft_codec::{
+    CloseCode, CloseFrame, Config, Connection, DataKind, Error, Event, Fragment, Message, Role,
+};
+
+fn pair_with(config: Config) -> (WebSocket<DuplexStream>, WebSocket<DuplexStream>) {
+    let (a, b) = tokio::io::duplex(64 << 10);
+    let client = Connection::new(Role::Client).with_config(config.clone());
+    let server = Connection::new(Role::Server).with_config(config);
+    (
+        WebSocket::from_parts(a, client, Default::default()),
+        WebSocket::from_parts(b, server, Default::default()),
+    )
+}
+
+fn pair() -> (WebSocket<DuplexStream>, WebSocket<DuplexStream>) {
+    pair_with(Config::default())
+}
+
+async fn echo(mut server: WebSocket<DuplexStream>) -> Result<(), Error> {
+    while let Some(message) = server.next().await {
+        match message? {
+            msg @ (Message::Text(_) | Message::Binary(_)) => server.send(msg).await?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn echo_and_close_from_the_client() {
+    let (mut client, server) = pair();
+    let server = tokio::spawn(echo(server));
+    for size in [0, 1, 125, 126, 65_535, 65_536, 1 << 20] {
+        let payload = vec![b'x'; size];
+        client.send(Message::binary(payload.clone())).await.unwrap();
+        assert_eq!(
+            client.next().await.unwrap().unwrap(),
+            Message::binary(payload)
+        );
+    }
+    client.send(Message::text("héllo")).await.unwrap();
+    assert_eq!(
+        client.next().await.unwrap().unwrap(),
+        Message::text("héllo")
+    );
+    client.close(CloseCode::NORMAL, "bye").await.unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn the_sink_batches_and_the_stream_reads_them_back() {
+    let (mut client, server) = pair();
+    let server = tokio::spawn(echo(server));
+    let mut outgoing =
+        futures_util::stream::iter((0..1000).map(|i| Ok(Message::text(i.to_string()))));
+    client.send_all(&mut outgoing).await.unwrap();
+    for i in 0..1000 {
+        assert_eq!(
+            client.next().await.unwrap().unwrap(),
+            Message::text(i.to_string())
+        );
+    }
+    SinkExt::close(&mut client).await.unwrap();
+    // The stream side completes the handshake: the server's close arrives, then the end.
+    assert!(matches!(client.next().await, Some(Ok(Message::Close(_)))));
+    assert!(client.next().await.is_none());
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn pings_are_answered_while_the_application_only_reads() {
+    let (mut client, mut server) = pair();
+    let reader = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(message) = client.next().await {
+            seen.push(message.unwrap());
+        }
+        seen
+    });
+    server.send(Message::ping("p1")).await.unwrap();
+    assert_eq!(server.next().await.unwrap().unwrap(), Message::pong("p1"));
+    server.close(CloseCode::GOING_AWAY, "done").await.unwrap();
+    let seen = reader.await.unwrap();
+    assert_eq!(seen[0], Message::ping("p1"));
+    assert_eq!(
+        seen[1],
+        Message::Close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "done")))
+    );
+}
+
+#[tokio::test]
+async fn split_halves_work_from_two_tasks() {
+    let (client, server) = pair();
+    let server = tokio::spawn(echo(server));
+    let (mut reader, mut writer) = client.split();
+    let writer_task = tokio::spawn(async move {
+        for i in 0..500u32 {
+            writer
+                .send(Message::binary(i.to_be_bytes().to_vec()))
+                .await
+                .unwrap();
+        }
+        writer.close(CloseCode::NORMAL, "").await.unwrap();
+        writer
+    });
+    let mut count = 0u32;
+    while let Some(message) = reader.next().await {
+        match message.unwrap() {
+            Message::Binary(data) => {
+                assert_eq!(data[..], count.to_be_bytes());
+                count += 1;
+            }
+            Message::Close(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(count, 500);
+    let writer = writer_task.await.unwrap();
+    let ws = reader.reunite(writer).unwrap();
+    assert_eq!(ws.connection().state(), weft_codec::State::Closed);
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn fragments_stream_in_and_out() {
+    let (mut client, mut server) = pair();
+    let sender = tokio::spawn(async move {
+        for i in 0..10 {
+            let piece = vec![i as u8; 1000];
+            client
+                .send_fragment(Fragment::new(DataKind::Binary, piece, i == 9))
+                .await
+                .unwrap();
+        }
+        client
+    });
+    let mut total = Vec::new();
+    loop {
+        match server.next_fragment().await.unwrap().unwrap() {
+            Event::Fragment(f) => {
+                total.extend_from_slice(&f.data);
+                if f.fin {
+                    break;
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(total.len(), 10_000);
+    assert!(total[..1000].iter().all(|&b| b == 0) && total[9000..].iter().all(|&b| b == 9));
+    drop(sender.await.unwrap());
+}
+
+#[tokio::test]
+async fn a_protocol_violation_sends_its_close_code_before_the_error_surfaces() {
+    let (raw, peer) = tokio::io::duplex(1024);
+    let mut server = WebSocket::from_parts(peer, Connection::new(Role::Server), Default::default());
+    let mut raw = raw;
+    // An unmasked text frame from a "client".
+    raw.write_all(b"\x81\x02hi").await.unwrap();
+    let err = server.next().await.unwrap().unwrap_err();
+    assert_eq!(err.close_code(), Some(CloseCode::PROTOCOL_ERROR));
+    let mut header = [0u8; 2];
+    raw.read_exact(&mut header).await.unwrap();
+    assert_eq!(header[0], 0x88, "a final, unmasked close frame");
+    let mut payload = vec![0u8; usize::from(header[1])];
+    raw.read_exact(&mut payload).await.unwrap();
+    assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1002);
+    assert_eq!(&payload[2..], b"client frame not masked");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_peer_cannot_hold_the_close_forever() {
+    let (raw, peer) = tokio::io::duplex(1024);
+    let config = Config::default().close_timeout(Duration::from_secs(3));
+    let mut server = WebSocket::from_parts(
+        peer,
+        Connection::new(Role::Server).with_config(config),
+        Default::default(),
+    );
+    let started = tokio::time::Instant::now();
+    let err = server.close(CloseCode::NORMAL, "").await.unwrap_err();
+    assert!(matches!(err, Error::CloseTimeout), "{err}");
+    assert_eq!(started.elapsed(), Duration::from_secs(3));
+    drop(raw);
+}
+
+#[tokio::test]
+async fn eof_without_close_is_an_abnormal_closure() {
+    let (raw, peer) = tokio::io::duplex(1024);
+    let mut server = WebSocket::from_parts(peer, Connection::new(Role::Server), Default::default());
+    drop(raw);
+    assert!(matches!(
+        server.next().await,
+        Some(Err(Error::AbnormalClosure))
+    ));
+    assert!(server.next().await.is_none());
+}
+
+#[test]
+fn websocket_and_halves_are_send() {
+    fn is_send<T: Send>() {}
+    is_send::<WebSocket<tokio::net::TcpStream>>();
+    is_send::<weft_codec::tokio::WebSocketReader<tokio::net::TcpStream>>();
+    is_send::<weft_codec::tokio::WebSocketWriter<tokio::net::TcpStream>>();
+}
