@@ -4,8 +4,11 @@
 //! module and shells out to `cargo` and friends with [`cmd::Cmd`], printing each command before
 //! it runs so a CI log reads like a script.
 
+mod autobahn;
 mod ci;
 mod cmd;
+mod peers;
+mod proc;
 
 use std::process::ExitCode;
 
@@ -15,6 +18,12 @@ usage: cargo xtask <task> [options]
 tasks:
   ci          what CI checks: fmt, clippy -D warnings, tests, docs, no-default-features builds
               options: --skip-tests (when the test command already ran, as in .ci/run)
+  autobahn    the Autobahn|Testsuite (wstest) against weft's server and client, compared with
+              autobahn/expected-*.json; installs wstest into target/autobahn/ when needed
+              options: [--server | --client] [--cases P] [--exclude P] [--full] [--bless]
+                       [--server-cmd CMD] [--client-cmd CMD] ... (`cargo xtask autobahn --help`)
+  peers       installs the interop peers into target/peers/: Python websockets, Node ws and
+              playwright-core, Debian chromium (`cargo xtask peers --help`)
 ";
 
 fn main() -> ExitCode {
@@ -30,6 +39,8 @@ fn main() -> ExitCode {
     }
     let result = match task.as_str() {
         "ci" => ci::run(&rest),
+        "autobahn" => autobahn::run(&rest),
+        "peers" => peers::run(&rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(())
