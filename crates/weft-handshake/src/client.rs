@@ -277,6 +277,13 @@ impl ClientBuilder {
     }
 }
 
+// A handshake may be driven from any task of a multi-threaded runtime.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<ClientHandshake>();
+    send_sync::<Upgraded>();
+};
+
 /// The `Host` header for a WebSocket URI (RFC 6455 §4.1 items 2 and 4): the host, with the
 /// port unless it is the scheme's default. IPv6 literals keep their brackets.
 fn host_header(uri: &Uri) -> Result<HeaderValue, Error> {

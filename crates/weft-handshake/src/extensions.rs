@@ -444,6 +444,18 @@ impl Cursor<'_> {
 /// ```
 pub trait ExtensionNegotiator: Send + Sync {
     /// Chooses the extensions to agree to, given the client's offers in order.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weft_handshake::{Extension, ExtensionNegotiator};
+    ///
+    /// // A closure that declines everything.
+    /// let decline = |_: &[Extension]| Vec::new();
+    /// let offers = weft_handshake::parse_extension_list(b"permessage-deflate")?;
+    /// assert!(decline.negotiate(&offers).is_empty());
+    /// # Ok::<(), weft_handshake::Error>(())
+    /// ```
     fn negotiate(&self, offers: &[Extension]) -> Vec<Extension>;
 }
 

@@ -1,13 +1,13 @@
 //! Incremental parsing of an HTTP/1.x message head with caps, shared by both sides.
 //!
 //! A parser is handed the caller's whole buffer on every call (the bytes given before, plus
-//! what arrived since). It answers as a pure function of the bytes within the caps would:
-//! the window it hands to `httparse` never extends past a cap, and a size error is only
-//! reported when `httparse` found nothing wrong inside the window. So feeding a message in
-//! any number of pieces gives the same answer as feeding it whole.
+//! what arrived since). Its answer depends only on the bytes, never on how they were split:
+//! the window it hands to `httparse` never extends past a cap, ends at the last complete
+//! line (unless a cap is reached or the peer closed), and a size error is only reported when
+//! `httparse` found nothing wrong inside the window.
 //!
-//! The parser remembers how far it has looked, and only runs `httparse` again when a new line
-//! ending arrived or a cap is reached. Re-parsing on every byte would cost the square of the
+//! The parser remembers how far it has looked, and only runs `httparse` again when a new
+//! line arrived or a cap is reached. Re-parsing on every read would cost the square of the
 //! head's size for a peer that sends one byte at a time.
 
 use bytes::Bytes;
@@ -106,12 +106,15 @@ impl HeadScanner {
                 self.scanned += 1;
                 match byte {
                     b'\n' => {
-                        fresh_line = true;
                         self.lines_end = self.scanned;
                         if self.content_seen {
                             self.start_lf = Some(self.scanned - 1);
+                            fresh_line = true;
                             break;
                         }
+                        // A blank line before the request line cannot complete a head, so
+                        // it does not warrant a parse: a peer sending thousands of them
+                        // one at a time costs one scan, not thousands of parses.
                     }
                     b'\r' => {}
                     _ => self.content_seen = true,

@@ -131,3 +131,8 @@ pub use server::{
     Accept, Negotiated, Rejection, Request, RequestParser, Server, ServerBuilder, UpgradeRequest,
 };
 pub use write::{write_request, write_response};
+
+// The README's examples are compiled as doctests, so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
