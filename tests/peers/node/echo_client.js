@@ -3,7 +3,7 @@ const USAGE = `Client on Node \`ws\`: a reference peer for weft's interop tests 
 \`cargo xtask autobahn --client-cmd\` (ws is installed by \`cargo xtask peers\`).
 
 usage: node echo_client.js URL [--mode echo|autobahn] [--compression on|off] [--agent NAME]
-                           [--messages N] [--size BYTES] [--max-size BYTES]
+                           [--messages N] [--size BYTES] [--max-size BYTES] [--max-fragments N]
 
 --mode echo (default): connect to URL (an echo server), send N text and N binary messages of
   SIZE bytes with known content, check that each comes back unchanged and with the same type,
@@ -11,14 +11,15 @@ usage: node echo_client.js URL [--mode echo|autobahn] [--compression on|off] [--
   "extensions": ...}. Exit 0 only if every echo matched and the close was clean.
 --mode autobahn: drive wstest's fuzzingserver at URL: GET /getCaseCount, then
   /runCase?case=I&agent=NAME for I in 1..count (echoing every message until the server closes;
-  a failing case does not stop the loop), then /updateReports?agent=NAME.`;
+  a failing case does not stop the loop), then /updateReports?agent=NAME.
+Limits default to what Autobahn needs: 32 MiB messages, 2^20 fragments per message.`;
 
 const { requirePeer, parseArgs, onOff } = require('./peer');
 const WebSocket = requirePeer('ws');
 
 const options = parseArgs(
   process.argv.slice(2),
-  { mode: 'echo', compression: 'on', agent: 'ws', messages: '10', size: '1000', maxSize: String(32 << 20) },
+  { mode: 'echo', compression: 'on', agent: 'ws', messages: '10', size: '1000', maxSize: String(32 << 20), maxFragments: String(1 << 20) },
   USAGE,
 );
 if (options._.length !== 1) {
@@ -26,7 +27,11 @@ if (options._.length !== 1) {
   process.exit(2);
 }
 const base = options._[0].replace(/\/$/, '');
-const wsOptions = { perMessageDeflate: onOff(options.compression, 'compression'), maxPayload: Number(options.maxSize) };
+const wsOptions = {
+  perMessageDeflate: onOff(options.compression, 'compression'),
+  maxPayload: Number(options.maxSize),
+  maxFragments: Number(options.maxFragments),
+};
 
 /** Deterministic, somewhat compressible ASCII content. */
 function payload(i, size) {

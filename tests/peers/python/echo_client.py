@@ -2,7 +2,7 @@
 `cargo xtask autobahn --client-cmd` (installed by `cargo xtask peers` into target/peers/python).
 
 usage: echo_client.py URL [--mode echo|autobahn] [--compression on|off] [--agent NAME]
-                      [--messages N] [--size BYTES] [--max-size BYTES]
+                      [--messages N] [--size BYTES] [--max-size BYTES] [--max-fragments N]
 
 --mode echo (default): connect to URL (an echo server), send N text and N binary messages of
   SIZE bytes with known content, check that each comes back unchanged and with the same type,
@@ -11,6 +11,7 @@ usage: echo_client.py URL [--mode echo|autobahn] [--compression on|off] [--agent
 --mode autobahn: drive wstest's fuzzingserver at URL: GET /getCaseCount, then
   /runCase?case=I&agent=NAME for I in 1..count (echoing every message until the server closes;
   a failing case does not stop the loop), then /updateReports?agent=NAME.
+Limits default to what Autobahn needs: 32 MiB messages, 2^20 fragments per message.
 """
 import argparse
 import asyncio
