@@ -10,7 +10,7 @@ use http::{Method, StatusCode, Uri, Version};
 
 use crate::extensions::{Extension, format_extensions, parse_extensions};
 use crate::head::{self, HeadScanner, Parsed};
-use crate::headers::{Single, is_token, list_contains, single, trim_ows};
+use crate::headers::{at_most_one, is_token, require_upgrade_tokens, trim_ows};
 use crate::{Error, Limits, Negotiated, accept_key, generate_key, write_request};
 
 /// Headers the handshake sets itself; a caller's value would break it or go unchecked.
@@ -309,8 +309,8 @@ fn host_header(uri: &Uri) -> Result<HeaderValue, Error> {
     let value = match authority.port_u16() {
         Some(port) if port != default_port => format!("{host}:{port}"),
         Some(_) => host.to_owned(),
-        // `http::Uri` accepts an authority with an empty or out-of-range port and reports
-        // no port; such a URI names no endpoint.
+        // `http::Uri` reports no port both for an empty one (`host:`, which RFC 3986 §3.2.3
+        // says means the default) and for one out of range, which names no endpoint.
         None if authority.as_str().len() > host.len() => {
             let port = &authority.as_str()[host.len()..];
             if port == ":" {
@@ -567,45 +567,16 @@ impl ClientHandshake {
             });
         }
         let headers = response.headers();
-        for (name, display, token) in [
-            ("upgrade", "Upgrade", "websocket"),
-            ("connection", "Connection", "upgrade"),
-        ] {
-            if !list_contains(headers, name, token) {
-                return Err(if headers.contains_key(name) {
-                    let reason = if token == "websocket" {
-                        "does not list websocket"
-                    } else {
-                        "does not list upgrade"
-                    };
-                    Error::InvalidHeader {
-                        name: display,
-                        reason,
-                    }
-                } else {
-                    Error::MissingHeader { name: display }
-                });
-            }
-        }
+        require_upgrade_tokens(headers)?;
         let expected = accept_key(self.key.as_bytes());
-        match single(headers, "sec-websocket-accept") {
-            Single::Absent => {
-                return Err(Error::MissingHeader {
-                    name: "Sec-WebSocket-Accept",
-                });
-            }
-            Single::Many => {
-                let reason = "appears more than once";
-                return Err(Error::InvalidHeader {
-                    name: "Sec-WebSocket-Accept",
-                    reason,
-                });
-            }
-            Single::One(accept) if trim_ows(accept.as_bytes()) == expected.as_bytes() => {}
-            Single::One(accept) => {
-                let received = String::from_utf8_lossy(accept.as_bytes()).into_owned();
-                return Err(Error::AcceptMismatch { expected, received });
-            }
+        let accept = at_most_one(headers, "sec-websocket-accept", "Sec-WebSocket-Accept")?.ok_or(
+            Error::MissingHeader {
+                name: "Sec-WebSocket-Accept",
+            },
+        )?;
+        if trim_ows(accept.as_bytes()) != expected.as_bytes() {
+            let received = String::from_utf8_lossy(accept.as_bytes()).into_owned();
+            return Err(Error::AcceptMismatch { expected, received });
         }
         let extensions = parse_extensions(headers.get_all(SEC_WEBSOCKET_EXTENSIONS))?;
         if let Some(agreed) = extensions.iter().find(|agreed| {
@@ -618,23 +589,19 @@ impl ClientHandshake {
                 name: agreed.name().to_owned(),
             });
         }
-        let protocol = match single(headers, "sec-websocket-protocol") {
-            Single::Absent => None,
-            Single::Many => {
-                let reason = "must name exactly one subprotocol";
-                return Err(Error::InvalidHeader {
-                    name: "Sec-WebSocket-Protocol",
-                    reason,
-                });
-            }
-            Single::One(value) => {
+        // The server chooses one subprotocol or none (RFC 6455 §4.2.2 step 4): one header
+        // holding one token.
+        let exactly_one = Error::InvalidHeader {
+            name: "Sec-WebSocket-Protocol",
+            reason: "must name exactly one subprotocol",
+        };
+        let protocol = match at_most_one(headers, "sec-websocket-protocol", "") {
+            Err(_) => return Err(exactly_one),
+            Ok(None) => None,
+            Ok(Some(value)) => {
                 let value = trim_ows(value.as_bytes());
                 if !is_token(value) {
-                    let reason = "must name exactly one subprotocol";
-                    return Err(Error::InvalidHeader {
-                        name: "Sec-WebSocket-Protocol",
-                        reason,
-                    });
+                    return Err(exactly_one);
                 }
                 let protocol = String::from_utf8_lossy(value).into_owned();
                 if !self.protocols.contains(&protocol) {

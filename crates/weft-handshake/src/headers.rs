@@ -2,6 +2,8 @@
 
 use http::header::{HeaderMap, HeaderValue};
 
+use crate::Error;
+
 /// Whether `b` is a `tchar` (RFC 9110 §5.6.2).
 pub(crate) fn is_tchar(b: u8) -> bool {
     matches!(
@@ -58,21 +60,48 @@ pub(crate) fn list_contains(headers: &HeaderMap, name: &'static str, token: &str
     list_elements(headers, name).any(|element| element.eq_ignore_ascii_case(token.as_bytes()))
 }
 
-/// The outcome of looking for a header that may appear at most once.
-pub(crate) enum Single<'a> {
-    Absent,
-    One(&'a HeaderValue),
-    Many,
+/// A header that may appear at most once: `Ok(None)` if absent, an error naming it (as
+/// `display`) if repeated.
+pub(crate) fn at_most_one<'a>(
+    headers: &'a HeaderMap,
+    name: &'static str,
+    display: &'static str,
+) -> Result<Option<&'a HeaderValue>, Error> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if first.is_some() && values.next().is_some() {
+        return Err(Error::InvalidHeader {
+            name: display,
+            reason: "appears more than once",
+        });
+    }
+    Ok(first)
 }
 
-/// Looks up a header that may appear at most once.
-pub(crate) fn single<'a>(headers: &'a HeaderMap, name: &'static str) -> Single<'a> {
-    let mut values = headers.get_all(name).iter();
-    match (values.next(), values.next()) {
-        (None, _) => Single::Absent,
-        (Some(value), None) => Single::One(value),
-        (Some(_), Some(_)) => Single::Many,
+/// Requires `Upgrade` to list `websocket` and `Connection` to list `upgrade`, which both the
+/// request (RFC 6455 §4.2.1) and the 101 (§4.1) must do.
+pub(crate) fn require_upgrade_tokens(headers: &HeaderMap) -> Result<(), Error> {
+    for (name, display, token, reason) in [
+        ("upgrade", "Upgrade", "websocket", "does not list websocket"),
+        (
+            "connection",
+            "Connection",
+            "upgrade",
+            "does not list upgrade",
+        ),
+    ] {
+        if !list_contains(headers, name, token) {
+            return Err(if headers.contains_key(name) {
+                Error::InvalidHeader {
+                    name: display,
+                    reason,
+                }
+            } else {
+                Error::MissingHeader { name: display }
+            });
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -99,6 +128,22 @@ mod tests {
         assert_eq!(elements, [b"keep-alive".as_ref(), b"UPGRADE".as_ref()]);
         assert!(list_contains(&headers, "connection", "upgrade"));
         assert!(!list_contains(&headers, "connection", "close"));
+    }
+
+    #[test]
+    fn at_most_one_header() {
+        let mut headers = HeaderMap::new();
+        assert!(matches!(at_most_one(&headers, "host", "Host"), Ok(None)));
+        headers.append("host", HeaderValue::from_static("a"));
+        assert!(matches!(at_most_one(&headers, "host", "Host"), Ok(Some(v)) if v == "a"));
+        headers.append("host", HeaderValue::from_static("a"));
+        assert!(matches!(
+            at_most_one(&headers, "host", "Host"),
+            Err(Error::InvalidHeader {
+                name: "Host",
+                reason: "appears more than once"
+            })
+        ));
     }
 
     #[test]

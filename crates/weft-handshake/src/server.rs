@@ -11,7 +11,9 @@ use http::{Method, StatusCode, Version};
 
 use crate::extensions::{Extension, ExtensionNegotiator, format_extensions, parse_extensions};
 use crate::head::{self, HeadScanner, Parsed};
-use crate::headers::{Single, is_token, list_contains, list_elements, single, trim_ows};
+use crate::headers::{
+    at_most_one, is_token, list_contains, list_elements, require_upgrade_tokens, trim_ows,
+};
 use crate::{Error, Limits, OriginPolicy, accept_key, key, write_response};
 
 /// Parses a client's request head incrementally, within [`Limits`].
@@ -383,57 +385,30 @@ impl Server {
             });
         }
         let headers = request.headers();
-        match single(headers, "host") {
-            Single::Absent => return Err(Error::MissingHeader { name: "Host" }),
-            Single::Many => {
-                let reason = "appears more than once";
-                return Err(Error::InvalidHeader {
-                    name: "Host",
-                    reason,
-                });
-            }
-            Single::One(host) if trim_ows(host.as_bytes()).is_empty() => {
+        match at_most_one(headers, "host", "Host")? {
+            None => return Err(Error::MissingHeader { name: "Host" }),
+            Some(host) if trim_ows(host.as_bytes()).is_empty() => {
                 return Err(Error::InvalidHeader {
                     name: "Host",
                     reason: "is empty",
                 });
             }
-            Single::One(_) => {}
+            Some(_) => {}
         }
-        require_token(headers, "upgrade", "Upgrade", "websocket")?;
-        require_token(headers, "connection", "Connection", "upgrade")?;
-        match single(headers, "sec-websocket-version") {
-            Single::Absent => return Err(Error::UnsupportedWebSocketVersion { version: None }),
-            Single::Many => {
-                let reason = "appears more than once";
-                return Err(Error::InvalidHeader {
-                    name: "Sec-WebSocket-Version",
-                    reason,
-                });
-            }
-            Single::One(version) if trim_ows(version.as_bytes()) == b"13" => {}
-            Single::One(version) => {
-                let version = String::from_utf8_lossy(version.as_bytes()).into_owned();
-                return Err(Error::UnsupportedWebSocketVersion {
-                    version: Some(version),
-                });
+        require_upgrade_tokens(headers)?;
+        match at_most_one(headers, "sec-websocket-version", "Sec-WebSocket-Version")? {
+            Some(version) if trim_ows(version.as_bytes()) == b"13" => {}
+            version => {
+                let version = version.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                return Err(Error::UnsupportedWebSocketVersion { version });
             }
         }
-        let key = match single(headers, "sec-websocket-key") {
-            Single::Absent => {
-                return Err(Error::MissingHeader {
-                    name: "Sec-WebSocket-Key",
-                });
-            }
-            Single::Many => {
-                let reason = "appears more than once";
-                return Err(Error::InvalidHeader {
-                    name: "Sec-WebSocket-Key",
-                    reason,
-                });
-            }
-            Single::One(key) => trim_ows(key.as_bytes()),
-        };
+        let key = at_most_one(headers, "sec-websocket-key", "Sec-WebSocket-Key")?.ok_or(
+            Error::MissingHeader {
+                name: "Sec-WebSocket-Key",
+            },
+        )?;
+        let key = trim_ows(key.as_bytes());
         if !key::is_valid_key(key) {
             let reason = "is not 16 bytes in base64";
             return Err(Error::InvalidHeader {
@@ -557,29 +532,6 @@ impl Server {
                 extensions,
             },
         }
-    }
-}
-
-fn require_token(
-    headers: &http::HeaderMap,
-    name: &'static str,
-    display: &'static str,
-    token: &'static str,
-) -> Result<(), Error> {
-    if list_contains(headers, name, token) {
-        Ok(())
-    } else if headers.contains_key(name) {
-        let reason = if token == "websocket" {
-            "does not list websocket"
-        } else {
-            "does not list upgrade"
-        };
-        Err(Error::InvalidHeader {
-            name: display,
-            reason,
-        })
-    } else {
-        Err(Error::MissingHeader { name: display })
     }
 }
 
