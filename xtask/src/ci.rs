@@ -14,22 +14,44 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
 
-    Cmd::new("cargo").args(["fmt", "--all", "--", "--check"]).run()?;
     Cmd::new("cargo")
-        .args(["clippy", "--workspace", "--all-targets", "--all-features", "--locked"])
+        .args(["fmt", "--all", "--", "--check"])
+        .run()?;
+    Cmd::new("cargo")
+        .args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--locked",
+        ])
         .args(["--", "-D", "warnings"])
         .run()?;
     for krate in NO_DEFAULT_FEATURE_CRATES {
         Cmd::new("cargo")
-            .args(["clippy", "--package", krate, "--no-default-features", "--locked"])
+            .args([
+                "clippy",
+                "--package",
+                krate,
+                "--no-default-features",
+                "--locked",
+            ])
             .args(["--", "-D", "warnings"])
             .run()?;
     }
     if !skip_tests {
-        Cmd::new("cargo").args(["test", "--workspace", "--all-features", "--locked"]).run()?;
+        Cmd::new("cargo")
+            .args(["test", "--workspace", "--all-features", "--locked"])
+            .run()?;
     }
     Cmd::new("cargo")
-        .args(["doc", "--workspace", "--all-features", "--no-deps", "--locked"])
+        .args([
+            "doc",
+            "--workspace",
+            "--all-features",
+            "--no-deps",
+            "--locked",
+        ])
         .env("RUSTDOCFLAGS", "-D warnings")
         .run()?;
     eprintln!("xtask ci: all checks passed");

@@ -27,7 +27,10 @@ pub(crate) struct Cmd {
 
 impl Cmd {
     pub(crate) fn new(program: &str) -> Self {
-        Self { inner: Command::new(program), display: program.to_owned() }
+        Self {
+            inner: Command::new(program),
+            display: program.to_owned(),
+        }
     }
 
     pub(crate) fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
@@ -49,7 +52,11 @@ impl Cmd {
     }
 
     pub(crate) fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
-        self.display = format!("{key}={} {}", value.as_ref().to_string_lossy(), self.display);
+        self.display = format!(
+            "{key}={} {}",
+            value.as_ref().to_string_lossy(),
+            self.display
+        );
         self.inner.env(key, value);
         self
     }
