@@ -75,6 +75,15 @@ pub struct WebSocket<S> {
     write_closed: Option<Option<io::ErrorKind>>,
     /// The stream has ended; every further poll returns `None`.
     done: bool,
+    /// When this completes, the connection is closed with the code and reason given.
+    close_signal: Option<CloseSignal>,
+}
+
+/// A future that, when it completes, closes the connection (see [`WebSocket::close_when`]).
+struct CloseSignal {
+    signal: Pin<Box<dyn Future<Output = ()> + Send>>,
+    code: CloseCode,
+    reason: Utf8Bytes,
 }
 
 impl<S> fmt::Debug for WebSocket<S> {
@@ -106,6 +115,48 @@ where
             needs_flush: false,
             write_closed: None,
             done: false,
+            close_signal: None,
+        }
+    }
+
+    /// Closes the connection with `code` and `reason` when `signal` completes, as a server does
+    /// on shutdown (1001, going away). The close happens on the next poll of either direction;
+    /// the reader then sees the peer's answer and the end of the stream.
+    ///
+    /// ```no_run
+    /// # async fn demo(mut ws: weft_codec::tokio::WebSocket<tokio::net::TcpStream>) {
+    /// use weft_codec::CloseCode;
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// ws.close_when(CloseCode::GOING_AWAY, "server shutting down", async move {
+    ///     let _ = stopped.await;
+    /// });
+    /// # drop(stop);
+    /// # }
+    /// ```
+    pub fn close_when(
+        &mut self,
+        code: CloseCode,
+        reason: impl Into<Utf8Bytes>,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) {
+        self.close_signal = Some(CloseSignal {
+            signal: Box::pin(signal),
+            code,
+            reason: reason.into(),
+        });
+    }
+
+    /// Starts the closing handshake if the close signal has fired.
+    fn poll_close_signal(&mut self, cx: &mut Context<'_>) {
+        if let Some(close) = &mut self.close_signal
+            && close.signal.as_mut().poll(cx).is_ready()
+        {
+            let (code, reason) = (close.code, close.reason.clone());
+            self.close_signal = None;
+            // A code or reason the caller got wrong must not keep the connection open.
+            if self.conn.close(code, &reason).is_err() {
+                let _ = self.conn.close(CloseCode::GOING_AWAY, "");
+            }
         }
     }
 
@@ -348,6 +399,12 @@ where
                 return Poll::Ready(None);
             }
 
+            if self.close_signal.is_some() && self.conn.can_send() {
+                self.poll_close_signal(cx);
+                if !self.conn.can_send() {
+                    continue;
+                }
+            }
             if self.poll_timer(cx) {
                 continue;
             }
@@ -466,6 +523,7 @@ where
     }
 
     fn poll_ready_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_close_signal(cx);
         let high_water = self.conn.config().get_write_buffer_size();
         if self.conn.buffered_amount() < high_water {
             return Poll::Ready(Ok(()));

@@ -212,3 +212,34 @@ fn websocket_and_halves_are_send() {
     is_send::<weft_codec::tokio::WebSocketReader<tokio::net::TcpStream>>();
     is_send::<weft_codec::tokio::WebSocketWriter<tokio::net::TcpStream>>();
 }
+
+#[tokio::test]
+async fn close_when_a_signal_fires() {
+    let (mut client, mut server) = pair();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    server.close_when(CloseCode::GOING_AWAY, "server shutting down", async move {
+        let _ = stopped.await;
+    });
+    let server = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(message) = server.next().await {
+            seen.push(message.unwrap());
+        }
+        seen
+    });
+    client.send(Message::text("before")).await.unwrap();
+    tokio::task::yield_now().await;
+    stop.send(()).unwrap();
+    let close = client.next().await.unwrap().unwrap();
+    assert_eq!(
+        close,
+        Message::Close(Some(CloseFrame::new(
+            CloseCode::GOING_AWAY,
+            "server shutting down"
+        )))
+    );
+    assert!(client.next().await.is_none());
+    let seen = server.await.unwrap();
+    assert_eq!(seen.first(), Some(&Message::text("before")));
+    assert!(seen.last().unwrap().is_close());
+}
