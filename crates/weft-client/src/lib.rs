@@ -1,0 +1,310 @@
+//! The WebSocket client of weft, for tokio.
+//!
+//! [`connect`] opens a connection from a `ws://` URL; [`ClientBuilder`] adds headers,
+//! subprotocols, limits, timeouts; [`ClientBuilder::connect_on`] runs the handshake over a
+//! stream you opened yourself (a proxy tunnel, a Unix socket, an in-memory pipe). The result is
+//! a [`WebSocket`], a `Stream` and `Sink` of messages, and the server's `101` response.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use weft_client::{Message, connect};
+//!
+//! let (mut ws, response) = connect("ws://127.0.0.1:9001/chat").await?;
+//! println!("connected: {:?}", response.headers().get("sec-websocket-protocol"));
+//! ws.send(Message::text("hello")).await?;
+//! if let Some(reply) = ws.next().await {
+//!     println!("{:?}", reply?);
+//! }
+//! ws.close(weft_client::CloseCode::NORMAL, "bye").await?;
+//! # Ok(()) }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
+
+mod error;
+mod stream;
+
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use http::{HeaderName, HeaderValue, Uri};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use weft_codec::{Connection, Role};
+use weft_handshake::{ClientHandshake, Parsed};
+
+pub use error::Error;
+pub use stream::ClientStream;
+pub use weft_codec::tokio::WebSocket;
+pub use weft_codec::{CloseCode, CloseFrame, Config, Limits, Message};
+
+/// The handshake response: the server's `101 Switching Protocols` head.
+pub type Response = http::Response<()>;
+
+/// Opens a WebSocket connection to `url` (`ws://host[:port]/path?query`) with default
+/// settings. See [`ClientBuilder`] for the rest.
+pub async fn connect(url: &str) -> Result<(WebSocket<ClientStream>, Response), Error> {
+    ClientBuilder::new(url).connect().await
+}
+
+/// Runs the client handshake for `url` over `stream`, which is already connected to the
+/// server (the URL supplies the `Host`, path and query).
+pub async fn connect_on<S>(stream: S, url: &str) -> Result<(WebSocket<S>, Response), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    ClientBuilder::new(url).connect_on(stream).await
+}
+
+/// Configures and opens a client connection.
+///
+/// | setting | default |
+/// | --- | --- |
+/// | [`connect_timeout`](Self::connect_timeout) (DNS and TCP) | 10 s |
+/// | [`handshake_timeout`](Self::handshake_timeout) (request to `101`) | 10 s |
+/// | [`limits`](Self::limits), [`config`](Self::config) | [`Limits::default`], [`Config::default`] |
+/// | [`handshake_limits`](Self::handshake_limits) (response head size) | [`weft_handshake::Limits::default`] |
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), weft_client::Error> {
+/// use std::time::Duration;
+/// use weft_client::{ClientBuilder, Limits};
+///
+/// let (ws, response) = ClientBuilder::new("ws://example.com/feed")
+///     .protocol("feed.v2")
+///     .header("authorization", "Bearer abc")?
+///     .limits(Limits::default().max_message_size(1 << 20))
+///     .handshake_timeout(Duration::from_secs(5))
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    url: String,
+    protocols: Vec<String>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    limits: Limits,
+    config: Config,
+    handshake_limits: weft_handshake::Limits,
+    connect_timeout: Duration,
+    handshake_timeout: Duration,
+}
+
+impl ClientBuilder {
+    /// A builder for `url` (checked when connecting).
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            protocols: Vec::new(),
+            headers: Vec::new(),
+            limits: Limits::default(),
+            config: Config::default(),
+            handshake_limits: weft_handshake::Limits::default(),
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Offers a subprotocol (`Sec-WebSocket-Protocol`), in order of preference.
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+        self.protocols.push(protocol.into());
+        self
+    }
+
+    /// Adds a header to the upgrade request (not one the handshake sets itself).
+    pub fn header<K, V>(mut self, name: K, value: V) -> Result<Self, Error>
+    where
+        K: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+    {
+        let name = name.try_into().map_err(|_| Error::InvalidHeader)?;
+        let value = value.try_into().map_err(|_| Error::InvalidHeader)?;
+        self.headers.push((name, value));
+        Ok(self)
+    }
+
+    /// The limits on what the server may send.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The connection's behaviour (timeouts, keepalive, buffering).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The caps on the server's response head.
+    pub fn handshake_limits(mut self, limits: weft_handshake::Limits) -> Self {
+        self.handshake_limits = limits;
+        self
+    }
+
+    /// How long name resolution and the TCP connect may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long the opening handshake may take, from sending the request to the `101`.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Connects to the URL's host and runs the handshake.
+    pub async fn connect(self) -> Result<(WebSocket<ClientStream>, Response), Error> {
+        let target = Target::parse(&self.url)?;
+        if target.secure {
+            return Err(Error::TlsUnavailable);
+        }
+        let tcp = tokio::time::timeout(self.connect_timeout, connect_tcp(&target))
+            .await
+            .map_err(|_| Error::Timeout {
+                phase: "connect",
+                after: self.connect_timeout,
+            })??;
+        self.connect_on(ClientStream::Plain(tcp)).await
+    }
+
+    /// Runs the handshake over `stream`, already connected to the server.
+    pub async fn connect_on<S>(self, stream: S) -> Result<(WebSocket<S>, Response), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut builder = ClientHandshake::builder(&self.url)
+            .protocols(self.protocols.iter().cloned())
+            .limits(self.handshake_limits);
+        for (name, value) in &self.headers {
+            builder = builder.header(name.clone(), value.clone());
+        }
+        let handshake = builder.build()?;
+        let timeout = self.handshake_timeout;
+        let (stream, response, rest) =
+            tokio::time::timeout(timeout, handshake_on(stream, handshake))
+                .await
+                .map_err(|_| Error::Timeout {
+                    phase: "handshake",
+                    after: timeout,
+                })??;
+        let conn = Connection::new(Role::Client)
+            .with_limits(self.limits)
+            .with_config(self.config);
+        Ok((WebSocket::from_parts(stream, conn, rest), response))
+    }
+}
+
+/// Sends the request and reads the response; returns the stream, the response and the bytes
+/// read after it (the first WebSocket frames).
+async fn handshake_on<S>(
+    mut stream: S,
+    mut handshake: ClientHandshake,
+) -> Result<(S, Response, BytesMut), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    stream.write_all(&handshake.to_vec()).await?;
+    stream.flush().await?;
+    let mut buf = BytesMut::with_capacity(1024);
+    loop {
+        if let Parsed::Complete { value, consumed } = handshake.parse_response(&buf)? {
+            buf.advance(consumed);
+            let (response, _negotiated) = value.into_parts();
+            return Ok((stream, response, buf));
+        }
+        if stream.read_buf(&mut buf).await? == 0 {
+            let (value, consumed) = handshake.parse_response_eof(&buf)?;
+            buf.advance(consumed);
+            return Ok((stream, value.into_parts().0, buf));
+        }
+    }
+}
+
+/// Where a URL points.
+#[derive(Debug)]
+struct Target {
+    host: String,
+    port: u16,
+    secure: bool,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Self, Error> {
+        let invalid = |reason: &'static str| Error::InvalidUrl {
+            url: url.to_owned(),
+            reason,
+        };
+        let uri: Uri = url.parse().map_err(|_| invalid("not a URI"))?;
+        let secure = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+            Some("ws") => false,
+            Some("wss") => true,
+            Some(_) => return Err(invalid("the scheme must be ws or wss")),
+            None => return Err(invalid("no scheme (ws:// or wss://)")),
+        };
+        let host = uri.host().ok_or_else(|| invalid("no host"))?;
+        // An IPv6 literal comes bracketed; name resolution wants it bare.
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        if host.is_empty() {
+            return Err(invalid("no host"));
+        }
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        Ok(Self { host, port, secure })
+    }
+}
+
+/// Resolves the host and connects to the first address that answers.
+async fn connect_tcp(target: &Target) -> Result<TcpStream, Error> {
+    let addrs = tokio::net::lookup_host((target.host.as_str(), target.port))
+        .await
+        .map_err(|source| Error::Resolve {
+            host: target.host.clone(),
+            source,
+        })?;
+    let mut last_error = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(tcp) => {
+                // Small frames (pings, chat messages) must not wait for Nagle's algorithm.
+                tcp.set_nodelay(true)?;
+                return Ok(tcp);
+            }
+            Err(source) => last_error = Some(Error::Connect { addr, source }),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| Error::Resolve {
+        host: target.host.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses"),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_their_target() {
+        let t = Target::parse("ws://example.com/chat").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.secure),
+            ("example.com", 80, false)
+        );
+        let t = Target::parse("WSS://[::1]:8443/x?y=z").unwrap();
+        assert_eq!((t.host.as_str(), t.port, t.secure), ("::1", 8443, true));
+        for (url, reason) in [
+            ("http://example.com", "the scheme must be ws or wss"),
+            ("example.com/chat", "no scheme (ws:// or wss://)"),
+            ("ws://", "not a URI"),
+            ("ws:// bad", "not a URI"),
+        ] {
+            match Target::parse(url) {
+                Err(Error::InvalidUrl { reason: got, .. }) => assert_eq!(got, reason, "{url}"),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
+}

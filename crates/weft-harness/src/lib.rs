@@ -1,0 +1,21 @@
+//! weft's shared test harness, used by `tests/`, `benches/`, `fuzz/` and xtask (never by a
+//! crate's own unit tests, which would build two copies of every type).
+//!
+//! - [`FaultyStream`] wraps any stream and injects faults: one byte per read, random split
+//!   points, pending reads and writes, a write error after N bytes, end of stream after N bytes.
+//! - [`RawPeer`] writes exact bytes (bad masks, lying lengths, invalid UTF-8) and reads back
+//!   frames, closes and HTTP responses, for tests that must not trust weft's own encoder.
+//! - [`pair`] and [`EchoServer`] build real, handshaken connections in memory or on loopback.
+
+mod echo;
+mod faults;
+mod pair;
+mod raw;
+
+pub use echo::EchoServer;
+pub use faults::{Chunking, Faults, FaultyStream};
+pub use pair::{PairStream, pair, pair_with};
+pub use raw::{RawFrame, RawPeer, ReceivedFrame};
+
+/// How long any harness wait may take before a test fails instead of hanging.
+pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);

@@ -1,0 +1,366 @@
+//! [`Acceptor`]: the server side of the opening handshake over one stream.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use http::{HeaderName, HeaderValue, StatusCode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use weft_codec::tokio::WebSocket;
+use weft_codec::{Config, Connection, Limits, Role};
+use weft_handshake::{
+    OriginPolicy, Parsed, Rejection, Request, Server as Handshake, UpgradeRequest,
+};
+
+use crate::Error;
+
+/// A hook that sees every upgrade request and may refuse it.
+type RequestHook = dyn Fn(&http::Request<()>) -> Result<(), Rejection> + Send + Sync;
+
+/// What a successful handshake agreed to.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Accepted {
+    /// The client's upgrade request.
+    pub request: http::Request<()>,
+    /// The `101 Switching Protocols` response that was sent.
+    pub response: http::Response<()>,
+    /// The subprotocol both sides agreed to, if any.
+    pub protocol: Option<String>,
+}
+
+/// The outcome of reading one request on a connection that serves both HTTP and WebSocket.
+pub(crate) enum Incoming<S> {
+    /// The handshake completed.
+    WebSocket(WebSocket<S>, Accepted),
+    /// A plain HTTP request, with the stream and the bytes read after the request head.
+    Http(S, http::Request<()>, BytesMut),
+    /// The peer closed the connection before sending a request.
+    Closed,
+}
+
+/// Accepts WebSocket connections: validates the upgrade request, chooses a subprotocol, and
+/// answers `101` or the precise refusal (400, 403, 405, 414, 426, 431).
+///
+/// | setting | default |
+/// | --- | --- |
+/// | [`handshake_timeout`](AcceptorBuilder::handshake_timeout) (first byte to `101`) | 10 s |
+/// | [`handshake_limits`](AcceptorBuilder::handshake_limits) | 8 KiB request line, 8 KiB header section, 64 headers |
+/// | [`origin_policy`](AcceptorBuilder::origin_policy) | any origin |
+/// | [`limits`](AcceptorBuilder::limits), [`config`](AcceptorBuilder::config) | [`Limits::default`], [`Config::default`] |
+///
+/// Cloning is cheap; one acceptor serves any number of connections.
+///
+/// ```no_run
+/// # async fn demo(tcp: tokio::net::TcpStream) -> Result<(), weft_server::Error> {
+/// use weft_server::{Acceptor, OriginPolicy};
+///
+/// let acceptor = Acceptor::builder()
+///     .protocols(["chat.v2", "chat.v1"])
+///     .origin_policy(OriginPolicy::allow_list(["https://example.com"]))
+///     .build()?;
+/// let (ws, accepted) = acceptor.accept(tcp).await?;
+/// println!("{} speaks {:?}", accepted.request.uri(), accepted.protocol);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Acceptor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    handshake: Handshake,
+    on_request: Option<Box<RequestHook>>,
+    limits: Limits,
+    config: Config,
+    handshake_timeout: Duration,
+}
+
+impl fmt::Debug for Acceptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Acceptor")
+            .field("handshake", &self.inner.handshake)
+            .field("limits", &self.inner.limits)
+            .field("config", &self.inner.config)
+            .field("handshake_timeout", &self.inner.handshake_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Acceptor {
+    /// Any origin, no subprotocols, no extensions, default limits and timeouts.
+    fn default() -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                handshake: Handshake::default(),
+                on_request: None,
+                limits: Limits::default(),
+                config: Config::default(),
+                handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            }),
+        }
+    }
+}
+
+/// See [`AcceptorBuilder::handshake_timeout`].
+const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Acceptor {
+    /// A builder with the defaults.
+    pub fn builder() -> AcceptorBuilder {
+        AcceptorBuilder {
+            handshake: Handshake::builder(),
+            on_request: None,
+            limits: Limits::default(),
+            config: Config::default(),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+        }
+    }
+
+    /// The time allowed from the first byte of the request to the `101`.
+    pub fn handshake_timeout(&self) -> Duration {
+        self.inner.handshake_timeout
+    }
+
+    /// Runs the server handshake over `stream`. A request that is not an upgrade is answered
+    /// `426 Upgrade Required`.
+    pub async fn accept<S>(&self, stream: S) -> Result<(WebSocket<S>, Accepted), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let timeout = self.inner.handshake_timeout;
+        tokio::time::timeout(timeout, self.accept_upgrade(stream))
+            .await
+            .map_err(|_| Error::Timeout { after: timeout })?
+    }
+
+    async fn accept_upgrade<S>(&self, stream: S) -> Result<(WebSocket<S>, Accepted), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        match self.read(stream, BytesMut::new()).await? {
+            Incoming::WebSocket(ws, accepted) => Ok((ws, accepted)),
+            Incoming::Http(mut stream, _, _) => {
+                let rejection = Rejection::new(
+                    StatusCode::UPGRADE_REQUIRED,
+                    "this endpoint only speaks WebSocket",
+                )
+                .with_header(http::header::UPGRADE, HeaderValue::from_static("websocket"))
+                .with_header(
+                    http::header::CONNECTION,
+                    HeaderValue::from_static("Upgrade"),
+                );
+                refuse(&mut stream, &rejection).await;
+                Err(Error::Rejected(rejection))
+            }
+            Incoming::Closed => Err(Error::Closed),
+        }
+    }
+
+    /// Reads one request from `stream` (after the bytes already in `buf`) and completes the
+    /// handshake if it is an upgrade. Refusals are written before the error is returned.
+    pub(crate) async fn read<S>(
+        &self,
+        mut stream: S,
+        mut buf: BytesMut,
+    ) -> Result<Incoming<S>, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let inner = &self.inner;
+        let mut parser = inner.handshake.parser();
+        let request = loop {
+            match parser.parse(&buf) {
+                Ok(Parsed::Complete { value, consumed }) => {
+                    buf.advance(consumed);
+                    break value;
+                }
+                Ok(Parsed::Partial) => {}
+                Err(rejection) => {
+                    refuse(&mut stream, &rejection).await;
+                    return Err(Error::Rejected(rejection));
+                }
+            }
+            if stream.read_buf(&mut buf).await? == 0 {
+                return if buf.is_empty() {
+                    Ok(Incoming::Closed)
+                } else {
+                    Err(Error::Closed)
+                };
+            }
+        };
+        let request = match request {
+            Request::Upgrade(request) => request,
+            other => return Ok(Incoming::Http(stream, other.into_request(), buf)),
+        };
+        let checked =
+            inner
+                .handshake
+                .validate(request)
+                .and_then(|upgrade| match &inner.on_request {
+                    Some(hook) => hook(upgrade.request()).map(|()| upgrade),
+                    None => Ok(upgrade),
+                });
+        let upgrade: UpgradeRequest = match checked {
+            Ok(upgrade) => upgrade,
+            Err(rejection) => {
+                refuse(&mut stream, &rejection).await;
+                return Err(Error::Rejected(rejection));
+            }
+        };
+        let accept = inner.handshake.accept(&upgrade);
+        stream.write_all(&accept.to_vec()).await?;
+        stream.flush().await?;
+        let (response, negotiated) = accept.into_parts();
+        let accepted = Accepted {
+            request: upgrade.into_request(),
+            response,
+            protocol: negotiated.protocol().map(str::to_owned),
+        };
+        let conn = Connection::new(Role::Server)
+            .with_limits(inner.limits.clone())
+            .with_config(inner.config.clone());
+        Ok(Incoming::WebSocket(
+            WebSocket::from_parts(stream, conn, buf),
+            accepted,
+        ))
+    }
+}
+
+/// Writes a refusal and closes the write side; errors are moot, the connection is over.
+pub(crate) async fn refuse<S>(stream: &mut S, rejection: &Rejection)
+where
+    S: AsyncWrite + Unpin,
+{
+    let _ = stream.write_all(&rejection.to_vec()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Configures an [`Acceptor`].
+pub struct AcceptorBuilder {
+    handshake: weft_handshake::ServerBuilder,
+    on_request: Option<Box<RequestHook>>,
+    limits: Limits,
+    config: Config,
+    handshake_timeout: Duration,
+}
+
+impl fmt::Debug for AcceptorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AcceptorBuilder")
+            .field("limits", &self.limits)
+            .field("config", &self.config)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AcceptorBuilder {
+    /// The subprotocols this server speaks, in order of preference: the first one the client
+    /// also offered is chosen.
+    pub fn protocols<I, S>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.handshake = self.handshake.protocols(protocols);
+        self
+    }
+
+    /// Chooses the subprotocol with a function instead of a list (it sees the request and the
+    /// client's offers; `None` chooses none).
+    pub fn select_protocol<F>(mut self, select: F) -> Self
+    where
+        F: Fn(&UpgradeRequest) -> Option<String> + Send + Sync + 'static,
+    {
+        self.handshake = self.handshake.select_protocol(select);
+        self
+    }
+
+    /// Which `Origin`s may connect (browsers send one; other clients may not). Refused
+    /// origins get `403`.
+    pub fn origin_policy(mut self, policy: OriginPolicy) -> Self {
+        self.handshake = self.handshake.origin_policy(policy);
+        self
+    }
+
+    /// Sees every valid upgrade request (path, headers, cookies) and may refuse it with a
+    /// [`Rejection`] of any status.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use weft_server::{Acceptor, Rejection};
+    ///
+    /// let acceptor = Acceptor::builder()
+    ///     .on_request(|request| match request.uri().path() {
+    ///         "/chat" => Ok(()),
+    ///         _ => Err(Rejection::new(StatusCode::NOT_FOUND, "no such endpoint")),
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn on_request<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&http::Request<()>) -> Result<(), Rejection> + Send + Sync + 'static,
+    {
+        self.on_request = Some(Box::new(hook));
+        self
+    }
+
+    /// Agrees to extensions through `negotiator` (permessage-deflate plugs in here).
+    pub fn extensions(
+        mut self,
+        negotiator: impl weft_handshake::ExtensionNegotiator + 'static,
+    ) -> Self {
+        self.handshake = self.handshake.extensions(negotiator);
+        self
+    }
+
+    /// The caps on the request head (414 and 431 beyond them).
+    pub fn handshake_limits(mut self, limits: weft_handshake::Limits) -> Self {
+        self.handshake = self.handshake.limits(limits);
+        self
+    }
+
+    /// The limits on what clients may send over the connection.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The connections' behaviour (timeouts, keepalive, buffering).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The time allowed from the first byte of the request to the `101`: a client that sends
+    /// its request one byte a second is cut off.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Builds the acceptor; fails if a subprotocol name is not an HTTP token.
+    pub fn build(self) -> Result<Acceptor, Error> {
+        Ok(Acceptor {
+            inner: Arc::new(Inner {
+                handshake: self.handshake.build().map_err(Error::Config)?,
+                on_request: self.on_request,
+                limits: self.limits,
+                config: self.config,
+                handshake_timeout: self.handshake_timeout,
+            }),
+        })
+    }
+}
+
+/// Adds `name: value` to a response, replacing an earlier value.
+pub(crate) fn set_header(
+    response: &mut http::Response<bytes::Bytes>,
+    name: HeaderName,
+    value: HeaderValue,
+) {
+    response.headers_mut().insert(name, value);
+}

@@ -1,0 +1,76 @@
+//! The server's error type.
+
+use std::fmt;
+use std::time::Duration;
+
+use weft_handshake::Rejection;
+
+/// Why accepting a connection failed.
+///
+/// ```
+/// use http::StatusCode;
+/// use weft_server::{Error, Rejection};
+/// let err = Error::Rejected(Rejection::new(StatusCode::FORBIDDEN, "origin refused"));
+/// assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request was refused with this answer, which was sent to the client.
+    Rejected(Rejection),
+    /// The handshake did not finish within the handshake timeout.
+    Timeout {
+        /// The time allowed.
+        after: Duration,
+    },
+    /// The client closed the connection before completing its request.
+    Closed,
+    /// The acceptor's settings are invalid (a subprotocol name that is not a token).
+    Config(weft_handshake::Error),
+    /// Reading or writing failed during the handshake.
+    Io(std::io::Error),
+}
+
+impl Error {
+    /// The HTTP status sent to the client, for a refused request.
+    pub fn status(&self) -> Option<http::StatusCode> {
+        match self {
+            Self::Rejected(rejection) => Some(rejection.status()),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rejected(rejection) => match rejection.cause() {
+                Some(cause) => write!(f, "refused with {}: {cause}", rejection.status()),
+                None => write!(f, "refused with {}", rejection.status()),
+            },
+            Self::Timeout { after } => write!(f, "handshake timed out after {after:?}"),
+            Self::Closed => f.write_str("client closed the connection during the handshake"),
+            Self::Config(err) => write!(f, "invalid acceptor settings: {err}"),
+            Self::Io(err) => write!(f, "I/O error during the handshake: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Rejected(rejection) => rejection
+                .cause()
+                .map(|cause| cause as &(dyn std::error::Error + 'static)),
+            Self::Config(err) => Some(err),
+            Self::Io(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(err: std::io::Error) -> Self {
+        Self::Io(err)
+    }
+}

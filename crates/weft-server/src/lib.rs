@@ -1,0 +1,53 @@
+//! The WebSocket server of weft, for tokio.
+//!
+//! - [`accept`] runs the server handshake over one stream you accepted yourself;
+//!   [`Acceptor`] configures it (subprotocols, origin policy, a request hook, limits,
+//!   handshake timeout).
+//! - [`Server`] listens: it hands each upgraded connection to your handler, answers plain
+//!   HTTP on the same port, refuses connections over its cap with `503`, and shuts down
+//!   gracefully (close 1001 to every peer, bounded wait).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use tokio::net::TcpListener;
+//! use weft_server::{Message, accept};
+//!
+//! let listener = TcpListener::bind("127.0.0.1:9001").await?;
+//! loop {
+//!     let (tcp, _) = listener.accept().await?;
+//!     tokio::spawn(async move {
+//!         let Ok((mut ws, _accepted)) = accept(tcp).await else { return };
+//!         while let Some(Ok(message)) = ws.next().await {
+//!             if message.is_text() || message.is_binary() {
+//!                 let _ = ws.send(message).await;
+//!             }
+//!         }
+//!     });
+//! }
+//! # }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
+
+mod acceptor;
+mod error;
+mod server;
+mod stream;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+pub use acceptor::{Accepted, Acceptor, AcceptorBuilder};
+pub use error::Error;
+pub use server::{Server, ServerBuilder, ShutdownHandle};
+pub use stream::ServerStream;
+pub use weft_codec::tokio::WebSocket;
+pub use weft_codec::{CloseCode, CloseFrame, Config, Limits, Message};
+pub use weft_handshake::{OriginPolicy, Rejection};
+
+/// Runs the server handshake over `stream` with the default [`Acceptor`].
+pub async fn accept<S>(stream: S) -> Result<(WebSocket<S>, Accepted), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    Acceptor::default().accept(stream).await
+}

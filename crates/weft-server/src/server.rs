@@ -1,0 +1,409 @@
+//! [`Server`]: a listener that serves WebSocket and plain HTTP on one port, with a connection
+//! cap and graceful shutdown.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderValue, Method, StatusCode, header};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use weft_codec::CloseCode;
+use weft_codec::tokio::WebSocket;
+
+use crate::acceptor::{Accepted, Acceptor, Incoming};
+use crate::stream::ServerStream;
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+type HttpHandler = dyn Fn(http::Request<()>) -> BoxFuture<http::Response<Bytes>> + Send + Sync;
+
+/// How many refusals (`503` beyond the connection cap) may be in progress at once; beyond
+/// that, excess connections are dropped without an answer.
+const MAX_REFUSALS: usize = 256;
+/// How long a refused connection is given to read our `503`.
+const REFUSAL_LINGER: Duration = Duration::from_secs(2);
+
+/// A WebSocket server: listens, hands each upgraded connection to your handler, answers plain
+/// HTTP requests on the same port, caps concurrent connections, and shuts down gracefully.
+///
+/// | setting | default |
+/// | --- | --- |
+/// | [`max_connections`](ServerBuilder::max_connections) (then `503`) | 10,000 |
+/// | [`shutdown_timeout`](ServerBuilder::shutdown_timeout) | 10 s |
+/// | [`http`](ServerBuilder::http) handler | `404 Not Found` |
+/// | [`acceptor`](ServerBuilder::acceptor) | [`Acceptor::builder`]'s defaults |
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// use weft_server::{Message, Server};
+///
+/// let server = Server::bind("127.0.0.1:9001").await?;
+/// let shutdown = server.shutdown_handle();
+/// tokio::spawn(async move {
+///     let _ = tokio::signal::ctrl_c().await;
+///     shutdown.shutdown(); // close 1001 to every peer, wait at most 10 s
+/// });
+/// server
+///     .serve(|mut ws, _accepted| async move {
+///         while let Some(Ok(message)) = ws.next().await {
+///             if message.is_text() || message.is_binary() {
+///                 if ws.send(message).await.is_err() {
+///                     break;
+///                 }
+///             }
+///         }
+///     })
+///     .await
+/// # }
+/// ```
+pub struct Server {
+    listener: TcpListener,
+    acceptor: Acceptor,
+    http: Arc<HttpHandler>,
+    max_connections: usize,
+    shutdown_timeout: Duration,
+    token: CancellationToken,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.listener.local_addr().ok())
+            .field("acceptor", &self.acceptor)
+            .field("max_connections", &self.max_connections)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stops a [`Server`]: it stops accepting, sends close 1001 to every WebSocket peer, and waits
+/// for the connections to end (at most the shutdown timeout) before `serve` returns.
+#[derive(Clone, Debug)]
+pub struct ShutdownHandle(CancellationToken);
+
+impl ShutdownHandle {
+    /// Starts the graceful shutdown.
+    pub fn shutdown(&self) {
+        self.0.cancel();
+    }
+
+    /// Whether shutdown has started.
+    pub fn is_shutting_down(&self) -> bool {
+        self.0.is_cancelled()
+    }
+
+    /// Completes when shutdown starts; for handlers that wait on something other than their
+    /// WebSocket.
+    pub async fn wait(&self) {
+        self.0.cancelled().await;
+    }
+}
+
+impl Server {
+    /// A builder with the defaults.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            acceptor: None,
+            http: None,
+            max_connections: 10_000,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Binds to `addr` with the defaults.
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
+        Self::builder().bind(addr).await
+    }
+
+    /// The address the server listens on (useful after binding port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// A handle that shuts the server down.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.token.clone())
+    }
+
+    /// Serves until shut down, running `handler` for each WebSocket connection.
+    ///
+    /// The handler's WebSocket is closed with 1001 when shutdown starts (on its next poll);
+    /// handlers still running after the shutdown timeout are cancelled.
+    pub async fn serve<F, Fut>(self, handler: F) -> io::Result<()>
+    where
+        F: Fn(WebSocket<ServerStream>, Accepted) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let connections = Arc::new(Semaphore::new(self.max_connections));
+        let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
+        let mut tasks = JoinSet::new();
+        loop {
+            let accepted = tokio::select! {
+                () = self.token.cancelled() => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            while tasks.try_join_next().is_some() {}
+            let (tcp, _peer) = match accepted {
+                Ok(connection) => connection,
+                Err(err) if is_per_connection_error(&err) => continue,
+                Err(_) => {
+                    // Out of file descriptors or memory: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            let Ok(permit) = connections.clone().try_acquire_owned() else {
+                if let Ok(permit) = refusals.clone().try_acquire_owned() {
+                    tasks.spawn(async move {
+                        refuse_busy(tcp).await;
+                        drop(permit);
+                    });
+                }
+                continue;
+            };
+            let acceptor = self.acceptor.clone();
+            let http = self.http.clone();
+            let handler = handler.clone();
+            let token = self.token.clone();
+            tasks.spawn(async move {
+                serve_connection(ServerStream::Plain(tcp), acceptor, http, handler, token).await;
+                drop(permit);
+            });
+        }
+        drop(self.listener);
+        let drained = tokio::time::timeout(self.shutdown_timeout, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        Ok(())
+    }
+}
+
+/// One TCP connection: HTTP requests (kept alive) until one upgrades, then the handler.
+async fn serve_connection<F, Fut>(
+    mut stream: ServerStream,
+    acceptor: Acceptor,
+    http: Arc<HttpHandler>,
+    handler: Arc<F>,
+    token: CancellationToken,
+) where
+    F: Fn(WebSocket<ServerStream>, Accepted) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut buf = BytesMut::new();
+    loop {
+        // The handshake timeout also bounds how long a kept-alive connection may stay idle.
+        let timeout = acceptor.handshake_timeout();
+        let incoming = tokio::select! {
+            () = token.cancelled() => return,
+            incoming = tokio::time::timeout(timeout, acceptor.read(stream, buf)) => incoming,
+        };
+        match incoming {
+            Ok(Ok(Incoming::WebSocket(mut ws, accepted))) => {
+                ws.close_when(
+                    CloseCode::GOING_AWAY,
+                    "server shutting down",
+                    token.cancelled_owned(),
+                );
+                handler(ws, accepted).await;
+                return;
+            }
+            Ok(Ok(Incoming::Http(mut next, request, rest))) => {
+                let keep_alive = keeps_alive(&request);
+                let head_only = request.method() == Method::HEAD;
+                let response = http(request).await;
+                if write_response(&mut next, response, keep_alive, head_only)
+                    .await
+                    .is_err()
+                    || !keep_alive
+                {
+                    let _ = next.shutdown().await;
+                    return;
+                }
+                stream = next;
+                buf = rest;
+            }
+            // Closed, refused (the refusal was written), timed out, or failed: done.
+            Ok(Ok(Incoming::Closed) | Err(_)) | Err(_) => return,
+        }
+    }
+}
+
+/// Whether the connection may carry another request after this one: HTTP/1.1 without
+/// `Connection: close`, and no request body (bodies are not read, so the stream would be out
+/// of step).
+fn keeps_alive(request: &http::Request<()>) -> bool {
+    let headers = request.headers();
+    let closes = headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+    });
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    request.version() == http::Version::HTTP_11 && !closes && !has_body
+}
+
+async fn write_response(
+    stream: &mut ServerStream,
+    response: http::Response<Bytes>,
+    keep_alive: bool,
+    head_only: bool,
+) -> io::Result<()> {
+    let (mut parts, body) = response.into_parts();
+    parts.version = http::Version::HTTP_11;
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    if !keep_alive {
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    let mut out = Vec::with_capacity(256 + body.len());
+    weft_handshake::write_response(&http::Response::from_parts(parts, ()), &mut out);
+    if !head_only {
+        out.extend_from_slice(&body);
+    }
+    stream.write_all(&out).await?;
+    stream.flush().await
+}
+
+/// Answers `503` to a connection over the cap, then lingers briefly so the client reads it
+/// rather than a reset.
+async fn refuse_busy(mut tcp: TcpStream) {
+    let refusal = weft_handshake::Rejection::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too many connections, try again later",
+    )
+    .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        tcp.write_all(&refusal.to_vec()).await?;
+        tcp.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        while tcp.read(&mut sink).await? > 0 {}
+        io::Result::Ok(())
+    })
+    .await;
+}
+
+/// Errors from `accept` that concern one connection only; the listener is fine.
+fn is_per_connection_error(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    )
+}
+
+/// The default answer to plain HTTP requests.
+fn not_found(_request: http::Request<()>) -> BoxFuture<http::Response<Bytes>> {
+    Box::pin(async {
+        let mut response = http::Response::new(Bytes::from_static(
+            b"not found; this is a WebSocket server\n",
+        ));
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        crate::acceptor::set_header(
+            &mut response,
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
+    })
+}
+
+/// Configures a [`Server`].
+pub struct ServerBuilder {
+    acceptor: Option<Acceptor>,
+    http: Option<Arc<HttpHandler>>,
+    max_connections: usize,
+    shutdown_timeout: Duration,
+}
+
+impl fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("acceptor", &self.acceptor)
+            .field("max_connections", &self.max_connections)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerBuilder {
+    /// How WebSocket handshakes are accepted (subprotocols, origins, limits, timeouts).
+    pub fn acceptor(mut self, acceptor: Acceptor) -> Self {
+        self.acceptor = Some(acceptor);
+        self
+    }
+
+    /// Answers plain HTTP requests on the same port (RFC 6455 §1.5). Requests are kept alive
+    /// over HTTP/1.1; request bodies are not read (the connection closes after answering).
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use weft_server::Server;
+    ///
+    /// let builder = Server::builder().http(|request| async move {
+    ///     match request.uri().path() {
+    ///         "/health" => http::Response::new(Bytes::from_static(b"ok")),
+    ///         _ => http::Response::builder().status(404).body(Bytes::new()).unwrap(),
+    ///     }
+    /// });
+    /// ```
+    pub fn http<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(http::Request<()>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = http::Response<Bytes>> + Send + 'static,
+    {
+        self.http = Some(Arc::new(move |request| Box::pin(handler(request))));
+        self
+    }
+
+    /// The most connections served at once (HTTP and WebSocket); more get `503` and are closed.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// How long shutdown waits for connections to close before cancelling their handlers.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Binds the listener.
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(self.from_listener(listener))
+    }
+
+    /// Serves on a listener bound elsewhere.
+    pub fn from_listener(self, listener: TcpListener) -> Server {
+        Server {
+            listener,
+            acceptor: self.acceptor.unwrap_or_default(),
+            http: self.http.unwrap_or_else(|| Arc::new(not_found)),
+            max_connections: self.max_connections,
+            shutdown_timeout: self.shutdown_timeout,
+            token: CancellationToken::new(),
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! weft: WebSocket (RFC 6455) for Rust, with a sans-IO core and tokio client and server.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use weft::{CloseCode, Message};
+//!
+//! let (mut ws, _response) = weft::connect("ws://127.0.0.1:9001").await?;
+//! ws.send(Message::text("hello")).await?;
+//! while let Some(message) = ws.next().await {
+//!     match message? {
+//!         Message::Text(text) => {
+//!             println!("{text}");
+//!             break;
+//!         }
+//!         _ => {}
+//!     }
+//! }
+//! ws.close(CloseCode::NORMAL, "done").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! A server that echoes every message and answers plain HTTP with 404:
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! weft::Server::bind("127.0.0.1:9001")
+//!     .await?
+//!     .serve(|mut ws, _accepted| async move {
+//!         while let Some(Ok(message)) = ws.next().await {
+//!             if message.is_text() || message.is_binary() {
+//!                 let _ = ws.send(message).await;
+//!             }
+//!         }
+//!     })
+//!     .await
+//! # }
+//! ```
+//!
+//! # Layers
+//!
+//! | module | crate | what |
+//! | --- | --- | --- |
+//! | [`codec`] | `weft-codec` | frames, masking, UTF-8, the sans-IO [`Connection`](codec::Connection), and [`WebSocket`] over tokio |
+//! | [`handshake`] | `weft-handshake` | the sans-IO opening handshake |
+//! | [`client`] | `weft-client` | [`connect`], [`ClientBuilder`] |
+//! | [`server`] | `weft-server` | [`accept`], [`Acceptor`], [`Server`] |
+//!
+//! # Crate features
+//!
+//! | feature | default | what |
+//! | --- | --- | --- |
+//! | `client` | yes | the tokio client: [`connect`], [`ClientBuilder`] |
+//! | `server` | yes | the tokio server: [`accept`], [`Acceptor`], [`Server`] |
+//! | `full` | no | everything |
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
+
+#[doc(inline)]
+pub use weft_codec::tokio::{WebSocket, WebSocketReader, WebSocketWriter};
+#[doc(inline)]
+pub use weft_codec::{
+    CloseCode, CloseFrame, Config, DataKind, Error, Event, Fragment, Limits, Message, State,
+    Utf8Bytes,
+};
+
+/// Frames, masking, UTF-8 validation and the sans-IO connection state machine
+/// (the `weft-codec` crate).
+pub mod codec {
+    #[doc(inline)]
+    pub use weft_codec::*;
+}
+
+/// The sans-IO opening handshake (the `weft-handshake` crate).
+pub mod handshake {
+    #[doc(inline)]
+    pub use weft_handshake::*;
+}
+
+/// The tokio client (the `weft-client` crate).
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client {
+    #[doc(inline)]
+    pub use weft_client::*;
+}
+
+/// The tokio server (the `weft-server` crate).
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub mod server {
+    #[doc(inline)]
+    pub use weft_server::*;
+}
+
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+#[doc(inline)]
+pub use weft_client::{ClientBuilder, connect, connect_on};
+
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+#[doc(inline)]
+pub use weft_server::{Acceptor, OriginPolicy, Rejection, Server, accept};
