@@ -361,7 +361,15 @@ where
         loop {
             if self.pending_error.is_none() {
                 match self.conn.poll_event() {
-                    Ok(Some(event)) => return Poll::Ready(Some(Ok(event))),
+                    Ok(Some(event)) => {
+                        if matches!(event, Event::Message(Message::Ping(_) | Message::Close(_))) {
+                            // Answer pings and closes as soon as practical (RFC 6455 §5.5):
+                            // write now if the transport takes it, without waiting.
+                            let mut write_cx = Context::from_waker(write_waker);
+                            let _ = self.poll_write_out(&mut write_cx);
+                        }
+                        return Poll::Ready(Some(Ok(event)));
+                    }
                     Ok(None) => {}
                     Err(err) => self.pending_error = Some(err),
                 }

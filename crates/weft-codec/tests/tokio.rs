@@ -26,9 +26,8 @@ fn pair() -> (WebSocket<DuplexStream>, WebSocket<DuplexStream>) {
 
 async fn echo(mut server: WebSocket<DuplexStream>) -> Result<(), Error> {
     while let Some(message) = server.next().await {
-        match message? {
-            msg @ (Message::Text(_) | Message::Binary(_)) => server.send(msg).await?,
-            _ => {}
+        if let msg @ (Message::Text(_) | Message::Binary(_)) = message? {
+            server.send(msg).await?;
         }
     }
     Ok(())
@@ -133,8 +132,8 @@ async fn split_halves_work_from_two_tasks() {
 async fn fragments_stream_in_and_out() {
     let (mut client, mut server) = pair();
     let sender = tokio::spawn(async move {
-        for i in 0..10 {
-            let piece = vec![i as u8; 1000];
+        for i in 0..10u8 {
+            let piece = vec![i; 1000];
             client
                 .send_fragment(Fragment::new(DataKind::Binary, piece, i == 9))
                 .await

@@ -105,6 +105,10 @@ impl RawFrame {
     }
 
     /// The bytes on the wire.
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "each arm's range fits its cast"
+    )]
     pub fn encode(&self) -> Vec<u8> {
         let len = self.announced.unwrap_or(self.payload.len() as u64);
         let mut out = vec![u8::from(self.fin) << 7 | self.rsv | (self.opcode & 0x0F)];

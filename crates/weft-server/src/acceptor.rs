@@ -33,7 +33,7 @@ pub struct Accepted {
 /// The outcome of reading one request on a connection that serves both HTTP and WebSocket.
 pub(crate) enum Incoming<S> {
     /// The handshake completed.
-    WebSocket(WebSocket<S>, Accepted),
+    WebSocket(Box<WebSocket<S>>, Accepted),
     /// A plain HTTP request, with the stream and the bytes read after the request head.
     Http(S, http::Request<()>, BytesMut),
     /// The peer closed the connection before sending a request.
@@ -140,7 +140,7 @@ impl Acceptor {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         match self.read(stream, BytesMut::new()).await? {
-            Incoming::WebSocket(ws, accepted) => Ok((ws, accepted)),
+            Incoming::WebSocket(ws, accepted) => Ok((*ws, accepted)),
             Incoming::Http(mut stream, _, _) => {
                 let rejection = Rejection::new(
                     StatusCode::UPGRADE_REQUIRED,
@@ -222,7 +222,7 @@ impl Acceptor {
             .with_limits(inner.limits.clone())
             .with_config(inner.config.clone());
         Ok(Incoming::WebSocket(
-            WebSocket::from_parts(stream, conn, buf),
+            Box::new(WebSocket::from_parts(stream, conn, buf)),
             accepted,
         ))
     }

@@ -219,7 +219,7 @@ async fn serve_connection<F, Fut>(
                     "server shutting down",
                     token.cancelled_owned(),
                 );
-                handler(ws, accepted).await;
+                handler(*ws, accepted).await;
                 return;
             }
             Ok(Ok(Incoming::Http(mut next, request, rest))) => {

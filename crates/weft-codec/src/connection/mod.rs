@@ -118,6 +118,8 @@ struct Reader {
     utf8: Utf8Validator,
     /// Input arrived since the last `poll_timeout` (for keepalive).
     activity: bool,
+    /// A refused frame announced more payload than can be skipped: stop reading.
+    unskippable: bool,
 }
 
 #[derive(Debug)]
@@ -433,6 +435,9 @@ impl Connection {
                 }
                 Err(err) => {
                     self.fail(err.close_code(), err.close_reason());
+                    if self.reader.unskippable {
+                        self.closing.done = true;
+                    }
                     return Err(Error::Protocol(err));
                 }
             }
@@ -622,9 +627,13 @@ impl Connection {
                 Ok(in_place) => frame.in_place = in_place,
                 Err(err) => {
                     // Skip the refused frame's payload, so that the peer's close frame can
-                    // still be found after it.
-                    frame.discard = true;
-                    self.reader.frame = Some(frame);
+                    // still be found after it; a payload too large to skip ends reading.
+                    if header.payload_len <= self.limits.get_max_frame_size() as u64 {
+                        frame.discard = true;
+                        self.reader.frame = Some(frame);
+                    } else {
+                        self.reader.unskippable = true;
+                    }
                     return Err(err);
                 }
             }
