@@ -236,6 +236,9 @@ impl Target {
             url: url.to_owned(),
             reason,
         };
+        if !url.contains("://") {
+            return Err(invalid("no scheme (ws:// or wss://)"));
+        }
         let uri: Uri = url.parse().map_err(|_| invalid("not a URI"))?;
         let secure = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
             Some("ws") => false,
