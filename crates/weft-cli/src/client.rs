@@ -1,0 +1,80 @@
+//! Options shared by the subcommands that open a connection, and the [`ClientBuilder`] they
+//! make. Client-wide flags (TLS roots, extensions) belong here, so that every such subcommand
+//! takes them the same way.
+
+use clap::Args;
+use http::{HeaderName, HeaderValue};
+use weft::ClientBuilder;
+
+use crate::error::Error;
+
+/// How to open a connection.
+#[derive(Debug, Args)]
+pub(crate) struct ClientArgs {
+    /// Add a header to the upgrade request (repeatable), e.g. 'Authorization: Bearer abc'.
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+
+    /// Offer a subprotocol (repeatable, in order of preference).
+    #[arg(long = "subprotocol", value_name = "NAME")]
+    subprotocols: Vec<String>,
+}
+
+impl ClientArgs {
+    /// A builder for `url` with these options.
+    pub(crate) fn builder(&self, url: &str) -> Result<ClientBuilder, Error> {
+        let mut builder = ClientBuilder::new(url);
+        for protocol in &self.subprotocols {
+            builder = builder.protocol(protocol.as_str());
+        }
+        for (name, value) in &self.headers {
+            builder = builder.header(name.as_str(), value.as_str()).map_err(|_| {
+                Error::InvalidHeader {
+                    header: format!("{name}: {value}"),
+                }
+            })?;
+        }
+        Ok(builder)
+    }
+}
+
+/// Parses `Name: value` (spaces around either part are dropped), for clap's `value_parser`.
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    let Some((name, value)) = text.split_once(':') else {
+        return Err("expected 'Name: value'".to_owned());
+    };
+    let (name, value) = (name.trim(), value.trim());
+    HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("{name:?} is not a valid header name"))?;
+    HeaderValue::from_str(value).map_err(|_| format!("{value:?} is not a valid header value"))?;
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_name_colon_value() {
+        assert_eq!(
+            parse_header("Authorization: Bearer a:b"),
+            Ok(("Authorization".to_owned(), "Bearer a:b".to_owned()))
+        );
+        assert_eq!(
+            parse_header("x-empty:"),
+            Ok(("x-empty".to_owned(), String::new()))
+        );
+        assert_eq!(
+            parse_header("no colon"),
+            Err("expected 'Name: value'".to_owned())
+        );
+        assert_eq!(
+            parse_header("bad name: v"),
+            Err("\"bad name\" is not a valid header name".to_owned())
+        );
+        assert_eq!(
+            parse_header("x: a\u{7f}"),
+            Err("\"a\\u{7f}\" is not a valid header value".to_owned())
+        );
+    }
+}
