@@ -27,6 +27,16 @@ pub enum Error {
     InvalidHeader,
     /// `wss://` needs TLS support, which this build does not have.
     TlsUnavailable,
+    /// The TLS settings are unusable (a bad CA certificate).
+    TlsConfig(String),
+    /// The TLS handshake failed; the message says why in plain words (a certificate for
+    /// another host, an untrusted CA, an expired certificate).
+    Tls {
+        /// What went wrong.
+        message: String,
+        /// The underlying error (a `rustls::Error` inside an I/O error).
+        source: std::io::Error,
+    },
     /// The host name did not resolve.
     Resolve {
         /// The host.
@@ -58,6 +68,14 @@ pub enum Error {
 }
 
 impl Error {
+    #[cfg(feature = "rustls")]
+    pub(crate) fn tls(host: &str, source: std::io::Error) -> Self {
+        Self::Tls {
+            message: crate::tls::describe(host, &source),
+            source,
+        }
+    }
+
     /// The HTTP status of a refused handshake.
     pub fn status(&self) -> Option<http::StatusCode> {
         match self {
@@ -77,6 +95,8 @@ impl fmt::Display for Error {
             Self::TlsUnavailable => {
                 f.write_str("wss:// needs TLS support (weft-client's `rustls` feature)")
             }
+            Self::TlsConfig(reason) => write!(f, "invalid TLS settings: {reason}"),
+            Self::Tls { message, .. } => f.write_str(message),
             Self::Resolve { host, source } => write!(f, "cannot resolve {host}: {source}"),
             Self::Connect { addr, source } => write!(f, "cannot connect to {addr}: {source}"),
             Self::Timeout { phase, after } => write!(f, "{phase} timed out after {after:?}"),
@@ -90,7 +110,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Resolve { source, .. } | Self::Connect { source, .. } => Some(source),
+            Self::Resolve { source, .. }
+            | Self::Connect { source, .. }
+            | Self::Tls { source, .. } => Some(source),
             Self::Handshake(err) => Some(err),
             Self::WebSocket(err) => Some(err),
             Self::Io(err) => Some(err),

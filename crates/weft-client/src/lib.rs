@@ -23,6 +23,8 @@
 
 mod error;
 mod stream;
+#[cfg(feature = "rustls")]
+mod tls;
 
 use std::time::Duration;
 
@@ -35,14 +37,17 @@ use weft_handshake::{ClientHandshake, Parsed};
 
 pub use error::Error;
 pub use stream::ClientStream;
+#[cfg(feature = "rustls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+pub use tls::ClientTls;
 pub use weft_codec::tokio::WebSocket;
 pub use weft_codec::{CloseCode, CloseFrame, Config, Limits, Message};
 
 /// The handshake response: the server's `101 Switching Protocols` head.
 pub type Response = http::Response<()>;
 
-/// Opens a WebSocket connection to `url` (`ws://host[:port]/path?query`) with default
-/// settings. See [`ClientBuilder`] for the rest.
+/// Opens a WebSocket connection to `url` (`ws://host[:port]/path?query`, or `wss://` with the
+/// `rustls` feature) with default settings. See [`ClientBuilder`] for the rest.
 pub async fn connect(url: &str) -> Result<(WebSocket<ClientStream>, Response), Error> {
     ClientBuilder::new(url).connect().await
 }
@@ -89,6 +94,8 @@ pub struct ClientBuilder {
     handshake_limits: weft_handshake::Limits,
     connect_timeout: Duration,
     handshake_timeout: Duration,
+    #[cfg(feature = "rustls")]
+    tls: ClientTls,
 }
 
 impl ClientBuilder {
@@ -103,7 +110,18 @@ impl ClientBuilder {
             handshake_limits: weft_handshake::Limits::default(),
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
+            #[cfg(feature = "rustls")]
+            tls: ClientTls::default(),
         }
+    }
+
+    /// How `wss://` servers are authenticated (extra CA certificates, or a ready rustls
+    /// configuration).
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    pub fn tls(mut self, tls: ClientTls) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Offers a subprotocol (`Sec-WebSocket-Protocol`), in order of preference.
@@ -148,15 +166,23 @@ impl ClientBuilder {
         self
     }
 
-    /// How long the opening handshake may take, from sending the request to the `101`.
+    /// How long the opening handshake may take, from the TLS handshake (for `wss://`) to the
+    /// `101`.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
     }
 
-    /// Connects to the URL's host and runs the handshake.
+    /// Connects to the URL's host and runs the handshake (TLS first, for `wss://`).
     pub async fn connect(self) -> Result<(WebSocket<ClientStream>, Response), Error> {
         let target = Target::parse(&self.url)?;
+        #[cfg(feature = "rustls")]
+        let tls = if target.secure {
+            Some(self.tls.to_config()?)
+        } else {
+            None
+        };
+        #[cfg(not(feature = "rustls"))]
         if target.secure {
             return Err(Error::TlsUnavailable);
         }
@@ -166,6 +192,23 @@ impl ClientBuilder {
                 phase: "connect",
                 after: self.connect_timeout,
             })??;
+        #[cfg(feature = "rustls")]
+        if let Some(config) = tls {
+            let timeout = self.handshake_timeout;
+            let started = tokio::time::Instant::now();
+            let stream = tokio::time::timeout(timeout, tls::connect(config, &target.host, tcp))
+                .await
+                .map_err(|_| Error::Timeout {
+                    phase: "TLS handshake",
+                    after: timeout,
+                })??;
+            // The TLS handshake counts against the handshake timeout.
+            let rest = timeout.saturating_sub(started.elapsed());
+            return self
+                .handshake_timeout(rest)
+                .connect_on(ClientStream::Tls(Box::new(stream)))
+                .await;
+        }
         self.connect_on(ClientStream::Plain(tcp)).await
     }
 

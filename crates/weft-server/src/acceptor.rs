@@ -13,7 +13,7 @@ use weft_handshake::{
     OriginPolicy, Parsed, Rejection, Request, Server as Handshake, UpgradeRequest,
 };
 
-use crate::Error;
+use crate::{Error, ServerStream};
 
 /// A hook that sees every upgrade request and may refuse it.
 type RequestHook = dyn Fn(&http::Request<()>) -> Result<(), Rejection> + Send + Sync;
@@ -75,6 +75,8 @@ struct Inner {
     limits: Limits,
     config: Config,
     handshake_timeout: Duration,
+    #[cfg(feature = "rustls")]
+    tls: Option<crate::TlsConfig>,
 }
 
 impl fmt::Debug for Acceptor {
@@ -98,6 +100,8 @@ impl Default for Acceptor {
                 limits: Limits::default(),
                 config: Config::default(),
                 handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+                #[cfg(feature = "rustls")]
+                tls: None,
             }),
         }
     }
@@ -115,6 +119,8 @@ impl Acceptor {
             limits: Limits::default(),
             config: Config::default(),
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            #[cfg(feature = "rustls")]
+            tls: None,
         }
     }
 
@@ -123,7 +129,34 @@ impl Acceptor {
         self.inner.handshake_timeout
     }
 
-    /// Runs the server handshake over `stream`. A request that is not an upgrade is answered
+    /// Runs TLS (when the acceptor has a [`TlsConfig`](crate::TlsConfig)) and the WebSocket
+    /// handshake over a freshly accepted TCP connection, both within the handshake timeout.
+    pub async fn accept_tcp(
+        &self,
+        tcp: tokio::net::TcpStream,
+    ) -> Result<(WebSocket<ServerStream>, Accepted), Error> {
+        let timeout = self.inner.handshake_timeout;
+        tokio::time::timeout(timeout, async {
+            let stream = self.secure(tcp).await?;
+            self.accept_upgrade(stream).await
+        })
+        .await
+        .map_err(|_| Error::Timeout { after: timeout })?
+    }
+
+    /// Wraps a freshly accepted TCP connection, running the TLS handshake when configured.
+    pub(crate) async fn secure(&self, tcp: tokio::net::TcpStream) -> Result<ServerStream, Error> {
+        let _ = tcp.set_nodelay(true);
+        #[cfg(feature = "rustls")]
+        if let Some(tls) = &self.inner.tls {
+            let stream = tls.acceptor().accept(tcp).await.map_err(Error::Tls)?;
+            return Ok(ServerStream::Tls(Box::new(stream)));
+        }
+        Ok(ServerStream::Plain(tcp))
+    }
+
+    /// Runs the server handshake over `stream` (already decrypted: for TLS, see
+    /// [`accept_tcp`](Self::accept_tcp)). A request that is not an upgrade is answered
     /// `426 Upgrade Required`.
     pub async fn accept<S>(&self, stream: S) -> Result<(WebSocket<S>, Accepted), Error>
     where
@@ -244,6 +277,8 @@ pub struct AcceptorBuilder {
     limits: Limits,
     config: Config,
     handshake_timeout: Duration,
+    #[cfg(feature = "rustls")]
+    tls: Option<crate::TlsConfig>,
 }
 
 impl fmt::Debug for AcceptorBuilder {
@@ -335,8 +370,16 @@ impl AcceptorBuilder {
         self
     }
 
-    /// The time allowed from the first byte of the request to the `101`: a client that sends
-    /// its request one byte a second is cut off.
+    /// Serves `wss://` (and `https://` for plain requests) with this certificate.
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    pub fn tls(mut self, tls: crate::TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The time allowed from accepting the connection (TLS included) to the `101`: a client
+    /// that sends its request one byte a second is cut off.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
@@ -351,6 +394,8 @@ impl AcceptorBuilder {
                 limits: self.limits,
                 config: self.config,
                 handshake_timeout: self.handshake_timeout,
+                #[cfg(feature = "rustls")]
+                tls: self.tls,
             }),
         })
     }

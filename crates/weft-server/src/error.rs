@@ -27,6 +27,10 @@ pub enum Error {
     Closed,
     /// The acceptor's settings are invalid (a subprotocol name that is not a token).
     Config(weft_handshake::Error),
+    /// The TLS settings are unusable (unreadable files, a key that does not fit).
+    TlsConfig(String),
+    /// The TLS handshake failed (the client sent no or a bad ClientHello, or gave up).
+    Tls(std::io::Error),
     /// Reading or writing failed during the handshake.
     Io(std::io::Error),
 }
@@ -51,6 +55,8 @@ impl fmt::Display for Error {
             Self::Timeout { after } => write!(f, "handshake timed out after {after:?}"),
             Self::Closed => f.write_str("client closed the connection during the handshake"),
             Self::Config(err) => write!(f, "invalid acceptor settings: {err}"),
+            Self::TlsConfig(reason) => write!(f, "invalid TLS settings: {reason}"),
+            Self::Tls(err) => write!(f, "TLS handshake failed: {err}"),
             Self::Io(err) => write!(f, "I/O error during the handshake: {err}"),
         }
     }
@@ -63,7 +69,7 @@ impl std::error::Error for Error {
                 .cause()
                 .map(|cause| cause as &(dyn std::error::Error + 'static)),
             Self::Config(err) => Some(err),
-            Self::Io(err) => Some(err),
+            Self::Io(err) | Self::Tls(err) => Some(err),
             _ => None,
         }
     }

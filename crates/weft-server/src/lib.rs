@@ -33,6 +33,8 @@ mod acceptor;
 mod error;
 mod server;
 mod stream;
+#[cfg(feature = "rustls")]
+mod tls;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -40,6 +42,9 @@ pub use acceptor::{Accepted, Acceptor, AcceptorBuilder};
 pub use error::Error;
 pub use server::{Server, ServerBuilder, ShutdownHandle};
 pub use stream::ServerStream;
+#[cfg(feature = "rustls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+pub use tls::TlsConfig;
 pub use weft_codec::tokio::WebSocket;
 pub use weft_codec::{CloseCode, CloseFrame, Config, Limits, Message};
 pub use weft_handshake::{OriginPolicy, Rejection};

@@ -161,11 +161,11 @@ impl Server {
                     continue;
                 }
             };
-            let _ = tcp.set_nodelay(true);
             let Ok(permit) = connections.clone().try_acquire_owned() else {
                 if let Ok(permit) = refusals.clone().try_acquire_owned() {
+                    let acceptor = self.acceptor.clone();
                     tasks.spawn(async move {
-                        refuse_busy(tcp).await;
+                        refuse_busy(&acceptor, tcp).await;
                         drop(permit);
                     });
                 }
@@ -176,7 +176,7 @@ impl Server {
             let handler = handler.clone();
             let token = self.token.clone();
             tasks.spawn(async move {
-                serve_connection(ServerStream::Plain(tcp), acceptor, http, handler, token).await;
+                serve_connection(tcp, acceptor, http, handler, token).await;
                 drop(permit);
             });
         }
@@ -193,9 +193,10 @@ impl Server {
     }
 }
 
-/// One TCP connection: HTTP requests (kept alive) until one upgrades, then the handler.
+/// One TCP connection: TLS if configured, then HTTP requests (kept alive) until one upgrades,
+/// then the handler.
 async fn serve_connection<F, Fut>(
-    mut stream: ServerStream,
+    tcp: TcpStream,
     acceptor: Acceptor,
     http: Arc<HttpHandler>,
     handler: Arc<F>,
@@ -204,13 +205,20 @@ async fn serve_connection<F, Fut>(
     F: Fn(WebSocket<ServerStream>, Accepted) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    // The handshake timeout runs from the accept: TLS and the first request share it. After
+    // that it bounds each kept-alive request, idle time included.
+    let timeout = acceptor.handshake_timeout();
+    let mut deadline = tokio::time::Instant::now() + timeout;
+    let secured = tokio::select! {
+        () = token.cancelled() => return,
+        secured = tokio::time::timeout_at(deadline, acceptor.secure(tcp)) => secured,
+    };
+    let Ok(Ok(mut stream)) = secured else { return };
     let mut buf = BytesMut::new();
     loop {
-        // The handshake timeout also bounds how long a kept-alive connection may stay idle.
-        let timeout = acceptor.handshake_timeout();
         let incoming = tokio::select! {
             () = token.cancelled() => return,
-            incoming = tokio::time::timeout(timeout, acceptor.read(stream, buf)) => incoming,
+            incoming = tokio::time::timeout_at(deadline, acceptor.read(stream, buf)) => incoming,
         };
         match incoming {
             Ok(Ok(Incoming::WebSocket(mut ws, accepted))) => {
@@ -236,6 +244,7 @@ async fn serve_connection<F, Fut>(
                 }
                 stream = next;
                 buf = rest;
+                deadline = tokio::time::Instant::now() + timeout;
             }
             // Closed, refused (the refusal was written), timed out, or failed: done.
             Ok(Ok(Incoming::Closed) | Err(_)) | Err(_) => return,
@@ -284,19 +293,20 @@ async fn write_response(
     stream.flush().await
 }
 
-/// Answers `503` to a connection over the cap, then lingers briefly so the client reads it
-/// rather than a reset.
-async fn refuse_busy(mut tcp: TcpStream) {
+/// Answers `503` to a connection over the cap (through TLS when the server uses it), then
+/// lingers briefly so the client reads it rather than a reset.
+async fn refuse_busy(acceptor: &Acceptor, tcp: TcpStream) {
     let refusal = weft_handshake::Rejection::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "too many connections, try again later",
     )
     .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"));
     let _ = tokio::time::timeout(REFUSAL_LINGER, async {
-        tcp.write_all(&refusal.to_vec()).await?;
-        tcp.shutdown().await?;
+        let mut stream = acceptor.secure(tcp).await.map_err(io::Error::other)?;
+        stream.write_all(&refusal.to_vec()).await?;
+        stream.shutdown().await?;
         let mut sink = [0u8; 1024];
-        while tcp.read(&mut sink).await? > 0 {}
+        while stream.read(&mut sink).await? > 0 {}
         io::Result::Ok(())
     })
     .await;

@@ -51,6 +51,8 @@
 //! | --- | --- | --- |
 //! | `client` | yes | the tokio client: [`connect`], [`ClientBuilder`] |
 //! | `server` | yes | the tokio server: [`accept`], [`Acceptor`], [`Server`] |
+//! | `rustls` | yes | `wss://` through rustls with the ring provider: Mozilla roots (webpki-roots) for clients, PEM certificates for servers |
+//! | `native-roots` | no | clients also trust the platform's root certificates |
 //! | `full` | no | everything |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
@@ -101,3 +103,13 @@ pub use weft_client::{ClientBuilder, connect, connect_on};
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 #[doc(inline)]
 pub use weft_server::{Acceptor, OriginPolicy, Rejection, Server, accept};
+
+#[cfg(all(feature = "client", feature = "rustls"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "client", feature = "rustls"))))]
+#[doc(inline)]
+pub use weft_client::ClientTls;
+
+#[cfg(all(feature = "server", feature = "rustls"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "server", feature = "rustls"))))]
+#[doc(inline)]
+pub use weft_server::TlsConfig;

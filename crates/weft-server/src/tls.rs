@@ -1,0 +1,75 @@
+//! TLS termination for `wss://`, through rustls with the ring provider.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::TlsAcceptor;
+
+use crate::Error;
+
+/// The certificate and key a server presents for `wss://` (and `https://` on the same port).
+///
+/// ```no_run
+/// use weft_server::{Acceptor, TlsConfig};
+/// let tls = TlsConfig::from_pem_files("cert.pem", "key.pem")?;
+/// let acceptor = Acceptor::builder().tls(tls).build()?;
+/// # Ok::<(), weft_server::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct TlsConfig {
+    acceptor: TlsAcceptor,
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig").finish_non_exhaustive()
+    }
+}
+
+impl TlsConfig {
+    /// Reads a certificate chain (leaf first) and its private key from PEM files.
+    pub fn from_pem_files(cert: impl AsRef<Path>, key: impl AsRef<Path>) -> Result<Self, Error> {
+        let read = |path: &Path| {
+            std::fs::read(path)
+                .map_err(|err| Error::TlsConfig(format!("cannot read {}: {err}", path.display())))
+        };
+        Self::from_pem(&read(cert.as_ref())?, &read(key.as_ref())?)
+    }
+
+    /// A certificate chain (leaf first) and its private key (PKCS#8, PKCS#1 or SEC1), as PEM.
+    pub fn from_pem(cert_chain: &[u8], key: &[u8]) -> Result<Self, Error> {
+        let chain = CertificateDer::pem_slice_iter(cert_chain)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| Error::TlsConfig(format!("invalid PEM certificate: {err}")))?;
+        if chain.is_empty() {
+            return Err(Error::TlsConfig(
+                "no certificate found in the PEM data".into(),
+            ));
+        }
+        let key = PrivateKeyDer::from_pem_slice(key)
+            .map_err(|err| Error::TlsConfig(format!("invalid PEM private key: {err}")))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|err| Error::TlsConfig(err.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|err| Error::TlsConfig(format!("certificate and key do not fit: {err}")))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Self::from_rustls(Arc::new(config)))
+    }
+
+    /// Uses a ready rustls configuration (client certificates, several certificates by SNI).
+    pub fn from_rustls(config: Arc<ServerConfig>) -> Self {
+        Self {
+            acceptor: TlsAcceptor::from(config),
+        }
+    }
+
+    pub(crate) fn acceptor(&self) -> &TlsAcceptor {
+        &self.acceptor
+    }
+}

@@ -1,0 +1,291 @@
+//! wss:// on both sides, with certificates generated at test time: what works, and that every
+//! failure is clear, bounded in time, and leaves the server serving.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use weft::{ClientTls, CloseCode, Message, TlsConfig};
+use weft_harness::{EchoServer, TIMEOUT};
+
+async fn bounded<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(TIMEOUT, f)
+        .await
+        .expect("test step timed out")
+}
+
+/// A private certificate authority.
+struct Ca {
+    params: CertificateParams,
+    key: KeyPair,
+    pem: String,
+}
+
+impl Ca {
+    fn new() -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "weft test CA");
+        let key = KeyPair::generate().unwrap();
+        let pem = params.self_signed(&key).unwrap().pem();
+        Self { params, key, pem }
+    }
+
+    /// A server certificate for `names`, as (chain PEM, key PEM).
+    fn issue(&self, names: &[&str], expired: bool) -> (String, String) {
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                .unwrap();
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let key = KeyPair::generate().unwrap();
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn client_tls(&self) -> ClientTls {
+        ClientTls::default()
+            .add_root_pem(self.pem.as_bytes())
+            .unwrap()
+    }
+}
+
+async fn wss_server(cert: &(String, String), timeout: Duration) -> EchoServer {
+    let tls = TlsConfig::from_pem(cert.0.as_bytes(), cert.1.as_bytes()).unwrap();
+    let acceptor = weft::Acceptor::builder()
+        .tls(tls)
+        .handshake_timeout(timeout)
+        .build()
+        .unwrap();
+    let builder = weft::Server::builder()
+        .acceptor(acceptor)
+        .http(|_| async { http::Response::new(Bytes::from_static(b"over https")) });
+    EchoServer::start_with(builder).await.unwrap()
+}
+
+fn wss_url(addr: SocketAddr, host: &str) -> String {
+    format!("wss://{host}:{}/", addr.port())
+}
+
+#[tokio::test]
+async fn wss_echo_with_a_private_ca() {
+    let ca = Ca::new();
+    let server = wss_server(&ca.issue(&["localhost"], false), Duration::from_secs(10)).await;
+    let (mut ws, _) = bounded(
+        weft::ClientBuilder::new(wss_url(server.addr, "localhost"))
+            .tls(ca.client_tls())
+            .connect(),
+    )
+    .await
+    .unwrap();
+    assert!(ws.get_ref().is_tls());
+    for size in [0, 10, 70_000, 1 << 20] {
+        let data = vec![7u8; size];
+        ws.send(Message::binary(data.clone())).await.unwrap();
+        assert_eq!(
+            bounded(ws.next()).await.unwrap().unwrap(),
+            Message::binary(data)
+        );
+    }
+    bounded(ws.close(CloseCode::NORMAL, "")).await.unwrap();
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_certificate_for_another_host_is_named_as_such() {
+    let ca = Ca::new();
+    let server = wss_server(&ca.issue(&["example.com"], false), Duration::from_secs(10)).await;
+    let err = bounded(
+        weft::ClientBuilder::new(wss_url(server.addr, "localhost"))
+            .tls(ca.client_tls())
+            .connect(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the server's certificate is not valid for the host name localhost"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_untrusted_ca_is_named_as_such() {
+    let ca = Ca::new();
+    let server = wss_server(&ca.issue(&["localhost"], false), Duration::from_secs(10)).await;
+    let err = bounded(weft::connect(&wss_url(server.addr, "localhost")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the server's certificate for localhost is signed by an untrusted certificate authority"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_expired_certificate_is_named_as_such() {
+    let ca = Ca::new();
+    let server = wss_server(&ca.issue(&["localhost"], true), Duration::from_secs(10)).await;
+    let err = bounded(
+        weft::ClientBuilder::new(wss_url(server.addr, "localhost"))
+            .tls(ca.client_tls())
+            .connect(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the server's certificate for localhost has expired"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_plain_client_against_a_tls_port_fails_cleanly() {
+    let ca = Ca::new();
+    let server = wss_server(&ca.issue(&["localhost"], false), Duration::from_secs(10)).await;
+    let started = Instant::now();
+    let err = bounded(weft::connect(&format!("ws://{}/", server.addr)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            weft::client::Error::Handshake(_) | weft::client::Error::Io(_)
+        ),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no hang: {:?}",
+        started.elapsed()
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_tls_handshake_counts_against_the_handshake_timeout() {
+    let ca = Ca::new();
+    let server = wss_server(&ca.issue(&["localhost"], false), Duration::from_millis(300)).await;
+    // Connects and never says anything, then half a ClientHello.
+    for opening in [&b""[..], &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01][..]] {
+        let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+        tcp.write_all(opening).await.unwrap();
+        let started = Instant::now();
+        let mut sink = Vec::new();
+        let _ = bounded(tcp.read_to_end(&mut sink)).await;
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(2),
+            "{elapsed:?}"
+        );
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn garbage_instead_of_a_client_hello_is_dropped_and_the_server_keeps_serving() {
+    let ca = Ca::new();
+    let server = wss_server(&ca.issue(&["localhost"], false), Duration::from_secs(10)).await;
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(&[0xAB; 512]).await.unwrap();
+    let started = Instant::now();
+    let mut sink = Vec::new();
+    let _ = bounded(tcp.read_to_end(&mut sink)).await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let (ws, _) = bounded(
+        weft::ClientBuilder::new(wss_url(server.addr, "localhost"))
+            .tls(ca.client_tls())
+            .connect(),
+    )
+    .await
+    .unwrap();
+    drop(ws);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn https_is_served_on_the_same_port() {
+    let ca = Ca::new();
+    let server = wss_server(&ca.issue(&["localhost"], false), Duration::from_secs(10)).await;
+    let config = ca.client_tls().to_config().unwrap();
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = bounded(tls.read_to_end(&mut response)).await;
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.ends_with("over https"), "{response}");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_single_accept_over_tls() {
+    let ca = Ca::new();
+    let (cert, key) = ca.issue(&["localhost", "127.0.0.1"], false);
+    let acceptor = weft::Acceptor::builder()
+        .tls(TlsConfig::from_pem(cert.as_bytes(), key.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (mut ws, _) = acceptor.accept_tcp(tcp).await.unwrap();
+        let message = ws.next().await.unwrap().unwrap();
+        ws.send(message).await.unwrap();
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+    });
+    // An IP address as the server name works too.
+    let (mut ws, _) = bounded(
+        weft::ClientBuilder::new(wss_url(addr, "127.0.0.1"))
+            .tls(ca.client_tls())
+            .connect(),
+    )
+    .await
+    .unwrap();
+    ws.send(Message::text("secure")).await.unwrap();
+    assert_eq!(
+        bounded(ws.next()).await.unwrap().unwrap(),
+        Message::text("secure")
+    );
+    assert!(bounded(ws.next()).await.unwrap().unwrap().is_close());
+    bounded(server).await.unwrap();
+}
+
+#[test]
+fn bad_tls_settings_are_clear_errors() {
+    let err = TlsConfig::from_pem(b"not pem", b"not pem").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid TLS settings: no certificate found in the PEM data"
+    );
+    let err =
+        TlsConfig::from_pem_files("/nonexistent/cert.pem", "/nonexistent/key.pem").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("invalid TLS settings: cannot read /nonexistent/cert.pem")
+    );
+    let err = ClientTls::default().add_root_pem(b"").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid TLS settings: no certificate found in the PEM data"
+    );
+}
