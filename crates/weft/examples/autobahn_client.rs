@@ -12,8 +12,7 @@
 
 use std::error::Error;
 
-use weft::client::ClientStream;
-use weft::{ClientBuilder, Limits, Message, WebSocket};
+use weft::{ClientBuilder, Limits, Message};
 
 /// The agent name in the reports.
 const AGENT: &str = "weft";
@@ -25,74 +24,77 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .unwrap_or_else(|| "ws://127.0.0.1:9001".to_owned());
     let base = base.trim_end_matches('/');
 
-    let count = case_count(base).await?;
+    let (count, ended) = run(&format!("{base}/getCaseCount"), Echo::No).await?;
+    let count = match (count, ended) {
+        (Some(text), _) => text
+            .trim()
+            .parse::<u32>()
+            .map_err(|err| format!("case count {text:?} is not a number: {err}"))?,
+        (None, Err(err)) => return Err(err.into()),
+        (None, Ok(())) => return Err("the server closed without sending the case count".into()),
+    };
     eprintln!("autobahn_client: {count} cases");
     for case in 1..=count {
         let url = format!("{base}/runCase?case={case}&agent={AGENT}");
-        if let Err(err) = echo_case(&url).await {
+        let failure = match run(&url, Echo::Yes).await {
+            Ok((_, ended)) => ended.err().map(Box::<dyn Error>::from),
+            Err(err) => Some(err.into()),
+        };
+        if let Some(err) = failure {
             eprintln!("autobahn_client: case {case}: {err}");
         }
     }
 
-    let mut ws = open(&format!("{base}/updateReports?agent={AGENT}")).await?;
-    while let Some(message) = ws.next().await {
-        message?;
-    }
+    run(&format!("{base}/updateReports?agent={AGENT}"), Echo::No)
+        .await?
+        .1?;
     eprintln!("autobahn_client: reports updated");
     Ok(())
 }
 
-/// Opens a connection with the suite's limits.
-async fn open(url: &str) -> Result<WebSocket<ClientStream>, weft::client::Error> {
+/// Whether [`run`] sends data messages back.
+#[derive(Clone, Copy, PartialEq)]
+enum Echo {
+    Yes,
+    No,
+}
+
+/// Connects to `url` and reads until the stream ends, echoing every text and binary message
+/// back (same kind) if asked. Returns the first text message, and how the connection ended:
+/// the first error, unless the server's close frame came before it (wstest drops the
+/// connection right after the closing handshake; a reset then is no failure).
+async fn run(
+    url: &str,
+    echo: Echo,
+) -> Result<(Option<String>, Result<(), weft::Error>), weft::client::Error> {
     let limits = Limits::default()
         .max_message_size(64 << 20)
         .max_frame_size(64 << 20);
-    let (ws, _response) = ClientBuilder::new(url).limits(limits).connect().await?;
-    Ok(ws)
-}
-
-/// Reads the number of cases: the first text message on `/getCaseCount`.
-async fn case_count(base: &str) -> Result<u32, Box<dyn Error>> {
-    let mut ws = open(&format!("{base}/getCaseCount")).await?;
-    let mut count = None;
-    // Read to the end, so that the server's close completes.
-    while let Some(message) = ws.next().await {
-        match message {
-            Ok(Message::Text(text)) if count.is_none() => {
-                count = Some(text.trim().parse::<u32>().map_err(|err| {
-                    format!("case count {:?} is not a number: {err}", text.as_str())
-                })?);
-            }
-            Ok(_) => {}
-            Err(err) if count.is_none() => return Err(err.into()),
-            Err(_) => {}
-        }
-    }
-    count.ok_or_else(|| "the server closed without sending the case count".into())
-}
-
-/// Runs one case: echoes every data message until the stream ends. Returns the first error,
-/// after the connection has ended (many cases end with a protocol error on purpose).
-async fn echo_case(url: &str) -> Result<(), Box<dyn Error>> {
-    let mut ws = open(url).await?;
-    let mut first_error = None;
-    // Read until the stream ends, errors included: the connection has then queued the close
-    // frame the error calls for, and reading completes the closing handshake.
+    let (mut ws, _response) = ClientBuilder::new(url).limits(limits).connect().await?;
+    let mut first_text = None;
+    let mut ended = None;
+    // Read until the stream ends, errors included: after an error the connection has queued
+    // the close frame it calls for, and reading completes the closing handshake.
     while let Some(message) = ws.next().await {
         match message {
             Ok(message @ (Message::Text(_) | Message::Binary(_))) => {
-                if let Err(err) = ws.send(message).await {
-                    first_error.get_or_insert(err);
+                if let (None, Some(text)) = (&first_text, message.as_text()) {
+                    first_text = Some(text.to_owned());
                 }
+                if echo == Echo::Yes
+                    && let Err(err) = ws.send(message).await
+                {
+                    ended.get_or_insert(Err(err));
+                }
+            }
+            Ok(Message::Close(_)) => {
+                ended.get_or_insert(Ok(()));
             }
             Ok(_) => {}
             Err(err) => {
-                first_error.get_or_insert(err);
+                ended.get_or_insert(Err(err));
             }
         }
     }
-    match first_error {
-        Some(err) => Err(err.into()),
-        None => Ok(()),
-    }
+    Ok((first_text, ended.unwrap_or(Ok(()))))
 }
