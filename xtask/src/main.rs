@@ -7,6 +7,7 @@
 mod autobahn;
 mod ci;
 mod cmd;
+mod fuzz;
 mod peers;
 mod proc;
 
@@ -22,6 +23,9 @@ tasks:
               autobahn/expected-*.json; installs wstest into target/autobahn/ when needed
               options: [--server | --client] [--cases P] [--exclude P] [--full] [--bless]
                        [--server-cmd CMD] [--client-cmd CMD] ... (`cargo xtask autobahn --help`)
+  fuzz        runs the cargo-fuzz targets in fuzz/ (nightly); installs cargo-fuzz into
+              target/tools when needed
+              options: [--time SECS] [--target NAME]... [--smoke]
   peers       installs the interop peers into target/peers/: Python websockets, Node ws and
               playwright-core, Debian chromium (`cargo xtask peers --help`)
 ";
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
         "ci" => ci::run(&rest),
         "autobahn" => autobahn::run(&rest),
         "peers" => peers::run(&rest),
+        "fuzz" => fuzz::run(&rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(())

@@ -6,9 +6,11 @@
 //! - [`RawPeer`] writes exact bytes (bad masks, lying lengths, invalid UTF-8) and reads back
 //!   frames, closes and HTTP responses, for tests that must not trust weft's own encoder.
 //! - [`pair`] and [`EchoServer`] build real, handshaken connections in memory or on loopback.
+//! - [`fuzz`] holds the bodies of the fuzz targets, shared with the regression test.
 
 mod echo;
 mod faults;
+pub mod fuzz;
 mod pair;
 mod raw;
 
