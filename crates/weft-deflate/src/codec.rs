@@ -1,0 +1,455 @@
+//! [`PerMessageDeflate`], the codec extension: compresses outgoing messages and inflates
+//! incoming ones, within the output budget the connection gives it.
+
+use bytes::{BufMut, BytesMut};
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use weft_codec::{CloseCode, Extension, ExtensionError, OpCode, Role, Rsv};
+
+use crate::config::DeflateConfig;
+use crate::error::Error;
+use crate::negotiate::DeflateParams;
+
+/// The empty stored block a sync flush ends with; removed on send, restored on receive
+/// (RFC 7692 §7.2.1, §7.2.2).
+const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// zlib deflates raw streams with 9 to 15 window bits; see [`Encoder::new`] for 8.
+const MIN_BACKEND_WINDOW_BITS: u8 = 9;
+
+/// The most output produced per inflate call; the buffer grows towards it as a message
+/// proves compressible.
+const MAX_STEP: usize = 256 << 10;
+
+/// permessage-deflate as a [`weft_codec::Extension`]: install it on a
+/// [`Connection`](weft_codec::Connection) with
+/// [`with_extension`](weft_codec::Connection::with_extension).
+///
+/// It claims RSV1, compresses each outgoing message of at least the configured threshold
+/// with raw DEFLATE and a sync flush, removing the final `00 00 ff ff`, and inflates each
+/// incoming message flagged with RSV1 as its pieces arrive, restoring those four bytes after
+/// the last one. Context is kept between messages or reset, for each direction, as agreed.
+///
+/// Its compressor and decompressor are allocated on the first compressed message sent or
+/// received, not when the connection opens; see the [crate documentation](crate#memory) for
+/// what they cost.
+///
+/// Inflating stops before appending more than the connection's budget (what remains of
+/// `max_message_size`) and reports [`ExtensionError::OutputTooLarge`] (close code 1009);
+/// invalid DEFLATE data is [`ExtensionError::InvalidData`] (1007).
+///
+/// # Example
+///
+/// ```
+/// use bytes::{Buf, BytesMut};
+/// use weft_codec::{Connection, Event, Message, Role};
+/// use weft_deflate::{DeflateConfig, DeflateParams, PerMessageDeflate};
+///
+/// let config = DeflateConfig::default();
+/// let params = DeflateParams::default();
+/// let mut client = Connection::new(Role::Client)
+///     .with_extension(Box::new(PerMessageDeflate::new(Role::Client, params, &config)));
+/// let mut server = Connection::new(Role::Server)
+///     .with_extension(Box::new(PerMessageDeflate::new(Role::Server, params, &config)));
+///
+/// let text = "hello hello hello hello hello hello hello hello hello hello hello hello";
+/// client.send(Message::text(text))?;
+/// let mut wire = BytesMut::new();
+/// while let Some(out) = client.poll_transmit() {
+///     wire.extend_from_slice(out.chunk());
+///     let n = out.chunk().len();
+///     out.advance(n);
+/// }
+/// assert!(wire.len() < text.len()); // compressed, header and mask included
+/// assert_eq!(wire[0] & 0x40, 0x40); // RSV1
+/// server.handle_bytes(&mut wire);
+/// assert_eq!(server.poll_event()?, Some(Event::Message(Message::text(text))));
+/// # Ok::<(), weft_codec::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct PerMessageDeflate {
+    params: DeflateParams,
+    role: Role,
+    threshold: usize,
+    encoder: Encoder,
+    decoder: Decoder,
+}
+
+impl PerMessageDeflate {
+    /// The extension for `role` with the agreed `params`, compressing at `config`'s level and
+    /// threshold. Usually built by [`DeflateConfig::client_extension`] or
+    /// [`DeflateConfig::server_extension`]; use this when parameters were agreed some other
+    /// way.
+    ///
+    /// ```
+    /// use weft_codec::Role;
+    /// use weft_deflate::{DeflateConfig, DeflateParams, PerMessageDeflate};
+    ///
+    /// let deflate = PerMessageDeflate::new(Role::Server, DeflateParams::default(), &DeflateConfig::default());
+    /// assert_eq!(deflate.role(), Role::Server);
+    /// assert!(!deflate.compressor_allocated());
+    /// ```
+    pub fn new(role: Role, params: DeflateParams, config: &DeflateConfig) -> Self {
+        let peer = if role == Role::Server {
+            Role::Client
+        } else {
+            Role::Server
+        };
+        Self {
+            params,
+            role,
+            threshold: config.threshold,
+            encoder: Encoder::new(
+                Compression::new(config.level),
+                params.max_window_bits(role),
+                params.no_context_takeover(role),
+            ),
+            decoder: Decoder::new(
+                params.max_window_bits(peer),
+                params.no_context_takeover(peer),
+            ),
+        }
+    }
+
+    /// The parameters agreed in the handshake.
+    ///
+    /// ```
+    /// # use weft_codec::Role;
+    /// # use weft_deflate::{DeflateConfig, DeflateParams, PerMessageDeflate};
+    /// let deflate = PerMessageDeflate::new(Role::Client, DeflateParams::default(), &DeflateConfig::default());
+    /// assert_eq!(deflate.params().client_max_window_bits(), 15);
+    /// ```
+    pub fn params(&self) -> &DeflateParams {
+        &self.params
+    }
+
+    /// The end this extension runs on.
+    ///
+    /// ```
+    /// # use weft_codec::Role;
+    /// # use weft_deflate::{DeflateConfig, DeflateParams, PerMessageDeflate};
+    /// let deflate = PerMessageDeflate::new(Role::Client, DeflateParams::default(), &DeflateConfig::default());
+    /// assert_eq!(deflate.role(), Role::Client);
+    /// ```
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether the compressor has been allocated: on the first message compressed, never
+    /// before.
+    ///
+    /// ```
+    /// use weft_codec::{Extension, OpCode, Role};
+    /// use weft_deflate::{DeflateConfig, DeflateParams, PerMessageDeflate};
+    ///
+    /// let config = DeflateConfig::default().threshold(0);
+    /// let mut deflate = PerMessageDeflate::new(Role::Client, DeflateParams::default(), &config);
+    /// assert!(!deflate.compressor_allocated());
+    /// deflate.encode_begin(OpCode::Text, Some(5));
+    /// let mut out = bytes::BytesMut::new();
+    /// deflate.encode(b"Hello", true, &mut out)?;
+    /// assert_eq!(&out[..], [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
+    /// assert!(deflate.compressor_allocated());
+    /// assert!(!deflate.decompressor_allocated());
+    /// # Ok::<(), weft_codec::ExtensionError>(())
+    /// ```
+    pub fn compressor_allocated(&self) -> bool {
+        self.encoder.state.is_some()
+    }
+
+    /// Whether the decompressor has been allocated: on the first compressed message
+    /// received with a non-empty payload, never before.
+    ///
+    /// ```
+    /// use weft_codec::{Extension, Role};
+    /// use weft_deflate::{DeflateConfig, DeflateParams, PerMessageDeflate};
+    ///
+    /// let config = DeflateConfig::default();
+    /// let mut deflate = PerMessageDeflate::new(Role::Client, DeflateParams::default(), &config);
+    /// assert!(!deflate.decompressor_allocated());
+    /// let mut out = bytes::BytesMut::new();
+    /// deflate.decode(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], true, &mut out, 1 << 20)?;
+    /// assert_eq!(&out[..], b"Hello");
+    /// assert!(deflate.decompressor_allocated());
+    /// # Ok::<(), weft_codec::ExtensionError>(())
+    /// ```
+    pub fn decompressor_allocated(&self) -> bool {
+        self.decoder.state.is_some()
+    }
+}
+
+impl Extension for PerMessageDeflate {
+    fn rsv(&self) -> Rsv {
+        Rsv::RSV1
+    }
+
+    fn encode_begin(&mut self, _opcode: OpCode, size_hint: Option<usize>) -> Rsv {
+        match size_hint {
+            Some(size) if size < self.threshold => Rsv::NONE,
+            _ => Rsv::RSV1,
+        }
+    }
+
+    fn encode(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        output: &mut BytesMut,
+    ) -> Result<(), ExtensionError> {
+        self.encoder
+            .encode(input, fin, output)
+            .map_err(|err| ExtensionError::Other {
+                code: CloseCode::INTERNAL_ERROR,
+                source: Box::new(err),
+            })
+    }
+
+    fn decode(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        output: &mut BytesMut,
+        max_output: usize,
+    ) -> Result<(), ExtensionError> {
+        let result = self.decoder.decode(input, fin, output, max_output);
+        if result.is_err() {
+            // The connection fails; should anything be decoded after this, it starts afresh.
+            self.decoder.state = None;
+            self.decoder.stream_ended = false;
+            self.decoder.message_started = false;
+        }
+        result
+    }
+}
+
+/// The compressing half: our messages, under our role's parameters.
+#[derive(Debug)]
+struct Encoder {
+    level: Compression,
+    window_bits: u8,
+    reset_each_message: bool,
+    state: Option<Compress>,
+}
+
+impl Encoder {
+    fn new(level: Compression, window_bits: u8, reset_each_message: bool) -> Self {
+        Self {
+            level,
+            // zlib cannot deflate a raw stream with an 8-bit window and uses 9 instead. That
+            // stays valid for a peer inflating with 8 bits: zlib never refers further back
+            // than the window size minus 262 bytes (its MIN_LOOKAHEAD), which is 250 bytes
+            // at 9 bits, within the 256 an 8-bit window holds.
+            window_bits: window_bits.max(MIN_BACKEND_WINDOW_BITS),
+            reset_each_message,
+            state: None,
+        }
+    }
+
+    fn encode(&mut self, input: &[u8], fin: bool, output: &mut BytesMut) -> Result<(), Error> {
+        if input.is_empty() {
+            // Every piece ends on a sync flush, so the stream is at a byte boundary: an empty
+            // last piece is the header byte of an empty stored block whose other four bytes
+            // are the tail the receiver restores (RFC 7692 §7.2.3.6). An empty piece before
+            // the last adds nothing.
+            if fin {
+                output.put_u8(0x00);
+                self.end_message();
+            }
+            return Ok(());
+        }
+        let (level, window_bits) = (self.level, self.window_bits);
+        let compress = self
+            .state
+            .get_or_insert_with(|| Compress::new_with_window_bits(level, false, window_bits));
+        let start = output.len();
+        let mut consumed = 0;
+        // Enough for incompressible input in one call: stored blocks add 5 bytes per 64 KiB,
+        // and the flush up to 10 more.
+        let mut room = input.len() + input.len() / 64 + 64;
+        loop {
+            let at = output.len();
+            output.resize(at + room, 0);
+            let (in_before, out_before) = (compress.total_in(), compress.total_out());
+            let result =
+                compress.compress(&input[consumed..], &mut output[at..], FlushCompress::Sync);
+            let produced = progress(compress.total_out(), out_before);
+            consumed += progress(compress.total_in(), in_before);
+            output.truncate(at + produced);
+            result.map_err(|err| Error::Compress(Box::new(err)))?;
+            // The flush is complete once input is used up and output space was left over.
+            if consumed == input.len() && produced < room {
+                break;
+            }
+            room = room.saturating_mul(2).clamp(64, MAX_STEP);
+        }
+        if fin {
+            if !output[start..].ends_with(&TAIL) {
+                return Err(Error::Compress(
+                    "the sync flush did not end with an empty stored block".into(),
+                ));
+            }
+            output.truncate(output.len() - TAIL.len());
+            self.end_message();
+        }
+        Ok(())
+    }
+
+    fn end_message(&mut self) {
+        if self.reset_each_message
+            && let Some(compress) = &mut self.state
+        {
+            compress.reset();
+        }
+    }
+}
+
+/// The inflating half: the peer's messages, under the peer's parameters.
+#[derive(Debug)]
+struct Decoder {
+    window_bits: u8,
+    reset_each_message: bool,
+    state: Option<Decompress>,
+    /// The message's DEFLATE stream ended with a BFINAL block (RFC 7692 §7.2.3.4): the rest of
+    /// the message is padding, and the next message starts a new stream.
+    stream_ended: bool,
+    /// Some of the current message's payload has been fed.
+    message_started: bool,
+}
+
+impl Decoder {
+    fn new(window_bits: u8, reset_each_message: bool) -> Self {
+        Self {
+            // Inflating with a larger window than the sender's is always correct; flate2
+            // takes no less than 9 bits.
+            window_bits: window_bits.max(MIN_BACKEND_WINDOW_BITS),
+            reset_each_message,
+            state: None,
+            stream_ended: false,
+            message_started: false,
+        }
+    }
+
+    fn decode(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        output: &mut BytesMut,
+        max_output: usize,
+    ) -> Result<(), ExtensionError> {
+        let mut budget = max_output;
+        if !input.is_empty() {
+            self.message_started = true;
+            self.inflate(input, output, &mut budget, max_output)?;
+        }
+        if fin {
+            // A message whose payload is empty holds no DEFLATE data at all (some encoders
+            // send one for an empty message after a flush): it is empty, and the stream is
+            // left as it was. Restoring the tail alone would start a stored block whose
+            // length is the next message's first bytes.
+            if std::mem::take(&mut self.message_started) {
+                self.inflate(&TAIL, output, &mut budget, max_output)?;
+            }
+            self.end_message();
+        }
+        Ok(())
+    }
+
+    /// Inflates all of `input`, appending at most `budget` bytes (decremented).
+    fn inflate(
+        &mut self,
+        input: &[u8],
+        output: &mut BytesMut,
+        budget: &mut usize,
+        limit: usize,
+    ) -> Result<(), ExtensionError> {
+        if self.stream_ended || input.is_empty() {
+            return Ok(());
+        }
+        let window_bits = self.window_bits;
+        let decompress = self
+            .state
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, window_bits));
+        let mut consumed = 0;
+        // Start near what the input might inflate to, or what the buffer can already hold,
+        // and double while the output keeps filling it.
+        let mut step = (output.capacity() - output.len())
+            .max(input.len().saturating_mul(4))
+            .clamp(256, MAX_STEP);
+        loop {
+            let room = step.min(*budget);
+            if room == 0 {
+                // The budget is spent: the message is too large if even one more byte comes
+                // out. Probing into a one-byte buffer keeps the output at the limit.
+                let mut probe = [0u8; 1];
+                let (in_before, out_before) = (decompress.total_in(), decompress.total_out());
+                let status = decompress
+                    .decompress(&input[consumed..], &mut probe, FlushDecompress::None)
+                    .map_err(invalid)?;
+                if decompress.total_out() != out_before {
+                    return Err(ExtensionError::OutputTooLarge { limit });
+                }
+                let used = progress(decompress.total_in(), in_before);
+                consumed += used;
+                if status == Status::StreamEnd {
+                    self.stream_ended = true;
+                    return Ok(());
+                }
+                if consumed == input.len() {
+                    return Ok(());
+                }
+                if used == 0 {
+                    return Err(stalled());
+                }
+                continue;
+            }
+            let at = output.len();
+            output.resize(at + room, 0);
+            let (in_before, out_before) = (decompress.total_in(), decompress.total_out());
+            let result =
+                decompress.decompress(&input[consumed..], &mut output[at..], FlushDecompress::None);
+            let produced = progress(decompress.total_out(), out_before);
+            let used = progress(decompress.total_in(), in_before);
+            output.truncate(at + produced);
+            let status = result.map_err(invalid)?;
+            consumed += used;
+            *budget -= produced;
+            if status == Status::StreamEnd {
+                self.stream_ended = true;
+                return Ok(());
+            }
+            // Output space left over means the inflater has nothing more to give for this
+            // input; a full buffer may hide more.
+            if consumed == input.len() && produced < room {
+                return Ok(());
+            }
+            if used == 0 && produced == 0 {
+                return Err(stalled());
+            }
+            if produced == room {
+                step = step.saturating_mul(2).min(MAX_STEP);
+            }
+        }
+    }
+
+    fn end_message(&mut self) {
+        if (std::mem::take(&mut self.stream_ended) || self.reset_each_message)
+            && let Some(decompress) = &mut self.state
+        {
+            decompress.reset(false);
+        }
+    }
+}
+
+/// How far a zlib counter moved in one call; bounded by the buffers given to it.
+fn progress(after: u64, before: u64) -> usize {
+    usize::try_from(after - before).unwrap_or(usize::MAX)
+}
+
+fn invalid(err: flate2::DecompressError) -> ExtensionError {
+    ExtensionError::InvalidData(Box::new(Error::Decompress(Box::new(err))))
+}
+
+fn stalled() -> ExtensionError {
+    ExtensionError::InvalidData(Box::new(Error::Decompress(
+        "the inflater made no progress".into(),
+    )))
+}
