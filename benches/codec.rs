@@ -14,7 +14,10 @@ fn headers(c: &mut Criterion) {
         ("medium_unmasked", 1024, None),
         ("large_masked", 1 << 20, Some([1, 2, 3, 4])),
     ] {
-        let header = FrameHeader { mask, ..FrameHeader::new(OpCode::Binary, len) };
+        let header = FrameHeader {
+            mask,
+            ..FrameHeader::new(OpCode::Binary, len)
+        };
         let mut wire = [0u8; FrameHeader::MAX_SIZE];
         let used = header.encode(&mut wire);
         group.bench_function(BenchmarkId::new("decode", name), |b| {

@@ -423,3 +423,28 @@ fn websocket_types_are_send() {
     is_send::<WebSocket<FaultyStream<DuplexStream>>>();
     is_send::<Connection>();
 }
+
+#[tokio::test]
+async fn an_oversized_message_reliably_gets_1009_not_a_reset() {
+    // The server refuses the frame from its header and closes while the client is still
+    // writing it; the lingering close drains the rest, so the client always reads the 1009.
+    let limits = weft::Limits::default()
+        .max_frame_size(64 << 10)
+        .max_message_size(64 << 10);
+    let acceptor = weft::Acceptor::builder().limits(limits).build().unwrap();
+    let server = EchoServer::start_with(weft::Server::builder().acceptor(acceptor))
+        .await
+        .unwrap();
+    for attempt in 0..10 {
+        let (mut ws, _) = bounded(weft::connect(&server.url())).await.unwrap();
+        let sent = bounded(ws.send(Message::binary(vec![0u8; 16 << 20]))).await;
+        assert!(sent.is_ok(), "attempt {attempt}: {sent:?}");
+        let close = bounded(ws.next()).await.unwrap();
+        assert!(
+            matches!(&close, Ok(Message::Close(Some(frame))) if frame.code() == CloseCode::MESSAGE_TOO_BIG),
+            "attempt {attempt}: {close:?}"
+        );
+        assert!(bounded(ws.next()).await.is_none());
+    }
+    server.shutdown().await.unwrap();
+}

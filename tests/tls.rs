@@ -267,6 +267,8 @@ async fn a_single_accept_over_tls() {
         Message::text("secure")
     );
     assert!(bounded(ws.next()).await.unwrap().unwrap().is_close());
+    // Reading on to the end closes our side, which ends the server's lingering close.
+    assert!(bounded(ws.next()).await.is_none());
     bounded(server).await.unwrap();
 }
 

@@ -37,8 +37,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--time" => {
-                let value = args.next().ok_or("fuzz: --time needs a number of seconds")?;
-                seconds = Some(value.parse::<u64>().map_err(|_| format!("fuzz: bad --time {value}"))?);
+                let value = args
+                    .next()
+                    .ok_or("fuzz: --time needs a number of seconds")?;
+                seconds = Some(
+                    value
+                        .parse::<u64>()
+                        .map_err(|_| format!("fuzz: bad --time {value}"))?,
+                );
             }
             "--target" => {
                 let name = args.next().ok_or("fuzz: --target needs a name")?;
@@ -61,7 +67,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let seconds = seconds.unwrap_or(if smoke { 15 } else { 60 });
 
     if !has_nightly() {
-        let message = "no nightly toolchain (libFuzzer needs it): `rustup toolchain install nightly`";
+        let message =
+            "no nightly toolchain (libFuzzer needs it): `rustup toolchain install nightly`";
         if smoke {
             eprintln!("xtask fuzz: skipped: {message}");
             return Ok(());
@@ -86,12 +93,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             .arg("-rss_limit_mb=2048")
             .arg("-print_final_stats=1")
             .env("RUSTUP_TOOLCHAIN", "nightly");
-        let output = command.output().map_err(|err| format!("fuzz: cannot start cargo-fuzz: {err}"))?;
+        let output = command
+            .output()
+            .map_err(|err| format!("fuzz: cannot start cargo-fuzz: {err}"))?;
         let log = String::from_utf8_lossy(&output.stderr);
         let runs = log
             .lines()
             .rev()
-            .find_map(|line| line.strip_prefix("Done ").and_then(|rest| rest.split(' ').next()))
+            .find_map(|line| {
+                line.strip_prefix("Done ")
+                    .and_then(|rest| rest.split(' ').next())
+            })
             .unwrap_or("?")
             .to_owned();
         if !output.status.success() {
@@ -131,8 +143,14 @@ fn ensure_cargo_fuzz() -> Result<PathBuf, String> {
     let root = Path::new("target/tools");
     let binary = root.join("bin/cargo-fuzz");
     if !binary.exists() {
-        eprintln!("xtask fuzz: installing cargo-fuzz into {} (once)", root.display());
-        Cmd::new("cargo").args(["install", "cargo-fuzz", "--locked", "--root"]).arg(root).run()?;
+        eprintln!(
+            "xtask fuzz: installing cargo-fuzz into {} (once)",
+            root.display()
+        );
+        Cmd::new("cargo")
+            .args(["install", "cargo-fuzz", "--locked", "--root"])
+            .arg(root)
+            .run()?;
     }
     std::fs::canonicalize(&binary).map_err(|err| format!("fuzz: {}: {err}", binary.display()))
 }

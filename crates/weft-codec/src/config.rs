@@ -11,11 +11,12 @@ use std::time::Duration;
 /// | --- | --- | --- |
 /// | [`max_frame_size`](Self::max_frame_size) | 16 MiB | 1009 |
 /// | [`max_message_size`](Self::max_message_size) (also caps inflated size) | 64 MiB | 1009 |
-/// | [`max_fragments`](Self::max_fragments) per message | 65,536 | 1009 |
+/// | [`max_fragments`](Self::max_fragments) per message | 70,000 | 1009 |
 /// | [`max_write_buffer`](Self::max_write_buffer) | 64 MiB | — (a send error) |
 ///
-/// The defaults accept what Autobahn|Testsuite sends (16 MiB messages, 4 MiB in 65,536
-/// fragments) and refuse what no honest peer sends.
+/// The defaults accept what Autobahn|Testsuite sends (16 MiB messages; 4 MiB in 64-byte
+/// fragments, which is 65,536 frames plus an empty final one) and refuse what no honest peer
+/// sends.
 ///
 /// ```
 /// use weft_codec::Limits;
@@ -35,7 +36,7 @@ impl Default for Limits {
         Self {
             max_frame_size: 16 << 20,
             max_message_size: 64 << 20,
-            max_fragments: 65_536,
+            max_fragments: 70_000,
             max_write_buffer: 64 << 20,
         }
     }

@@ -73,6 +73,10 @@ pub struct WebSocket<S> {
     needs_flush: bool,
     /// The transport's write side is shut down, or failed with this error kind.
     write_closed: Option<Option<io::ErrorKind>>,
+    /// A write failed; reported once what had already arrived has been handed out.
+    write_error: Option<Error>,
+    /// The transport's read side reached its end.
+    read_eof: bool,
     /// The stream has ended; every further poll returns `None`.
     done: bool,
     /// When this completes, the connection is closed with the code and reason given.
@@ -102,8 +106,11 @@ where
 {
     /// Runs `conn` over `io`. `read_buf` holds bytes already read past the handshake (they
     /// belong to the WebSocket stream), or is empty.
-    pub fn from_parts(io: S, conn: Connection, read_buf: BytesMut) -> Self {
+    pub fn from_parts(io: S, mut conn: Connection, mut read_buf: BytesMut) -> Self {
         let read_size = conn.config().get_read_buffer_size();
+        // Bytes that arrived with the handshake are the first frames: decode them before the
+        // next read, which may never come (a peer may send its frames and close at once).
+        conn.handle_bytes(&mut read_buf);
         Self {
             io,
             conn,
@@ -114,6 +121,8 @@ where
             assembling: None,
             needs_flush: false,
             write_closed: None,
+            write_error: None,
+            read_eof: false,
             done: false,
             close_signal: None,
         }
@@ -371,6 +380,10 @@ where
                         return Poll::Ready(Some(Ok(event)));
                     }
                     Ok(None) => {}
+                    // After a failed write, the write error says more than the end of stream.
+                    Err(Error::AbnormalClosure) if self.write_error.is_some() => {
+                        self.pending_error = self.write_error.take();
+                    }
                     Err(err) => self.pending_error = Some(err),
                 }
             }
@@ -381,9 +394,10 @@ where
             let written = match self.poll_write_out(&mut write_cx) {
                 Poll::Ready(Ok(())) => true,
                 Poll::Ready(Err(err)) => {
-                    if self.pending_error.is_none() && !self.conn.is_finished() {
-                        self.done = true;
-                        return Poll::Ready(Some(Err(err)));
+                    // Keep it until what has already arrived (often the peer's close frame,
+                    // which says why) has been handed out.
+                    if self.write_error.is_none() && self.pending_error.is_none() {
+                        self.write_error = Some(err);
                     }
                     true
                 }
@@ -392,16 +406,12 @@ where
             if (written || self.conn.is_aborted())
                 && let Some(err) = self.pending_error.take()
             {
+                self.write_error = None;
                 return Poll::Ready(Some(Err(err)));
             }
 
             if self.conn.is_finished() && (written || self.conn.is_aborted()) {
-                // RFC 6455 §7.1.1: close the transport once the closing handshake is over; after
-                // a timeout, just drop it.
-                if self.write_closed.is_none() && !self.conn.is_aborted() {
-                    let _ = ready!(Pin::new(&mut self.io).poll_shutdown(&mut write_cx));
-                }
-                self.write_closed.get_or_insert(None);
+                ready!(self.poll_close_transport(cx, &mut write_cx));
                 self.done = true;
                 self.timer = None;
                 return Poll::Ready(None);
@@ -417,17 +427,69 @@ where
                 continue;
             }
             if !self.conn.wants_read() {
+                if let Some(err) = self.write_error.take() {
+                    self.done = true;
+                    return Poll::Ready(Some(Err(err)));
+                }
                 return Poll::Pending;
             }
             match self.poll_read_in(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(err)) => {
                     self.done = true;
-                    return Poll::Ready(Some(Err(err)));
+                    return Poll::Ready(Some(Err(self.write_error.take().unwrap_or(err))));
                 }
-                Poll::Pending => return Poll::Pending,
+                // Nothing more has arrived: now the write error.
+                Poll::Pending => {
+                    if let Some(err) = self.write_error.take() {
+                        self.done = true;
+                        return Poll::Ready(Some(Err(err)));
+                    }
+                    return Poll::Pending;
+                }
             }
         }
+    }
+
+    /// Closes the transport once the connection is finished: shut down the write side, then
+    /// read and drop whatever the peer still sends until it closes too, so that unread input
+    /// does not turn our close into a reset (a lingering close). The close timer bounds the
+    /// wait; after it fired, or after the transport failed, the transport is simply dropped.
+    fn poll_close_transport(
+        &mut self,
+        cx: &mut Context<'_>,
+        write_cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        if self.conn.is_aborted() {
+            return Poll::Ready(());
+        }
+        if self.write_closed.is_none() {
+            let _ = ready!(Pin::new(&mut self.io).poll_shutdown(write_cx));
+            self.write_closed = Some(None);
+        }
+        if self.write_closed != Some(None) {
+            return Poll::Ready(());
+        }
+        while !self.read_eof {
+            if self.poll_timer(cx) {
+                if self.conn.is_aborted() {
+                    return Poll::Ready(());
+                }
+                continue;
+            }
+            self.read_buf.clear();
+            self.read_buf.reserve(MIN_READ);
+            match ready!(tokio_util::io::poll_read_buf(
+                Pin::new(&mut self.io),
+                cx,
+                &mut self.read_buf
+            )) {
+                Ok(0) | Err(_) => self.read_eof = true,
+                Ok(_) => {}
+            }
+        }
+        self.read_buf = BytesMut::new();
+        Poll::Ready(())
     }
 
     /// Reads once into the buffer and gives the bytes to the connection.

@@ -6,9 +6,7 @@
 //! limits, a protocol error without its close frame).
 
 use bytes::{Buf, BytesMut};
-use weft_codec::{
-    Config, Connection, Error, Event, FrameHeader, Limits, OpCode, Role, apply_mask,
-};
+use weft_codec::{Config, Connection, Error, Event, FrameHeader, Limits, OpCode, Role, apply_mask};
 use weft_handshake::{ClientHandshake, Parsed, RequestParser};
 
 /// Frame header decoding: anything decoded re-encodes to the same bytes (we only accept the
@@ -18,7 +16,11 @@ pub fn frame_header(data: &[u8]) {
         assert!(used <= data.len() && used <= FrameHeader::MAX_SIZE);
         let mut out = [0u8; FrameHeader::MAX_SIZE];
         let len = header.encode(&mut out);
-        assert_eq!(&out[..len], &data[..used], "decode then encode is the identity");
+        assert_eq!(
+            &out[..len],
+            &data[..used],
+            "decode then encode is the identity"
+        );
     }
 }
 
@@ -30,15 +32,27 @@ pub const FUZZ_MAX_MESSAGE: usize = 16384;
 /// A connection fed arbitrary bytes in arbitrary chunks. The first two bytes choose the role,
 /// the receive mode and the chunk size; the rest is the input.
 pub fn connection(data: &[u8]) {
-    let Some((&control, rest)) = data.split_first() else { return };
-    let Some((&chunk, input)) = rest.split_first() else { return };
-    let role = if control & 1 == 0 { Role::Server } else { Role::Client };
-    let config = Config::default().receive_fragments(control & 2 != 0).auto_pong(control & 4 == 0);
+    let Some((&control, rest)) = data.split_first() else {
+        return;
+    };
+    let Some((&chunk, input)) = rest.split_first() else {
+        return;
+    };
+    let role = if control & 1 == 0 {
+        Role::Server
+    } else {
+        Role::Client
+    };
+    let config = Config::default()
+        .receive_fragments(control & 2 != 0)
+        .auto_pong(control & 4 == 0);
     let limits = Limits::default()
         .max_frame_size(FUZZ_MAX_FRAME)
         .max_message_size(FUZZ_MAX_MESSAGE)
         .max_fragments(64);
-    let mut conn = Connection::new(role).with_config(config).with_limits(limits);
+    let mut conn = Connection::new(role)
+        .with_config(config)
+        .with_limits(limits);
     let bound = FUZZ_MAX_FRAME + FUZZ_MAX_MESSAGE + 125 + FrameHeader::MAX_SIZE;
     let mut sent = Vec::new();
     let mut protocol_error = None;
@@ -57,7 +71,11 @@ pub fn connection(data: &[u8]) {
                 Err(other) => panic!("unexpected error before EOF: {other}"),
             }
         }
-        assert!(conn.buffered_input() <= bound, "holding {} > {bound}", conn.buffered_input());
+        assert!(
+            conn.buffered_input() <= bound,
+            "holding {} > {bound}",
+            conn.buffered_input()
+        );
         drain(&mut conn, &mut sent);
         // Our own sends must stay possible or be refused cleanly.
         let _ = conn.send(weft_codec::Message::text("x"));
@@ -67,7 +85,9 @@ pub fn connection(data: &[u8]) {
     assert!(conn.is_finished(), "after EOF the connection is finished");
     drain(&mut conn, &mut sent);
     if let Some(code) = protocol_error {
-        let first_close = frames(&sent, role).into_iter().find(|(op, _)| *op == OpCode::Close);
+        let first_close = frames(&sent, role)
+            .into_iter()
+            .find(|(op, _)| *op == OpCode::Close);
         let (_, payload) = first_close.expect("a protocol error queues a close frame");
         assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), code.as_u16());
     }
@@ -89,7 +109,11 @@ fn frames(mut wire: &[u8], role: Role) -> Vec<(OpCode, Vec<u8>)> {
         let (header, used) = FrameHeader::decode(wire)
             .expect("our output decodes")
             .expect("our output is whole frames");
-        assert_eq!(header.mask.is_some(), role == Role::Client, "masking follows the role");
+        assert_eq!(
+            header.mask.is_some(),
+            role == Role::Client,
+            "masking follows the role"
+        );
         let end = used + usize::try_from(header.payload_len).expect("small frames");
         let mut payload = wire[used..end].to_vec();
         if let Some(key) = header.mask {
@@ -104,7 +128,9 @@ fn frames(mut wire: &[u8], role: Role) -> Vec<(OpCode, Vec<u8>)> {
 /// Request parsing: fed whole and split at a point the input chooses, the answer is the same,
 /// never consumes more than given, and never holds more than the cap while partial.
 pub fn handshake_request(data: &[u8]) {
-    let Some((&cut, input)) = data.split_first() else { return };
+    let Some((&cut, input)) = data.split_first() else {
+        return;
+    };
     let limits = weft_handshake::Limits::default()
         .with_max_start_line(256)
         .with_max_header_bytes(1024)
@@ -126,18 +152,19 @@ pub fn handshake_request(data: &[u8]) {
             assert!(*a <= input.len());
         }
         (Ok(Parsed::Partial), Ok(Parsed::Partial)) => {
-            assert!(input.len() <= limits.max_buffered(), "partial beyond the cap");
+            assert!(
+                input.len() <= limits.max_buffered(),
+                "partial beyond the cap"
+            );
         }
         (Err(a), Err(b)) => assert_eq!(a.status(), b.status()),
         // A cut inside the input may complete a request the whole input would also complete.
         (a, b) => panic!("whole and split disagree: {a:?} / {b:?}"),
     }
-    if let Ok(Parsed::Complete { value, .. }) = whole {
+    if let Ok(Parsed::Complete { value: weft_handshake::Request::Upgrade(request), .. }) = whole {
         let server = weft_handshake::Server::default();
-        if let weft_handshake::Request::Upgrade(request) = value {
-            if let Ok(upgrade) = server.validate(request) {
-                let _ = server.accept(&upgrade).to_vec();
-            }
+        if let Ok(upgrade) = server.validate(request) {
+            let _ = server.accept(&upgrade).to_vec();
         }
     }
 }
@@ -145,7 +172,10 @@ pub fn handshake_request(data: &[u8]) {
 /// Response parsing on the client: arbitrary bytes never panic and never consume more than
 /// given.
 pub fn handshake_response(data: &[u8]) {
-    let Ok(mut handshake) = ClientHandshake::builder("ws://example.com/").protocol("p").build() else {
+    let Ok(mut handshake) = ClientHandshake::builder("ws://example.com/")
+        .protocol("p")
+        .build()
+    else {
         return;
     };
     match handshake.parse_response(data) {
@@ -159,7 +189,8 @@ pub fn handshake_response(data: &[u8]) {
 pub fn extensions_header(data: &[u8]) {
     if let Ok(offers) = weft_handshake::parse_extension_list(data) {
         let text = weft_handshake::format_extensions(&offers);
-        let again = weft_handshake::parse_extension_list(text.as_bytes()).expect("our output parses");
+        let again =
+            weft_handshake::parse_extension_list(text.as_bytes()).expect("our output parses");
         assert_eq!(offers, again);
     }
 }

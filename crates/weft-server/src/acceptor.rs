@@ -150,9 +150,9 @@ impl Acceptor {
         #[cfg(feature = "rustls")]
         if let Some(tls) = &self.inner.tls {
             let stream = tls.acceptor().accept(tcp).await.map_err(Error::Tls)?;
-            return Ok(ServerStream::Tls(Box::new(stream)));
+            return Ok(ServerStream::tls(stream));
         }
-        Ok(ServerStream::Plain(tcp))
+        Ok(ServerStream::plain(tcp))
     }
 
     /// Runs the server handshake over `stream` (already decrypted: for TLS, see

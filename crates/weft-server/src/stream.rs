@@ -3,50 +3,119 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
+/// How long a dropped connection keeps draining what the client still sends (see
+/// [`ServerStream`]'s drop behaviour).
+const LINGER: Duration = Duration::from_secs(2);
+
 /// The stream a server connection runs over: plain TCP, or TLS over TCP for `wss://`.
+///
+/// Dropped before the client closed its side (a handler that returns on an error, say), the
+/// connection is not closed at once: a small task shuts down our side and reads and discards
+/// what the client still sends, for at most two seconds. Closing a socket with unread input makes
+/// the kernel send a reset, which can destroy the close frame we just sent (a client that sent an
+/// oversized message would see "connection reset" instead of 1009).
 #[derive(Debug)]
-#[non_exhaustive]
-pub enum ServerStream {
-    /// Plain TCP.
+pub struct ServerStream {
+    inner: Option<Inner>,
+    read_eof: bool,
+}
+
+#[derive(Debug)]
+enum Inner {
     Plain(TcpStream),
-    /// TLS over TCP.
     #[cfg(feature = "rustls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
 impl ServerStream {
-    /// The TCP stream underneath.
-    pub fn tcp(&self) -> &TcpStream {
-        match self {
-            Self::Plain(tcp) => tcp,
-            #[cfg(feature = "rustls")]
-            Self::Tls(tls) => tls.get_ref().0,
+    pub(crate) fn plain(tcp: TcpStream) -> Self {
+        Self {
+            inner: Some(Inner::Plain(tcp)),
+            read_eof: false,
         }
     }
 
-    /// Whether the stream is encrypted.
-    pub fn is_tls(&self) -> bool {
-        !matches!(self, Self::Plain(_))
+    #[cfg(feature = "rustls")]
+    pub(crate) fn tls(tls: tokio_rustls::server::TlsStream<TcpStream>) -> Self {
+        Self {
+            inner: Some(Inner::Tls(Box::new(tls))),
+            read_eof: false,
+        }
+    }
+
+    fn inner(&self) -> &Inner {
+        self.inner
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("taken only on drop"))
+    }
+
+    fn inner_mut(&mut self) -> &mut Inner {
+        self.inner
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("taken only on drop"))
+    }
+
+    /// The TCP stream underneath.
+    pub fn tcp(&self) -> &TcpStream {
+        match self.inner() {
+            Inner::Plain(tcp) => tcp,
+            #[cfg(feature = "rustls")]
+            Inner::Tls(tls) => tls.get_ref().0,
+        }
     }
 
     /// The client's address.
     pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
         self.tcp().peer_addr()
     }
+
+    /// Whether the stream is encrypted.
+    pub fn is_tls(&self) -> bool {
+        !matches!(self.inner(), Inner::Plain(_))
+    }
+}
+
+impl Drop for ServerStream {
+    fn drop(&mut self) {
+        if self.read_eof {
+            return;
+        }
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut tcp = match inner {
+            Inner::Plain(tcp) => tcp,
+            // TLS records still arriving are discarded with the rest.
+            #[cfg(feature = "rustls")]
+            Inner::Tls(tls) => tls.into_inner().0,
+        };
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout(LINGER, async {
+                tcp.shutdown().await?;
+                let mut sink = [0u8; 4096];
+                while tcp.read(&mut sink).await? > 0 {}
+                io::Result::Ok(())
+            })
+            .await;
+        });
+    }
 }
 
 /// Runs the same call on whichever stream this is.
 macro_rules! each {
-    ($self:expr, $stream:ident => $call:expr) => {
-        match $self {
-            ServerStream::Plain($stream) => $call,
+    ($inner:expr, $stream:ident => $call:expr) => {
+        match $inner {
+            Inner::Plain($stream) => $call,
             #[cfg(feature = "rustls")]
-            ServerStream::Tls($stream) => $call,
+            Inner::Tls($stream) => $call,
         }
     };
 }
@@ -57,7 +126,16 @@ impl AsyncRead for ServerStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        each!(self.get_mut(), s => Pin::new(s).poll_read(cx, buf))
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let result = each!(this.inner_mut(), s => Pin::new(s).poll_read(cx, buf));
+        if let Poll::Ready(Ok(())) = &result
+            && buf.filled().len() == before
+            && buf.remaining() > 0
+        {
+            this.read_eof = true;
+        }
+        result
     }
 }
 
@@ -67,7 +145,7 @@ impl AsyncWrite for ServerStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        each!(self.get_mut(), s => Pin::new(s).poll_write(cx, buf))
+        each!(self.get_mut().inner_mut(), s => Pin::new(s).poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -75,18 +153,18 @@ impl AsyncWrite for ServerStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        each!(self.get_mut(), s => Pin::new(s).poll_write_vectored(cx, bufs))
+        each!(self.get_mut().inner_mut(), s => Pin::new(s).poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
-        each!(self, s => s.is_write_vectored())
+        each!(self.inner(), s => s.is_write_vectored())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each!(self.get_mut(), s => Pin::new(s).poll_flush(cx))
+        each!(self.get_mut().inner_mut(), s => Pin::new(s).poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each!(self.get_mut(), s => Pin::new(s).poll_shutdown(cx))
+        each!(self.get_mut().inner_mut(), s => Pin::new(s).poll_shutdown(cx))
     }
 }

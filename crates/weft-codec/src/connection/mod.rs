@@ -763,8 +763,10 @@ impl Connection {
                 }
             }
             _ => {
-                let close = CloseFrame::parse(payload)?;
+                // The peer has closed even if its close frame is invalid: it expects nothing
+                // more than our close frame (with the error's code) before TCP closes.
                 self.closing.received = true;
+                let close = CloseFrame::parse(payload)?;
                 if !self.closing.sent {
                     // Echo the code, as RFC 6455 §5.5.1 suggests; an empty close gets an empty
                     // answer.

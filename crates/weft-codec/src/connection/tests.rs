@@ -427,14 +427,15 @@ fn s5_4_fragment_count_is_limited_inclusively() {
 }
 
 #[test]
-fn s5_4_default_limits_take_65536_fragments() {
-    // Autobahn 9.3.1 sends 4 MiB in 64-byte fragments.
+fn s5_4_default_limits_take_what_autobahn_sends() {
+    // Autobahn 9.3.1 sends 4 MiB in 64-byte fragments, and then an empty final frame.
     let mut srv = server();
     let mut bytes = Vec::new();
     for i in 0..65_536 {
         let op = if i == 0 { 2 } else { 0 };
-        bytes.extend(from_client(i == 65_535, op, &[1; 64]));
+        bytes.extend(from_client(false, op, &[1; 64]));
     }
+    bytes.extend(from_client(true, 0, &[]));
     feed(&mut srv, &bytes);
     assert_eq!(messages(&mut srv), [Message::binary(vec![1; 4 << 20])]);
 }
@@ -1236,4 +1237,37 @@ fn s7_1_7_a_frame_refused_halfway_is_skipped_to_its_end() {
         "the rest of the frame is skipped, the close found",
     );
     assert!(srv.is_finished());
+}
+
+#[test]
+fn s7_1_an_invalid_close_frame_still_closes_the_connection() {
+    // Autobahn 7.3.2, 7.5.1, 7.9.*: the peer closed; it expects our close frame, then TCP close.
+    for (payload, code) in [
+        (&b"\x03"[..], 1002u16),
+        (b"\x03\xed", 1002),
+        (b"\x03\xe8\xff", 1007),
+    ] {
+        let mut srv = server();
+        feed(&mut srv, &from_client(true, 8, payload));
+        let (_, err) = drain(&mut srv);
+        assert!(matches!(err, Some(Error::Protocol(_))));
+        assert_eq!(sent_closes(&mut srv).len(), 1);
+        assert!(
+            srv.is_finished(),
+            "the server closes TCP at once for {payload:x?}"
+        );
+        let mut cli = client();
+        feed(&mut cli, &from_server(true, 8, payload));
+        let (_, err) = drain(&mut cli);
+        assert_eq!(err.and_then(|e| e.close_code()).map(u16::from), Some(code));
+        assert!(
+            !cli.is_finished(),
+            "a client waits for the server to close TCP"
+        );
+        cli.handle_eof();
+        assert_quiet(
+            &mut cli,
+            "EOF after the peer's (invalid) close is not abnormal",
+        );
+    }
 }
