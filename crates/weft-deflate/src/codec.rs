@@ -369,11 +369,10 @@ impl Decoder {
             .state
             .get_or_insert_with(|| Decompress::new_with_window_bits(false, window_bits));
         let mut consumed = 0;
-        // Start near what the input might inflate to, or what the buffer can already hold,
-        // and double while the output keeps filling it.
-        let mut step = (output.capacity() - output.len())
-            .max(input.len().saturating_mul(4))
-            .clamp(256, MAX_STEP);
+        // Output space is zeroed before zlib writes to it, so ask for about what the input
+        // might inflate to, and double while the output keeps filling it. (Spare capacity
+        // is not used as a hint: a grown buffer would be zeroed whole for a one-byte piece.)
+        let mut step = input.len().saturating_mul(4).clamp(256, MAX_STEP);
         loop {
             let room = step.min(*budget);
             if room == 0 {
