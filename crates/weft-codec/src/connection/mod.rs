@@ -626,6 +626,11 @@ impl Connection {
             match self.check_header(&header) {
                 Ok(in_place) => frame.in_place = in_place,
                 Err(err) => {
+                    // A refused close frame is still the peer's close: it expects only our
+                    // close frame, and then the end of the connection.
+                    if header.opcode == OpCode::Close {
+                        self.closing.received = true;
+                    }
                     // Skip the refused frame's payload, so that the peer's close frame can
                     // still be found after it; a payload too large to skip ends reading.
                     if header.payload_len <= self.limits.get_max_frame_size() as u64 {

@@ -1241,11 +1241,14 @@ fn s7_1_7_a_frame_refused_halfway_is_skipped_to_its_end() {
 
 #[test]
 fn s7_1_an_invalid_close_frame_still_closes_the_connection() {
-    // Autobahn 7.3.2, 7.5.1, 7.9.*: the peer closed; it expects our close frame, then TCP close.
+    // Autobahn 7.3.2, 7.3.6, 7.5.1, 7.9.*: the peer closed; it expects our close frame, then
+    // TCP close.
+    let too_long = [b"\x03\xe8".as_slice(), &[b'a'; 124]].concat();
     for (payload, code) in [
         (&b"\x03"[..], 1002u16),
         (b"\x03\xed", 1002),
         (b"\x03\xe8\xff", 1007),
+        (&too_long[..], 1002), // a close frame over 125 bytes
     ] {
         let mut srv = server();
         feed(&mut srv, &from_client(true, 8, payload));
