@@ -195,12 +195,15 @@ impl Extension for PerMessageDeflate {
         fin: bool,
         output: &mut BytesMut,
     ) -> Result<(), ExtensionError> {
-        self.encoder
-            .encode(input, fin, output)
-            .map_err(|err| ExtensionError::Other {
+        self.encoder.encode(input, fin, output).map_err(|err| {
+            // The message is not sent. A fresh compressor is always readable by the peer
+            // (it refers to nothing before), so the next message starts from one.
+            self.encoder.state = None;
+            ExtensionError::Other {
                 code: CloseCode::INTERNAL_ERROR,
                 source: Box::new(err),
-            })
+            }
+        })
     }
 
     fn decode(

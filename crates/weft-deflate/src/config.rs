@@ -29,13 +29,14 @@ pub(crate) const MAX_WINDOW_BITS: u8 = 15;
 ///
 /// # Why the threshold is 64 bytes
 ///
-/// A message below 64 bytes saves at most a few dozen bytes when compressed, usually less
-/// (a DEFLATE block needs a header and an end code, and a short text has little to match),
-/// and it travels in one TCP segment and TLS record either way. Compressing it costs a
-/// compressor call and, for the first such message, allocating the compressor's state (see
-/// the memory table), which an end that only ever sends small messages then never pays.
-/// Above 64 bytes, text such as JSON starts to shrink noticeably, and with context takeover
-/// repeated messages shrink to a few bytes.
+/// Without history to refer to, short text does not shrink: a JSON message cut to 16, 32 and
+/// 48 bytes deflates (level 6, tail removed) to 18, 34 and 48 bytes; at 64 bytes it saves 2,
+/// at 100 bytes 19. A DEFLATE block needs its header and end code, and a short text has
+/// little to match. A message that small also travels in one TCP segment and TLS record
+/// either way, so compressing it buys nothing on the wire and costs a compressor call and,
+/// for the first one, allocating the compressor (see the memory table), which an end that
+/// only ever sends small messages then never pays. With context takeover, short messages
+/// that repeat earlier ones would shrink; lower the threshold when that is the traffic.
 ///
 /// # Example
 ///
@@ -174,7 +175,8 @@ impl DeflateConfig {
     }
 
     /// Compression level of our compressor, 0 (store only) to 9 (best, slowest); clamped.
-    /// 1 is much faster than 6 and compresses JSON-like text only slightly worse.
+    /// On JSON-like text (the crate's benchmark), level 1 compresses about six times faster
+    /// than level 6, and its output is about 1.7 times larger.
     ///
     /// ```
     /// use weft_deflate::DeflateConfig;

@@ -110,11 +110,12 @@
 //! | 15 | 371 KiB | 46 KiB | 417 KiB |
 //!
 //! The compressor's window is the window bits of this end's role (`server_max_window_bits`
-//! on a server); most of its cost is fixed (a 128 KiB hash table and a 64 KiB symbol
-//! buffer, as zlib's default memory level 8 sizes them), so a smaller window saves at most
-//! a third. zlib-rs's decompressor always reserves a 32 KiB window, so limiting the peer's
-//! window saves the peer memory, not us. The largest saving is not compressing at all: a
-//! peer that only receives compressed messages holds 46 KiB.
+//! on a server) and costs 4 bytes per window byte; the rest is fixed (a 128 KiB hash table
+//! and 112 KiB of output and symbol buffers, sized by zlib's default memory level 8, which
+//! flate2 does not let us change), so the smallest window saves only a third. zlib-rs's
+//! decompressor always reserves a 32 KiB window, so limiting the peer's window saves the
+//! peer memory, not us. The largest saving is not compressing at all: an end that only
+//! receives compressed messages holds 46 KiB.
 //!
 //! # Window bits of 8
 //!
