@@ -217,6 +217,14 @@ where
         self.flush().await
     }
 
+    /// As [`send`](Self::send), bypassing the negotiated extension (see
+    /// [`Connection::send_uncompressed`]).
+    pub async fn send_uncompressed(&mut self, message: Message) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_ready_inner(cx)).await?;
+        self.conn.send_uncompressed(message)?;
+        self.flush().await
+    }
+
     /// Queues `message` once there is room, without waiting for it to be written, so that
     /// several messages leave in one write. Follow with [`flush`](Self::flush).
     ///
@@ -809,6 +817,13 @@ where
     /// As [`WebSocket::send`].
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
         self.feed(message).await?;
+        self.flush().await
+    }
+
+    /// As [`WebSocket::send_uncompressed`].
+    pub async fn send_uncompressed(&mut self, message: Message) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_with(cx, WebSocket::poll_ready_inner)).await?;
+        self.shared.lock().conn.send_uncompressed(message)?;
         self.flush().await
     }
 

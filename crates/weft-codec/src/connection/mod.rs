@@ -340,9 +340,20 @@ impl Connection {
     /// frames of [`Config::fragment_size`]. Pings and pongs must be at most 125 bytes.
     /// `Message::Close` behaves like [`close`](Self::close).
     pub fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.send_with(message, true)
+    }
+
+    /// Queues a message without passing it through the negotiated extension: for data that is
+    /// already compressed, or secrets sent next to attacker-chosen text (compressing both
+    /// together leaks the secret's length, as in the CRIME and BREACH attacks).
+    pub fn send_uncompressed(&mut self, message: Message) -> Result<(), Error> {
+        self.send_with(message, false)
+    }
+
+    fn send_with(&mut self, message: Message, transform: bool) -> Result<(), Error> {
         match message {
-            Message::Text(text) => self.send_data(DataKind::Text, text.into_bytes()),
-            Message::Binary(data) => self.send_data(DataKind::Binary, data),
+            Message::Text(text) => self.send_data(DataKind::Text, text.into_bytes(), transform),
+            Message::Binary(data) => self.send_data(DataKind::Binary, data, transform),
             Message::Ping(data) => self.send_control(OpCode::Ping, data),
             Message::Pong(data) => self.send_control(OpCode::Pong, data),
             Message::Close(frame) => self.send_close(frame),
@@ -928,15 +939,15 @@ impl Connection {
         Ok(())
     }
 
-    fn send_data(&mut self, kind: DataKind, data: Bytes) -> Result<(), Error> {
+    fn send_data(&mut self, kind: DataKind, data: Bytes, transform: bool) -> Result<(), Error> {
         self.check_can_send()?;
         if self.writer.fragmented.is_some() {
             return Err(Error::FragmentInProgress);
         }
         let opcode = data_opcode(kind);
         let rsv = match &mut self.extension {
-            Some(ext) => ext.encode_begin(opcode, Some(data.len())),
-            None => Rsv::NONE,
+            Some(ext) if transform => ext.encode_begin(opcode, Some(data.len())),
+            _ => Rsv::NONE,
         };
         let payload = self.encode_with_extension(rsv, &data, true)?;
         match self.config.get_fragment_size() {

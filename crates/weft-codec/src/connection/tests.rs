@@ -1122,6 +1122,14 @@ fn extension_transforms_data_messages_and_sets_rsv1_on_the_first_frame_only() {
 }
 
 #[test]
+fn a_message_can_bypass_the_extension() {
+    let mut cli = client().with_extension(Box::new(Xor::default()));
+    cli.send_uncompressed(Message::text("plain")).unwrap();
+    let sent = frames(&transmitted(&mut cli));
+    assert_eq!((sent[0].0.rsv, &sent[0].1[..]), (Rsv::NONE, &b"plain"[..]));
+}
+
+#[test]
 fn extension_bits_on_control_or_continuation_frames_fail_with_1002() {
     let srv = || server().with_extension(Box::new(Xor::default()));
     let (err, code) = server_error_with(srv(), &wire(true, 0x40, 9, KEY, b""));
