@@ -2,9 +2,11 @@
 //! make. Client-wide flags (TLS roots, extensions) belong here, so that every such subcommand
 //! takes them the same way.
 
+use std::path::PathBuf;
+
 use clap::Args;
 use http::{HeaderName, HeaderValue};
-use weft::ClientBuilder;
+use weft::{ClientBuilder, ClientTls, DeflateConfig};
 
 use crate::error::Error;
 
@@ -18,12 +20,36 @@ pub(crate) struct ClientArgs {
     /// Offer a subprotocol (repeatable, in order of preference).
     #[arg(long = "subprotocol", value_name = "NAME")]
     subprotocols: Vec<String>,
+
+    /// Do not offer permessage-deflate compression.
+    #[arg(long)]
+    no_deflate: bool,
+
+    /// Also trust the CA certificate(s) in this PEM file for wss:// (a private CA).
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
 }
 
 impl ClientArgs {
     /// A builder for `url` with these options.
     pub(crate) fn builder(&self, url: &str) -> Result<ClientBuilder, Error> {
         let mut builder = ClientBuilder::new(url);
+        if self.no_deflate {
+            builder = builder.deflate(DeflateConfig::default().enabled(false));
+        }
+        if let Some(path) = &self.ca {
+            let pem = std::fs::read(path).map_err(|source| Error::ReadFile {
+                path: path.clone(),
+                source,
+            })?;
+            let tls = ClientTls::default()
+                .add_root_pem(&pem)
+                .map_err(|err| Error::Tls {
+                    path: path.clone(),
+                    reason: err.to_string(),
+                })?;
+            builder = builder.tls(tls);
+        }
         for protocol in &self.subprotocols {
             builder = builder.protocol(protocol.as_str());
         }

@@ -17,6 +17,7 @@ Examples:
   weft connect ws://127.0.0.1:9001
   echo hello | weft connect ws://127.0.0.1:9001
   weft connect ws://127.0.0.1:9001/chat --subprotocol chat.v1 -H 'Authorization: Bearer abc'
+  weft connect wss://localhost:9001 --ca ca.pem      # trust a private certificate authority
 
 Text messages are printed as they are, one per line; binary ones as <binary N bytes>.
 The exit status is 0 when the connection closes cleanly (1000 or 1001), 1 otherwise.";

@@ -22,6 +22,20 @@ pub(crate) enum Error {
     ServerSettings(weft::server::Error),
     /// The listener failed while serving.
     Serve(io::Error),
+    /// A file named on the command line could not be read.
+    ReadFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A certificate or key file is unusable.
+    Tls {
+        /// The file (or the first of them).
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// A `--header` the HTTP library does not accept.
     InvalidHeader {
         /// The header as given.
@@ -49,6 +63,10 @@ impl fmt::Display for Error {
             Self::Runtime(err) => write!(f, "cannot start the tokio runtime: {err}"),
             Self::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             Self::ServerSettings(err) => write!(f, "{err}"),
+            Self::ReadFile { path, source } => {
+                write!(f, "cannot read {}: {source}", path.display())
+            }
+            Self::Tls { path, reason } => write!(f, "{}: {reason}", path.display()),
             Self::Serve(err) => write!(f, "server failed: {err}"),
             Self::InvalidHeader { header } => {
                 write!(
@@ -80,11 +98,14 @@ impl std::error::Error for Error {
             Self::Runtime(err) | Self::Serve(err) | Self::Stdin(err) | Self::Stdout(err) => {
                 Some(err)
             }
-            Self::Bind { source, .. } => Some(source),
+            Self::Bind { source, .. } | Self::ReadFile { source, .. } => Some(source),
             Self::ServerSettings(err) => Some(err),
             Self::Connect(err) => Some(err),
             Self::Connection(err) => Some(err),
-            Self::InvalidHeader { .. } | Self::ClosedByServer(_) | Self::NoCloseFrame => None,
+            Self::InvalidHeader { .. }
+            | Self::Tls { .. }
+            | Self::ClosedByServer(_)
+            | Self::NoCloseFrame => None,
         }
     }
 }

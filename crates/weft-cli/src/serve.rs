@@ -4,9 +4,11 @@ mod demo;
 
 use std::io::Write;
 
+use std::path::PathBuf;
+
 use clap::Args;
 use weft::server::{Accepted, ServerStream};
-use weft::{Acceptor, Limits, Message, OriginPolicy, Server, WebSocket};
+use weft::{Acceptor, DeflateConfig, Limits, Message, OriginPolicy, Server, TlsConfig, WebSocket};
 
 use crate::error::Error;
 use crate::size::parse_size;
@@ -17,6 +19,7 @@ Examples:
   weft serve                      # ws://127.0.0.1:9001, demo page at http://127.0.0.1:9001/
   weft serve --listen 0.0.0.0:8080 --origin https://app.example
   weft serve --max-message-size 1MiB --subprotocol chat.v2 --subprotocol chat.v1
+  weft serve --tls-cert cert.pem --tls-key key.pem   # wss:// and the page over https://
 
 Every text and binary message is sent back unchanged. Ctrl-C (or SIGTERM) closes every
 connection with 1001 and stops.";
@@ -45,6 +48,18 @@ pub(crate) struct ServeArgs {
     )]
     origins: Vec<String>,
 
+    /// Do not accept permessage-deflate compression.
+    #[arg(long)]
+    no_deflate: bool,
+
+    /// Serve wss:// (and the demo page over https://) with this PEM certificate chain.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
     /// Do not log connections to stderr.
     #[arg(short, long)]
     quiet: bool,
@@ -62,12 +77,19 @@ impl ServeArgs {
         } else {
             OriginPolicy::allow_list(self.origins.iter().cloned())
         };
-        Acceptor::builder()
+        let mut builder = Acceptor::builder()
             .protocols(self.subprotocols.iter().cloned())
             .origin_policy(origins)
             .limits(limits)
-            .build()
-            .map_err(Error::ServerSettings)
+            .deflate(DeflateConfig::default().enabled(!self.no_deflate));
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            let tls = TlsConfig::from_pem_files(cert, key).map_err(|err| Error::Tls {
+                path: cert.clone(),
+                reason: err.to_string(),
+            })?;
+            builder = builder.tls(tls);
+        }
+        builder.build().map_err(Error::ServerSettings)
     }
 }
 
@@ -86,9 +108,14 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Error> {
     let signal = ShutdownSignal::install();
     // The banner is how scripts learn the port; a closed stdout must not stop the server.
     let mut stdout = std::io::stdout().lock();
+    let (ws, http) = if args.tls_cert.is_some() {
+        ("wss", "https")
+    } else {
+        ("ws", "http")
+    };
     let _ = writeln!(
         stdout,
-        "weft: listening on ws://{addr} (demo page: http://{addr}/)"
+        "weft: listening on {ws}://{addr} (demo page: {http}://{addr}/)"
     );
     let _ = stdout.flush();
     drop(stdout);

@@ -96,11 +96,16 @@ impl Server {
         let stdout = Lines::read_from(child.stdout.take().expect("stdout"));
         let stderr = Lines::read_from(child.stderr.take().expect("stderr"));
         let banner = stdout.next("the banner of weft serve");
+        let (ws, http) = if banner.contains("wss://") {
+            ("wss", "https")
+        } else {
+            ("ws", "http")
+        };
         let addr = banner
-            .strip_prefix("weft: listening on ws://")
+            .strip_prefix(&format!("weft: listening on {ws}://"))
             .and_then(|rest| rest.split_once(' '))
             .map(|(addr, rest)| {
-                assert_eq!(rest, format!("(demo page: http://{addr}/)"), "{banner}");
+                assert_eq!(rest, format!("(demo page: {http}://{addr}/)"), "{banner}");
                 addr.parse().expect("a socket address")
             })
             .unwrap_or_else(|| panic!("unexpected banner {banner:?}"));
@@ -419,5 +424,81 @@ fn sigint_closes_a_connect_session_with_1000() {
     assert!(
         logged[1].ends_with("closed with 1000 (normal closure)"),
         "{logged:?}"
+    );
+}
+
+/// A private CA and a certificate for `localhost` signed by it, written to a fresh directory:
+/// (directory, CA file, certificate file, key file).
+fn private_pki() -> (std::path::PathBuf, String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let dir = std::env::temp_dir().join(format!("weft-cli-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().expect("CA key");
+    let ca_pem = ca.self_signed(&ca_key).expect("CA cert").pem();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()]).expect("leaf params");
+    let leaf_key = KeyPair::generate().expect("leaf key");
+    let leaf_pem = leaf
+        .signed_by(&leaf_key, &Issuer::from_params(&ca, &ca_key))
+        .expect("leaf")
+        .pem();
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write PEM");
+        path.display().to_string()
+    };
+    let ca_file = write("ca.pem", &ca_pem);
+    let cert_file = write("cert.pem", &leaf_pem);
+    let key_file = write("key.pem", &leaf_key.serialize_pem());
+    (dir, ca_file, cert_file, key_file)
+}
+
+#[test]
+fn serve_and_connect_over_tls_with_a_private_ca() {
+    let (dir, ca, cert, key) = private_pki();
+    let server = Server::start(&["--tls-cert", &cert, "--tls-key", &key]);
+    let url = format!("wss://localhost:{}", server.addr.port());
+
+    let outcome = run(&["connect", &url, "--ca", &ca], "secure line\n");
+    assert!(outcome.status.success(), "{outcome:?}");
+    assert_eq!(outcome.stdout, ["secure line"]);
+
+    let outcome = run(
+        &["connect", &url, "--ca", &ca, "--no-deflate"],
+        "uncompressed\n",
+    );
+    assert!(outcome.status.success(), "{outcome:?}");
+    assert_eq!(outcome.stdout, ["uncompressed"]);
+
+    let outcome = run(&["connect", &url], "x\n");
+    assert_fails_with(
+        &outcome,
+        "weft: the server's certificate for localhost is signed by an untrusted certificate authority",
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn tls_files_that_do_not_exist_are_named() {
+    let outcome = run(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            "/nonexistent/c.pem",
+            "--tls-key",
+            "/nonexistent/k.pem",
+        ],
+        "",
+    );
+    assert!(!outcome.status.success());
+    assert_eq!(outcome.stderr.len(), 1, "{outcome:?}");
+    assert!(
+        outcome.stderr[0]
+            .starts_with("weft: /nonexistent/c.pem: invalid TLS settings: cannot read"),
+        "{outcome:?}"
     );
 }

@@ -61,6 +61,10 @@ pub enum Error {
     /// The opening handshake failed: the server refused (see [`status`](Self::status)), or
     /// answered something that does not complete a WebSocket handshake.
     Handshake(weft_handshake::Error),
+    /// The server's permessage-deflate answer does not fit what was offered.
+    #[cfg(feature = "deflate")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "deflate")))]
+    Deflate(weft_deflate::Error),
     /// The connection failed after the handshake.
     WebSocket(weft_codec::Error),
     /// Reading or writing failed during the handshake.
@@ -101,6 +105,8 @@ impl fmt::Display for Error {
             Self::Connect { addr, source } => write!(f, "cannot connect to {addr}: {source}"),
             Self::Timeout { phase, after } => write!(f, "{phase} timed out after {after:?}"),
             Self::Handshake(err) => write!(f, "handshake failed: {err}"),
+            #[cfg(feature = "deflate")]
+            Self::Deflate(err) => write!(f, "handshake failed: {err}"),
             Self::WebSocket(err) => write!(f, "{err}"),
             Self::Io(err) => write!(f, "I/O error during the handshake: {err}"),
         }
@@ -114,6 +120,8 @@ impl std::error::Error for Error {
             | Self::Connect { source, .. }
             | Self::Tls { source, .. } => Some(source),
             Self::Handshake(err) => Some(err),
+            #[cfg(feature = "deflate")]
+            Self::Deflate(err) => Some(err),
             Self::WebSocket(err) => Some(err),
             Self::Io(err) => Some(err),
             _ => None,
@@ -124,6 +132,13 @@ impl std::error::Error for Error {
 impl From<weft_handshake::Error> for Error {
     fn from(err: weft_handshake::Error) -> Self {
         Self::Handshake(err)
+    }
+}
+
+#[cfg(feature = "deflate")]
+impl From<weft_deflate::Error> for Error {
+    fn from(err: weft_deflate::Error) -> Self {
+        Self::Deflate(err)
     }
 }
 

@@ -42,6 +42,9 @@ pub use stream::ClientStream;
 pub use tls::ClientTls;
 pub use weft_codec::tokio::WebSocket;
 pub use weft_codec::{CloseCode, CloseFrame, Config, Limits, Message};
+#[cfg(feature = "deflate")]
+#[cfg_attr(docsrs, doc(cfg(feature = "deflate")))]
+pub use weft_deflate::DeflateConfig;
 
 /// The handshake response: the server's `101 Switching Protocols` head.
 pub type Response = http::Response<()>;
@@ -69,6 +72,7 @@ where
 /// | [`handshake_timeout`](Self::handshake_timeout) (request to `101`) | 10 s |
 /// | [`limits`](Self::limits), [`config`](Self::config) | [`Limits::default`], [`Config::default`] |
 /// | [`handshake_limits`](Self::handshake_limits) (response head size) | [`weft_handshake::Limits::default`] |
+/// | `deflate` (with the `deflate` feature) | offered, with `DeflateConfig::default()` |
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), weft_client::Error> {
@@ -96,6 +100,8 @@ pub struct ClientBuilder {
     handshake_timeout: Duration,
     #[cfg(feature = "rustls")]
     tls: ClientTls,
+    #[cfg(feature = "deflate")]
+    deflate: DeflateConfig,
 }
 
 impl ClientBuilder {
@@ -112,7 +118,17 @@ impl ClientBuilder {
             handshake_timeout: Duration::from_secs(10),
             #[cfg(feature = "rustls")]
             tls: ClientTls::default(),
+            #[cfg(feature = "deflate")]
+            deflate: DeflateConfig::default(),
         }
+    }
+
+    /// permessage-deflate settings; `DeflateConfig::default().enabled(false)` offers none.
+    #[cfg(feature = "deflate")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "deflate")))]
+    pub fn deflate(mut self, deflate: DeflateConfig) -> Self {
+        self.deflate = deflate;
+        self
     }
 
     /// How `wss://` servers are authenticated (extra CA certificates, or a ready rustls
@@ -223,28 +239,40 @@ impl ClientBuilder {
         for (name, value) in &self.headers {
             builder = builder.header(name.clone(), value.clone());
         }
+        #[cfg(feature = "deflate")]
+        for offer in self.deflate.client_offers() {
+            builder = builder.extension(offer);
+        }
         let handshake = builder.build()?;
         let timeout = self.handshake_timeout;
-        let (stream, response, rest) =
+        let (stream, upgraded, rest) =
             tokio::time::timeout(timeout, handshake_on(stream, handshake))
                 .await
                 .map_err(|_| Error::Timeout {
                     phase: "handshake",
                     after: timeout,
                 })??;
-        let conn = Connection::new(Role::Client)
+        let (response, negotiated) = upgraded.into_parts();
+        #[allow(unused_mut, reason = "only extensions change it")]
+        let mut conn = Connection::new(Role::Client)
             .with_limits(self.limits)
             .with_config(self.config);
+        #[cfg(feature = "deflate")]
+        if let Some(deflate) = self.deflate.client_extension(negotiated.extensions())? {
+            conn = conn.with_extension(Box::new(deflate));
+        }
+        #[cfg(not(feature = "deflate"))]
+        let _ = negotiated;
         Ok((WebSocket::from_parts(stream, conn, rest), response))
     }
 }
 
-/// Sends the request and reads the response; returns the stream, the response and the bytes
-/// read after it (the first WebSocket frames).
+/// Sends the request and reads the response; returns the stream, the validated response and
+/// the bytes read after it (the first WebSocket frames).
 async fn handshake_on<S>(
     mut stream: S,
     mut handshake: ClientHandshake,
-) -> Result<(S, Response, BytesMut), Error>
+) -> Result<(S, weft_handshake::Upgraded, BytesMut), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -254,13 +282,12 @@ where
     loop {
         if let Parsed::Complete { value, consumed } = handshake.parse_response(&buf)? {
             buf.advance(consumed);
-            let (response, _negotiated) = value.into_parts();
-            return Ok((stream, response, buf));
+            return Ok((stream, value, buf));
         }
         if stream.read_buf(&mut buf).await? == 0 {
             let (value, consumed) = handshake.parse_response_eof(&buf)?;
             buf.advance(consumed);
-            return Ok((stream, value.into_parts().0, buf));
+            return Ok((stream, value, buf));
         }
     }
 }

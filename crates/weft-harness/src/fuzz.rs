@@ -161,7 +161,11 @@ pub fn handshake_request(data: &[u8]) {
         // A cut inside the input may complete a request the whole input would also complete.
         (a, b) => panic!("whole and split disagree: {a:?} / {b:?}"),
     }
-    if let Ok(Parsed::Complete { value: weft_handshake::Request::Upgrade(request), .. }) = whole {
+    if let Ok(Parsed::Complete {
+        value: weft_handshake::Request::Upgrade(request),
+        ..
+    }) = whole
+    {
         let server = weft_handshake::Server::default();
         if let Ok(upgrade) = server.validate(request) {
             let _ = server.accept(&upgrade).to_vec();

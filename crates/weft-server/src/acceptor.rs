@@ -77,6 +77,8 @@ struct Inner {
     handshake_timeout: Duration,
     #[cfg(feature = "rustls")]
     tls: Option<crate::TlsConfig>,
+    #[cfg(feature = "deflate")]
+    deflate: weft_deflate::DeflateConfig,
 }
 
 impl fmt::Debug for Acceptor {
@@ -91,18 +93,30 @@ impl fmt::Debug for Acceptor {
 }
 
 impl Default for Acceptor {
-    /// Any origin, no subprotocols, no extensions, default limits and timeouts.
+    /// Any origin, no subprotocols, permessage-deflate when compiled in, default limits and
+    /// timeouts.
     fn default() -> Self {
+        Self::builder().build().unwrap_or_else(|_| {
+            // Building fails only for an invalid subprotocol name, and the defaults have none.
+            Self {
+                inner: Arc::new(Inner::plain()),
+            }
+        })
+    }
+}
+
+impl Inner {
+    fn plain() -> Self {
         Self {
-            inner: Arc::new(Inner {
-                handshake: Handshake::default(),
-                on_request: None,
-                limits: Limits::default(),
-                config: Config::default(),
-                handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-                #[cfg(feature = "rustls")]
-                tls: None,
-            }),
+            handshake: Handshake::default(),
+            on_request: None,
+            limits: Limits::default(),
+            config: Config::default(),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            #[cfg(feature = "rustls")]
+            tls: None,
+            #[cfg(feature = "deflate")]
+            deflate: weft_deflate::DeflateConfig::default().enabled(false),
         }
     }
 }
@@ -121,6 +135,8 @@ impl Acceptor {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             #[cfg(feature = "rustls")]
             tls: None,
+            #[cfg(feature = "deflate")]
+            deflate: weft_deflate::DeflateConfig::default(),
         }
     }
 
@@ -243,6 +259,24 @@ impl Acceptor {
             }
         };
         let accept = inner.handshake.accept(&upgrade);
+        #[allow(unused_mut, reason = "only extensions change it")]
+        let mut conn = Connection::new(Role::Server)
+            .with_limits(inner.limits.clone())
+            .with_config(inner.config.clone());
+        #[cfg(feature = "deflate")]
+        match inner
+            .deflate
+            .server_extension(accept.negotiated().extensions())
+        {
+            Ok(Some(deflate)) => conn = conn.with_extension(Box::new(deflate)),
+            Ok(None) => {}
+            // What we agreed to always builds; if it ever did not, refuse rather than lie.
+            Err(err) => {
+                let rejection = Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string());
+                refuse(&mut stream, &rejection).await;
+                return Err(Error::Rejected(rejection));
+            }
+        }
         stream.write_all(&accept.to_vec()).await?;
         stream.flush().await?;
         let (response, negotiated) = accept.into_parts();
@@ -251,9 +285,6 @@ impl Acceptor {
             response,
             protocol: negotiated.protocol().map(str::to_owned),
         };
-        let conn = Connection::new(Role::Server)
-            .with_limits(inner.limits.clone())
-            .with_config(inner.config.clone());
         Ok(Incoming::WebSocket(
             Box::new(WebSocket::from_parts(stream, conn, buf)),
             accepted,
@@ -279,6 +310,8 @@ pub struct AcceptorBuilder {
     handshake_timeout: Duration,
     #[cfg(feature = "rustls")]
     tls: Option<crate::TlsConfig>,
+    #[cfg(feature = "deflate")]
+    deflate: weft_deflate::DeflateConfig,
 }
 
 impl fmt::Debug for AcceptorBuilder {
@@ -370,6 +403,14 @@ impl AcceptorBuilder {
         self
     }
 
+    /// permessage-deflate settings; `DeflateConfig::default().enabled(false)` accepts none.
+    #[cfg(feature = "deflate")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "deflate")))]
+    pub fn deflate(mut self, deflate: weft_deflate::DeflateConfig) -> Self {
+        self.deflate = deflate;
+        self
+    }
+
     /// Serves `wss://` (and `https://` for plain requests) with this certificate.
     #[cfg(feature = "rustls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
@@ -387,15 +428,25 @@ impl AcceptorBuilder {
 
     /// Builds the acceptor; fails if a subprotocol name is not an HTTP token.
     pub fn build(self) -> Result<Acceptor, Error> {
+        #[cfg(feature = "deflate")]
+        let handshake = if self.deflate.get_enabled() {
+            self.handshake.extensions(self.deflate.clone())
+        } else {
+            self.handshake
+        };
+        #[cfg(not(feature = "deflate"))]
+        let handshake = self.handshake;
         Ok(Acceptor {
             inner: Arc::new(Inner {
-                handshake: self.handshake.build().map_err(Error::Config)?,
+                handshake: handshake.build().map_err(Error::Config)?,
                 on_request: self.on_request,
                 limits: self.limits,
                 config: self.config,
                 handshake_timeout: self.handshake_timeout,
                 #[cfg(feature = "rustls")]
                 tls: self.tls,
+                #[cfg(feature = "deflate")]
+                deflate: self.deflate,
             }),
         })
     }

@@ -47,6 +47,9 @@ pub use stream::ServerStream;
 pub use tls::TlsConfig;
 pub use weft_codec::tokio::WebSocket;
 pub use weft_codec::{CloseCode, CloseFrame, Config, Limits, Message};
+#[cfg(feature = "deflate")]
+#[cfg_attr(docsrs, doc(cfg(feature = "deflate")))]
+pub use weft_deflate::DeflateConfig;
 pub use weft_handshake::{OriginPolicy, Rejection};
 
 /// Runs the server handshake over `stream` with the default [`Acceptor`].

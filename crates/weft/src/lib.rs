@@ -42,6 +42,7 @@
 //! | --- | --- | --- |
 //! | [`codec`] | `weft-codec` | frames, masking, UTF-8, the sans-IO [`Connection`](codec::Connection), and [`WebSocket`] over tokio |
 //! | [`handshake`] | `weft-handshake` | the sans-IO opening handshake |
+//! | [`deflate`] | `weft-deflate` | permessage-deflate (RFC 7692) |
 //! | [`client`] | `weft-client` | [`connect`], [`ClientBuilder`] |
 //! | [`server`] | `weft-server` | [`accept`], [`Acceptor`], [`Server`] |
 //!
@@ -53,6 +54,7 @@
 //! | `server` | yes | the tokio server: [`accept`], [`Acceptor`], [`Server`] |
 //! | `rustls` | yes | `wss://` through rustls with the ring provider: Mozilla roots (webpki-roots) for clients, PEM certificates for servers |
 //! | `native-roots` | no | clients also trust the platform's root certificates |
+//! | `deflate` | yes | permessage-deflate: clients offer it and servers accept it, configured with [`DeflateConfig`] |
 //! | `full` | no | everything |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
@@ -78,6 +80,19 @@ pub mod handshake {
     pub use weft_handshake::*;
 }
 
+/// permessage-deflate, RFC 7692 (the `weft-deflate` crate).
+#[cfg(feature = "deflate")]
+#[cfg_attr(docsrs, doc(cfg(feature = "deflate")))]
+pub mod deflate {
+    #[doc(inline)]
+    pub use weft_deflate::*;
+}
+
+#[cfg(feature = "deflate")]
+#[cfg_attr(docsrs, doc(cfg(feature = "deflate")))]
+#[doc(inline)]
+pub use weft_deflate::DeflateConfig;
+
 /// The tokio client (the `weft-client` crate).
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
@@ -97,12 +112,14 @@ pub mod server {
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 #[doc(inline)]
-pub use weft_client::{ClientBuilder, connect, connect_on};
+pub use weft_client::{ClientBuilder, ClientStream, connect, connect_on};
 
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 #[doc(inline)]
-pub use weft_server::{Acceptor, OriginPolicy, Rejection, Server, accept};
+pub use weft_server::{
+    Accepted, Acceptor, OriginPolicy, Rejection, Server, ServerStream, ShutdownHandle, accept,
+};
 
 #[cfg(all(feature = "client", feature = "rustls"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "client", feature = "rustls"))))]
