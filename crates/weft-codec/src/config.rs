@@ -99,7 +99,7 @@ impl Limits {
 /// | --- | --- |
 /// | [`auto_pong`](Self::auto_pong) | on |
 /// | [`close_timeout`](Self::close_timeout) | 5 s |
-/// | [`ping_interval`](Self::ping_interval) / [`ping_timeout`](Self::ping_timeout) | off / 20 s |
+/// | [`ping_interval`](Self::ping_interval) / [`ping_timeout`](Self::ping_timeout) | 30 s / 30 s |
 /// | [`fragment_size`](Self::fragment_size) | none (one frame per message) |
 /// | [`receive_fragments`](Self::receive_fragments) | off (whole messages) |
 /// | [`write_buffer_size`](Self::write_buffer_size) | 128 KiB |
@@ -130,8 +130,8 @@ impl Default for Config {
         Self {
             auto_pong: true,
             close_timeout: Duration::from_secs(5),
-            ping_interval: None,
-            ping_timeout: Duration::from_secs(20),
+            ping_interval: Some(Duration::from_secs(30)),
+            ping_timeout: Duration::from_secs(30),
             fragment_size: None,
             receive_fragments: false,
             write_buffer_size: 128 << 10,
@@ -157,6 +157,9 @@ impl Config {
     }
 
     /// Send a ping after this long without receiving anything; `None` turns keepalive off.
+    ///
+    /// Keepalive is what notices a peer that vanished without closing (a cable pulled, a NAT
+    /// entry expired): without it such a connection holds its resources forever.
     pub fn ping_interval(mut self, interval: Option<Duration>) -> Self {
         self.ping_interval = interval;
         self

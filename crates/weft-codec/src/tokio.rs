@@ -65,6 +65,8 @@ pub struct WebSocket<S> {
     /// How much the next read asks for; grows while reads fill it, shrinks when idle.
     read_size: usize,
     timer: Option<Pin<Box<Sleep>>>,
+    /// `timer` is set for a deadline that has not fired yet.
+    timer_armed: bool,
     /// A decoding error waiting for its close frame to be written before it is returned.
     pending_error: Option<Error>,
     /// A data message that started arriving in pieces, assembled for a whole-message reader.
@@ -117,6 +119,7 @@ where
             read_buf,
             read_size,
             timer: None,
+            timer_armed: false,
             pending_error: None,
             assembling: None,
             needs_flush: false,
@@ -379,11 +382,19 @@ where
             if self.pending_error.is_none() {
                 match self.conn.poll_event() {
                     Ok(Some(event)) => {
-                        if matches!(event, Event::Message(Message::Ping(_) | Message::Close(_))) {
-                            // Answer pings and closes as soon as practical (RFC 6455 §5.5):
-                            // write now if the transport takes it, without waiting.
-                            let mut write_cx = Context::from_waker(write_waker);
-                            let _ = self.poll_write_out(&mut write_cx);
+                        match &event {
+                            Event::Message(Message::Ping(_) | Message::Close(_)) => {
+                                // Answer pings and closes as soon as practical (RFC 6455
+                                // §5.5): write now if the transport takes it, without waiting.
+                                let mut write_cx = Context::from_waker(write_waker);
+                                let _ = self.poll_write_out(&mut write_cx);
+                            }
+                            Event::Message(Message::Pong(_)) => {
+                                // Tell the connection the time now, so that the round trip of
+                                // a keepalive ping is known when the caller sees its pong.
+                                let _ = self.conn.poll_timeout(Instant::now().into_std());
+                            }
+                            _ => {}
                         }
                         return Poll::Ready(Some(Ok(event)));
                     }
@@ -422,6 +433,7 @@ where
                 ready!(self.poll_close_transport(cx, &mut write_cx));
                 self.done = true;
                 self.timer = None;
+                self.timer_armed = false;
                 return Poll::Ready(None);
             }
 
@@ -506,12 +518,20 @@ where
             self.read_buf.reserve(self.read_size);
         }
         let spare = self.read_buf.capacity() - self.read_buf.len();
-        let n = ready!(tokio_util::io::poll_read_buf(
-            Pin::new(&mut self.io),
-            cx,
-            &mut self.read_buf
-        ))?;
+        let polled = tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf);
+        let Poll::Ready(n) = polled else {
+            if self.read_buf.is_empty() && self.conn.buffered_input() == 0 {
+                // Quiet: hold no buffer while waiting. The next read allocates a fresh one of
+                // the default size, so an idle connection costs no read buffer and a past
+                // burst pins nothing.
+                self.read_buf = BytesMut::new();
+                self.read_size = self.conn.config().get_read_buffer_size();
+            }
+            return Poll::Pending;
+        };
+        let n = n?;
         if n == 0 {
+            self.read_eof = true;
             self.conn.handle_eof();
         } else {
             // Grow reads while they fill the buffer; fall back when the stream goes quiet.
@@ -521,10 +541,6 @@ where
                 self.read_size = self.conn.config().get_read_buffer_size();
             }
             self.conn.handle_bytes(&mut self.read_buf);
-            if self.read_buf.capacity() > 2 * self.read_size {
-                // Do not pin a large buffer: the connection now owns the bytes read.
-                self.read_buf = BytesMut::new();
-            }
         }
         Poll::Ready(Ok(()))
     }
@@ -574,26 +590,37 @@ where
 
     /// Arms the timer for the connection's next deadline; fires it if due. Returns whether a
     /// timer fired (and the loop should run again).
+    ///
+    /// Keepalive moves the deadline later with every read. Re-arming a tokio timer each time
+    /// would cost a timer-wheel update per read, so the timer is only moved earlier: when it
+    /// fires too early, the connection does nothing and names the later deadline.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
         let now = Instant::now();
         let Some(deadline) = self.conn.poll_timeout(now.into_std()) else {
-            self.timer = None;
+            self.timer_armed = false;
             return false;
         };
         let deadline = Instant::from_std(deadline);
         if deadline <= now {
+            self.timer_armed = false;
             self.conn.handle_timeout(now.into_std());
             return true;
         }
         match &mut self.timer {
-            Some(timer) if timer.deadline() == deadline => {}
-            Some(timer) => timer.as_mut().reset(deadline),
-            None => self.timer = Some(Box::pin(::tokio::time::sleep_until(deadline))),
+            Some(timer) if self.timer_armed && timer.deadline() <= deadline => {}
+            Some(timer) => {
+                timer.as_mut().reset(deadline);
+                self.timer_armed = true;
+            }
+            None => {
+                self.timer = Some(Box::pin(::tokio::time::sleep_until(deadline)));
+                self.timer_armed = true;
+            }
         }
         if let Some(timer) = &mut self.timer
             && timer.as_mut().poll(cx).is_ready()
         {
-            self.timer = None;
+            self.timer_armed = false;
             self.conn.handle_timeout(Instant::now().into_std());
             return true;
         }

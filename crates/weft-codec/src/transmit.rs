@@ -45,6 +45,9 @@ pub struct Transmit {
     queued_total: u64,
     /// Bytes ever taken out with [`Buf::advance`].
     written_total: u64,
+    /// The most `tail` held since it was last empty. (Once drained, `BytesMut::capacity` counts
+    /// only what lies past the drained bytes, and says nothing of the allocation behind it.)
+    tail_peak: usize,
 }
 
 impl Transmit {
@@ -92,6 +95,7 @@ impl Transmit {
         }
         self.len += frame_len;
         self.queued_total += frame_len as u64;
+        self.tail_peak = self.tail_peak.max(self.tail.len());
     }
 }
 
@@ -131,11 +135,12 @@ impl Buf for Transmit {
             }
         }
         if self.len == 0 {
-            if self.tail.capacity() > RETAINED_CAPACITY {
+            if self.tail_peak > RETAINED_CAPACITY {
                 self.tail = BytesMut::new();
             } else {
                 self.tail.clear();
             }
+            self.tail_peak = 0;
         }
     }
 
@@ -214,6 +219,15 @@ mod tests {
         t.push_frame(&header, &Bytes::from(vec![0; 100_000]));
         assert!(t.tail.capacity() >= 100_000);
         t.advance(t.len());
-        assert!(t.tail.capacity() <= RETAINED_CAPACITY);
+        // A small frame afterwards must not find the large allocation again.
+        t.push_frame(
+            &FrameHeader::new(OpCode::Text, 1),
+            &Bytes::from_static(b"x"),
+        );
+        assert!(
+            t.tail.capacity() <= RETAINED_CAPACITY,
+            "{}",
+            t.tail.capacity()
+        );
     }
 }

@@ -195,9 +195,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RawPeer<S> {
     /// Sends a valid upgrade request for `path` and reads the `101`; a refusal is an error
     /// carrying the status.
     pub async fn handshake(&mut self, path: &str) -> io::Result<http::Response<()>> {
-        let mut handshake = ClientHandshake::builder(&format!("ws://localhost{path}"))
-            .build()
-            .map_err(io::Error::other)?;
+        self.handshake_offering(path, &[]).await
+    }
+
+    /// As [`handshake`](Self::handshake), offering `extensions` (e.g. permessage-deflate).
+    pub async fn handshake_offering(
+        &mut self,
+        path: &str,
+        extensions: &[weft_handshake::Extension],
+    ) -> io::Result<http::Response<()>> {
+        let mut builder = ClientHandshake::builder(&format!("ws://localhost{path}"));
+        for extension in extensions {
+            builder = builder.extension(extension.clone());
+        }
+        let mut handshake = builder.build().map_err(io::Error::other)?;
         self.send(&handshake.to_vec()).await?;
         loop {
             match handshake
@@ -253,6 +264,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RawPeer<S> {
                 if self.buf.len() >= used + len {
                     self.buf.advance(used);
                     let mut payload = self.buf.split_to(len).to_vec();
+                    if self.buf.is_empty() {
+                        // Keep no large allocation around: memory tests measure the peer too.
+                        self.buf = BytesMut::new();
+                    }
                     if let Some(key) = header.mask {
                         apply_mask(&mut payload, key, 0);
                     }

@@ -437,7 +437,10 @@ impl Connection {
         }
         while !self.closing.done && !self.closing.received {
             match self.read_step() {
-                Ok(Step::Event(event)) => return Ok(Some(event)),
+                Ok(Step::Event(event)) => {
+                    self.release_empty_buffer();
+                    return Ok(Some(event));
+                }
                 Ok(Step::Continue) => {}
                 Ok(Step::NeedMore) => break,
                 Err(_) if self.closing.failed => {
@@ -458,6 +461,7 @@ impl Connection {
             self.reader.frame = None;
             self.reader.message = None;
         }
+        self.release_empty_buffer();
         if self.closing.eof && !self.closing.done {
             self.closing.done = true;
             if !self.closing.received && !self.closing.failed {
@@ -616,6 +620,18 @@ impl Connection {
                 }
                 Err(err)
             }
+        }
+    }
+
+    /// An empty input buffer may still hold the allocation of a large message already handed
+    /// out; let it go, so that a burst does not pin memory on a quiet connection. (The next
+    /// `handle_bytes` adopts the caller's buffer without a copy.)
+    ///
+    /// Whatever `capacity` says: once drained, it counts only what lies past the drained bytes,
+    /// not the allocation behind them.
+    fn release_empty_buffer(&mut self) {
+        if self.reader.buf.is_empty() {
+            self.reader.buf = BytesMut::new();
         }
     }
 

@@ -1,0 +1,571 @@
+//! Hostile peers against weft: each scenario is a test that fails if the protection it checks
+//! is removed. Memory is measured with a counting global allocator (live heap bytes), never with
+//! timings; the tests run one at a time so that their measurements do not mix.
+
+use std::alloc::System;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use cap::Cap;
+use flate2::{Compress, Compression, FlushCompress};
+use futures_util::future::join_all;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use weft::{CloseCode, Config, Error, Limits, Message};
+use weft_harness::{EchoServer, RawFrame, RawPeer, TIMEOUT};
+
+#[global_allocator]
+static ALLOC: Cap<System> = Cap::new(System, usize::MAX);
+
+/// Memory measurements need the process to themselves. (A tokio mutex: each test runs its own
+/// runtime, and the guard is held across awaits.)
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().await
+}
+
+/// Live heap bytes.
+fn live() -> usize {
+    ALLOC.allocated()
+}
+
+async fn bounded<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(TIMEOUT, f)
+        .await
+        .expect("test step timed out")
+}
+
+/// Waits until `check` holds (polling), or fails after the harness timeout.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+const MIB: usize = 1 << 20;
+
+#[tokio::test]
+async fn a_length_bomb_is_refused_before_its_payload_is_buffered() {
+    let _serial = serial().await;
+    let server = EchoServer::start().await.unwrap();
+    let junk = vec![0u8; 8 * MIB];
+    let mut peer = RawPeer::connect(server.addr).await.unwrap();
+    bounded(peer.handshake("/")).await.unwrap();
+    let before = live();
+    peer.send_frame(&RawFrame::binary(vec![]).announce_len((1 << 63) - 1))
+        .await
+        .unwrap();
+    // The "payload" follows; the server must not keep it.
+    let _ = peer.send(&junk).await;
+    let grown = live().saturating_sub(before);
+    assert_eq!(bounded(peer.read_close()).await.unwrap(), Some(1009));
+    assert!(
+        grown < MIB,
+        "the server held {grown} bytes of an announced 2^63-byte frame"
+    );
+    drop(peer);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_hundred_thousand_one_byte_fragments_hit_the_fragment_limit() {
+    let _serial = serial().await;
+    let server = EchoServer::start().await.unwrap();
+    let mut frames = RawFrame::binary(vec![1]).fin(false).encode();
+    let continuation = RawFrame::continuation(vec![1]).fin(false).encode();
+    for _ in 1..100_000 {
+        frames.extend_from_slice(&continuation);
+    }
+    let mut peer = RawPeer::connect(server.addr).await.unwrap();
+    bounded(peer.handshake("/")).await.unwrap();
+    let before = live();
+    let _ = peer.send(&frames).await;
+    let grown = live().saturating_sub(before);
+    assert_eq!(
+        bounded(peer.read_close()).await.unwrap(),
+        Some(1009),
+        "max_fragments (70,000)"
+    );
+    assert!(grown < MIB, "{grown} bytes held for a 100 KB message");
+    drop(peer);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn invalid_utf8_reserved_bits_and_unmasked_frames_get_their_close_codes() {
+    let _serial = serial().await;
+    let server = EchoServer::start().await.unwrap();
+    let cases: [(&str, RawFrame, u16); 6] = [
+        (
+            "invalid UTF-8 in a text message",
+            RawFrame::text(vec![b'o', b'k', 0xC0, 0xAF]),
+            1007,
+        ),
+        (
+            "invalid UTF-8 in a close reason",
+            RawFrame::close(1000, [0xED, 0xA0, 0x80]),
+            1007,
+        ),
+        (
+            "RSV1 without permessage-deflate",
+            RawFrame::text("x").rsv(0x40),
+            1002,
+        ),
+        ("RSV2 and RSV3", RawFrame::binary("x").rsv(0x30), 1002),
+        ("a reserved control opcode", RawFrame::new(0xB, ""), 1002),
+        (
+            "an unmasked client frame",
+            RawFrame::text("x").unmasked(),
+            1002,
+        ),
+    ];
+    for (what, frame, code) in cases {
+        let mut peer = RawPeer::connect(server.addr).await.unwrap();
+        bounded(peer.handshake("/")).await.unwrap();
+        peer.send_frame(&frame).await.unwrap();
+        assert_eq!(
+            bounded(peer.read_close()).await.unwrap(),
+            Some(code),
+            "{what}"
+        );
+    }
+    server.shutdown().await.unwrap();
+}
+
+/// `len` zero bytes compressed as one permessage-deflate message (raw deflate, sync flush,
+/// tail removed).
+fn deflate_bomb(len: usize) -> Vec<u8> {
+    let mut compress = Compress::new(Compression::best(), false);
+    let zeros = vec![0u8; MIB];
+    let mut out = Vec::with_capacity(len / 512 + 64);
+    let mut left = len;
+    while left > 0 {
+        let chunk = &zeros[..left.min(MIB)];
+        let flush = FlushCompress::None;
+        let start = compress.total_in();
+        while compress.total_in() - start < chunk.len() as u64 {
+            let consumed = usize::try_from(compress.total_in() - start).unwrap();
+            out.reserve(64 << 10);
+            compress
+                .compress_vec(&chunk[consumed..], &mut out, flush)
+                .unwrap();
+        }
+        left -= chunk.len();
+    }
+    // Drain the sync flush completely.
+    loop {
+        out.reserve(64 << 10);
+        let before = out.len();
+        compress
+            .compress_vec(&[], &mut out, FlushCompress::Sync)
+            .unwrap();
+        if out.len() == before {
+            break;
+        }
+    }
+    assert!(out.ends_with(&[0, 0, 0xFF, 0xFF]));
+    out.truncate(out.len() - 4);
+    out
+}
+
+#[tokio::test]
+async fn a_compression_bomb_stops_at_the_message_limit() {
+    let _serial = serial().await;
+    let bomb = deflate_bomb(256 * MIB);
+    assert!(
+        bomb.len() < MIB / 2,
+        "the bomb is small: {} bytes",
+        bomb.len()
+    );
+    let limits = Limits::default().max_message_size(MIB);
+    let acceptor = weft::Acceptor::builder().limits(limits).build().unwrap();
+    let server = EchoServer::start_with(weft::Server::builder().acceptor(acceptor))
+        .await
+        .unwrap();
+    let mut peer = RawPeer::connect(server.addr).await.unwrap();
+    let offer = weft::handshake::Extension::new("permessage-deflate").unwrap();
+    let response = bounded(peer.handshake_offering("/", &[offer]))
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["sec-websocket-extensions"],
+        "permessage-deflate"
+    );
+    let before = live();
+    peer.send_frame(&RawFrame::binary(bomb).rsv(0x40))
+        .await
+        .unwrap();
+    assert_eq!(bounded(peer.read_close()).await.unwrap(), Some(1009));
+    let grown = live().saturating_sub(before);
+    // The cap (1 MiB), the inflater (~46 KiB) and the input: nowhere near 256 MiB.
+    assert!(
+        grown < 4 * MIB,
+        "{grown} bytes held while inflating a 256 MiB bomb"
+    );
+    drop(peer);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_ping_flood_without_reads_owes_one_pong_and_others_are_still_served() {
+    let _serial = serial().await;
+    let server = EchoServer::start().await.unwrap();
+    let flood = RawFrame::ping(*b"12345678").encode().repeat(1_000_000); // 14 MB of pings
+    let mut peer = RawPeer::connect(server.addr).await.unwrap();
+    bounded(peer.handshake("/")).await.unwrap();
+    let before = live();
+    // The flooder never reads: pongs can only pile up on the server's side.
+    bounded(peer.send(&flood)).await.unwrap();
+    let grown = live().saturating_sub(before);
+    assert!(
+        grown < MIB,
+        "{grown} bytes of pongs queued for a peer that does not read"
+    );
+    // Meanwhile, honest clients are served.
+    let (mut ws, _) = bounded(weft::connect(&server.url())).await.unwrap();
+    ws.send(Message::text("still here")).await.unwrap();
+    assert_eq!(
+        bounded(ws.next()).await.unwrap().unwrap(),
+        Message::text("still here")
+    );
+    drop(ws);
+    drop(peer);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_echoes_is_held_back_not_buffered() {
+    let _serial = serial().await;
+    // This server queues echoes with `feed`, which waits only for room in the write buffer:
+    // backpressure is what stops it from reading (and buffering) more.
+    let server = weft::Server::bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let handle = server.shutdown_handle();
+    let serving = tokio::spawn(server.serve(|mut ws, _| async move {
+        while let Some(Ok(message)) = ws.next().await {
+            if message.is_binary() && ws.feed(message).await.is_err() {
+                break;
+            }
+        }
+    }));
+    let mut peer = RawPeer::connect(addr).await.unwrap();
+    bounded(peer.handshake("/")).await.unwrap();
+    let frame = RawFrame::binary(vec![7u8; 64 << 10]).encode();
+    let before = live();
+    let writer = tokio::spawn(async move {
+        let mut sent = 0usize;
+        // Stops when the server stops reading (the socket buffers fill) or after 256 MiB.
+        while sent < 256 * MIB {
+            match tokio::time::timeout(Duration::from_millis(500), peer.send(&frame)).await {
+                Ok(Ok(())) => sent += frame.len(),
+                _ => break,
+            }
+        }
+        (peer, sent)
+    });
+    let (peer, sent) = bounded(writer).await.unwrap();
+    let grown = live().saturating_sub(before);
+    assert!(sent < 256 * MIB, "the server kept reading: {sent} bytes");
+    assert!(
+        grown < 4 * MIB,
+        "{grown} bytes buffered for a client that does not read"
+    );
+    drop(peer);
+    handle.shutdown();
+    bounded(serving).await.unwrap().unwrap();
+}
+
+/// Open file descriptors of this process.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(Iterator::count)
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_thousand_connect_close_cycles_leak_neither_fds_nor_memory() {
+    let _serial = serial().await;
+    let server = EchoServer::start().await.unwrap();
+    let url = server.url();
+    // Warm up the runtime and the allocator's arenas before the baseline.
+    for _ in 0..100 {
+        let (mut ws, _) = weft::connect(&url).await.unwrap();
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+    }
+    let (fds, memory) = (open_fds(), live());
+    let workers = (0..25).map(|_| {
+        let url = url.clone();
+        tokio::spawn(async move {
+            for _ in 0..2_000 {
+                let (mut ws, _) = weft::connect(&url).await.unwrap();
+                ws.close(CloseCode::NORMAL, "").await.unwrap();
+            }
+        })
+    });
+    for worker in bounded(join_all(workers)).await {
+        worker.unwrap();
+    }
+    // Connections end asynchronously on the server: wait for them to be gone.
+    eventually("file descriptors return to their baseline", || {
+        open_fds() <= fds + 2
+    })
+    .await;
+    eventually("memory returns near its baseline", || {
+        live() <= memory + 256 * 1024
+    })
+    .await;
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_idle_connections_cost_little_memory() {
+    let _serial = serial().await;
+    rlimit::increase_nofile_limit(16_384).unwrap();
+    let server = EchoServer::start_with(weft::Server::builder().max_connections(20_000))
+        .await
+        .unwrap();
+    let before = live();
+    // The clients live in another process: one process may not hold 20,000 descriptors here.
+    let mut swarm = std::process::Command::new(env!("CARGO_BIN_EXE_idle_swarm"))
+        .args([server.url(), "10000".to_owned()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = swarm.stdout.take().unwrap();
+    let ready = bounded(tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).map(|_| line)
+    }))
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(ready.trim(), "ready 10000");
+    // Let every server task reach its idle wait.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let per_connection = live().saturating_sub(before) / 10_000;
+    eprintln!("server heap per idle connection: {per_connection} bytes");
+    // tokio-tungstenite holds a 128 KiB read buffer per connection; weft holds none when idle.
+    assert!(
+        per_connection < 8 << 10,
+        "{per_connection} bytes of heap per idle connection"
+    );
+    drop(swarm.stdin.take());
+    let _ = bounded(tokio::task::spawn_blocking(move || swarm.wait())).await;
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn buffers_shrink_back_after_a_large_message() {
+    let _serial = serial().await;
+    let server = EchoServer::start().await.unwrap();
+    // Without compression: deflate state, once allocated, stays for context takeover.
+    let client = weft::ClientBuilder::new(server.url())
+        .deflate(weft::DeflateConfig::default().enabled(false));
+    let (mut ws, _) = bounded(client.connect()).await.unwrap();
+    ws.send(Message::text("warm")).await.unwrap();
+    bounded(ws.next()).await.unwrap().unwrap();
+    let before = live();
+    ws.send(Message::binary(vec![1u8; 16 * MIB])).await.unwrap();
+    let echo = bounded(ws.next()).await.unwrap().unwrap();
+    assert_eq!(echo.len(), 16 * MIB);
+    drop(echo);
+    // A small message afterwards: both ends go back to their quiet state.
+    ws.send(Message::text("quiet")).await.unwrap();
+    assert_eq!(
+        bounded(ws.next()).await.unwrap().unwrap(),
+        Message::text("quiet")
+    );
+    // Let the client reach its quiet state: waiting for input.
+    let _ = tokio::time::timeout(Duration::from_millis(50), ws.next()).await;
+    eventually("a 16 MiB burst no longer pins memory", || {
+        live() <= before + 64 * 1024
+    })
+    .await;
+    drop(ws);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_reset_in_the_middle_of_a_frame_ends_only_that_connection() {
+    let _serial = serial().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let server = weft::Server::bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let handle = server.shutdown_handle();
+    let serving = tokio::spawn(server.serve(move |mut ws, _| {
+        let tx = tx.clone();
+        async move {
+            while let Some(message) = ws.next().await {
+                match message {
+                    Ok(message) if message.is_text() => {
+                        let _ = ws.send(message).await;
+                    }
+                    Ok(_) => {}
+                    Err(err) => {
+                        let _ = tx.send(err);
+                    }
+                }
+            }
+        }
+    }));
+    let mut peer = RawPeer::connect(addr).await.unwrap();
+    bounded(peer.handshake("/")).await.unwrap();
+    let frame = RawFrame::binary(vec![9u8; 1000]).encode();
+    peer.send(&frame[..500]).await.unwrap();
+    socket2::SockRef::from(&*peer.get_mut())
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(peer); // RST
+    let err = bounded(rx.recv()).await.unwrap();
+    assert!(
+        matches!(&err, Error::AbnormalClosure)
+            || matches!(&err, Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionReset),
+        "{err}"
+    );
+    let (mut ws, _) = bounded(weft::connect(&format!("ws://{addr}/")))
+        .await
+        .unwrap();
+    ws.send(Message::text("next")).await.unwrap();
+    assert_eq!(
+        bounded(ws.next()).await.unwrap().unwrap(),
+        Message::text("next")
+    );
+    drop(ws);
+    handle.shutdown();
+    bounded(serving).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn keepalive_closes_a_silent_peer_with_1011_and_measures_round_trips() {
+    let _serial = serial().await;
+    let config = Config::default()
+        .ping_interval(Some(Duration::from_millis(200)))
+        .ping_timeout(Duration::from_millis(300));
+    let acceptor = weft::Acceptor::builder()
+        .config(config.clone())
+        .build()
+        .unwrap();
+    let server = EchoServer::start_with(weft::Server::builder().acceptor(acceptor))
+        .await
+        .unwrap();
+
+    // A peer that never answers pings is closed with 1011.
+    let mut peer = RawPeer::connect(server.addr).await.unwrap();
+    bounded(peer.handshake("/")).await.unwrap();
+    let started = Instant::now();
+    let ping = bounded(peer.read_frame()).await.unwrap().unwrap();
+    assert_eq!(ping.header.opcode, weft::codec::OpCode::Ping);
+    assert_eq!(bounded(peer.read_close()).await.unwrap(), Some(1011));
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(450),
+        "closed after {elapsed:?}"
+    );
+
+    // A weft client answers, and measures its own round trips (against a server with the
+    // default keepalive, so the client is the one that pings first).
+    server.shutdown().await.unwrap();
+    let server = EchoServer::start().await.unwrap();
+    let (mut ws, _) = bounded(
+        weft::ClientBuilder::new(server.url())
+            .config(config)
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let _ = tokio::time::timeout(Duration::from_millis(700), ws.next()).await;
+    assert!(
+        ws.connection().rtt().is_some(),
+        "a keepalive round trip was measured"
+    );
+    ws.send(Message::text("alive")).await.unwrap();
+    assert_eq!(
+        bounded(ws.next()).await.unwrap().unwrap(),
+        Message::text("alive")
+    );
+    drop((ws, peer));
+    server.shutdown().await.unwrap();
+}
+
+/// A fake server: completes the handshake honestly, then sends `after` (a hostile frame).
+async fn malicious_server(after: Vec<u8>) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        let mut byte = [0u8; 1];
+        while !request.ends_with(b"\r\n\r\n") {
+            tcp.read_exact(&mut byte).await.unwrap();
+            request.push(byte[0]);
+        }
+        let text = String::from_utf8_lossy(&request);
+        let key = text
+            .lines()
+            .find_map(|line| line.strip_prefix("Sec-WebSocket-Key: "))
+            .expect("a key")
+            .trim();
+        let response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\n\r\n",
+            weft::handshake::accept_key(key.as_bytes())
+        );
+        tcp.write_all(response.as_bytes()).await.unwrap();
+        tcp.write_all(&after).await.unwrap();
+        let mut sink = vec![0u8; 4096];
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_secs(2), tcp.read(&mut sink)).await
+        {
+            if n == 0 {
+                break;
+            }
+        }
+    });
+    (url, task)
+}
+
+#[tokio::test]
+async fn a_malicious_server_meets_the_same_limits() {
+    let _serial = serial().await;
+    // A length bomb from the server.
+    let bomb = RawFrame::binary(vec![])
+        .unmasked()
+        .announce_len((1 << 63) - 1)
+        .encode();
+    let (url, task) = malicious_server(bomb).await;
+    let (mut ws, _) = bounded(weft::connect(&url)).await.unwrap();
+    let err = bounded(ws.next()).await.unwrap().unwrap_err();
+    assert_eq!(err.close_code(), Some(CloseCode::MESSAGE_TOO_BIG), "{err}");
+    drop(ws);
+    bounded(task).await.unwrap();
+
+    // A masked frame from the server.
+    let (url, task) = malicious_server(RawFrame::text("masked").encode()).await;
+    let (mut ws, _) = bounded(weft::connect(&url)).await.unwrap();
+    let err = bounded(ws.next()).await.unwrap().unwrap_err();
+    assert_eq!(err.close_code(), Some(CloseCode::PROTOCOL_ERROR), "{err}");
+    drop(ws);
+    bounded(task).await.unwrap();
+
+    // A response head larger than the client's cap.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let huge = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nX-Pad: {}\r\n",
+            "a".repeat(64 << 10)
+        );
+        let _ = tcp.write_all(huge.as_bytes()).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    });
+    let err = bounded(weft::connect(&format!("ws://{addr}/")))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("header section"), "{err}");
+    bounded(task).await.unwrap();
+}
