@@ -55,6 +55,24 @@ pub(crate) enum Error {
     Stdin(io::Error),
     /// Writing stdout failed (for example, a closed pipe).
     Stdout(io::Error),
+    /// `bench` could not open one of its connections.
+    BenchConnect {
+        /// Which connection, counting from 1.
+        connection: usize,
+        /// How many were being opened.
+        of: usize,
+        /// Why.
+        source: weft::client::Error,
+    },
+    /// `bench` finished, but echoes were wrong or missing, or connections failed.
+    BenchFailed(String),
+    /// `bench` needs more file descriptors than the process may open.
+    DescriptorLimit {
+        /// About how many it needs.
+        needed: u64,
+        /// The soft limit.
+        limit: u64,
+    },
 }
 
 impl fmt::Display for Error {
@@ -88,6 +106,20 @@ impl fmt::Display for Error {
             Self::NoCloseFrame => f.write_str("connection ended without a close frame"),
             Self::Stdin(err) => write!(f, "cannot read stdin: {err}"),
             Self::Stdout(err) => write!(f, "cannot write stdout: {err}"),
+            Self::BenchConnect {
+                connection,
+                of,
+                source,
+            } => {
+                write!(f, "connection {connection} of {of}: ")?;
+                fmt_connect_error(f, source)
+            }
+            Self::BenchFailed(what) => write!(f, "bench failed: {what}"),
+            Self::DescriptorLimit { needed, limit } => write!(
+                f,
+                "about {needed} file descriptors are needed but the limit is {limit}; \
+                 raise it first (ulimit -n {needed})"
+            ),
         }
     }
 }
@@ -100,12 +132,14 @@ impl std::error::Error for Error {
             }
             Self::Bind { source, .. } | Self::ReadFile { source, .. } => Some(source),
             Self::ServerSettings(err) => Some(err),
-            Self::Connect(err) => Some(err),
+            Self::Connect(err) | Self::BenchConnect { source: err, .. } => Some(err),
             Self::Connection(err) => Some(err),
             Self::InvalidHeader { .. }
             | Self::Tls { .. }
             | Self::ClosedByServer(_)
-            | Self::NoCloseFrame => None,
+            | Self::NoCloseFrame
+            | Self::BenchFailed(_)
+            | Self::DescriptorLimit { .. } => None,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! ```text
 //! weft serve [--listen 127.0.0.1:9001]     echo server; demo page at http://127.0.0.1:9001/
 //! weft connect ws://127.0.0.1:9001         stdin lines out, messages in
+//! weft bench ws://127.0.0.1:9001 -c 10      load an echo server: msgs/s, MB/s, latency
 //! ```
 //!
 //! Each subcommand is a module with its arguments (a clap `Args` struct) and a `run` function;
@@ -10,6 +11,7 @@
 //! everything that opens a connection).
 #![forbid(unsafe_code)]
 
+mod bench;
 mod client;
 mod connect;
 mod error;
@@ -31,7 +33,8 @@ use crate::error::Error;
     about = "WebSocket (RFC 6455) echo server and client",
     after_help = "Examples:\n  \
         weft serve                          # echo server and demo page on 127.0.0.1:9001\n  \
-        weft connect ws://127.0.0.1:9001    # type lines, see the echoes"
+        weft connect ws://127.0.0.1:9001    # type lines, see the echoes\n  \
+        weft bench ws://127.0.0.1:9001      # load it: msgs/s, MB/s, latency"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -47,6 +50,9 @@ enum Command {
     /// Connect to a WebSocket server: send stdin lines, print what arrives.
     #[command(after_help = connect::EXAMPLES)]
     Connect(connect::ConnectArgs),
+    /// Load an echo server: messages/s, MB/s and round-trip latency over N connections.
+    #[command(after_help = bench::EXAMPLES)]
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +78,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Connect(args) => connect::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     })
 }
