@@ -110,23 +110,32 @@ fn fault_mixes() -> Vec<(&'static str, Faults, Faults)> {
     ]
 }
 
+/// A handshaken pair over fault-injecting streams, without compression: the faults are placed
+/// by byte count, which compression would change.
 async fn faulty_pair(
     client: Faults,
     server: Faults,
 ) -> (WebSocket<PairStream>, WebSocket<PairStream>) {
-    bounded(pair_with(
-        client,
-        server,
-        weft::ClientBuilder::new("ws://localhost/"),
-        weft::Acceptor::default(),
-    ))
-    .await
+    faulty_pair_deflating(client, server, false).await
+}
+
+async fn faulty_pair_deflating(
+    client: Faults,
+    server: Faults,
+    deflate: bool,
+) -> (WebSocket<PairStream>, WebSocket<PairStream>) {
+    let deflate = weft::DeflateConfig::default().enabled(deflate);
+    let client_builder = weft::ClientBuilder::new("ws://localhost/").deflate(deflate.clone());
+    let acceptor = weft::Acceptor::builder().deflate(deflate).build().unwrap();
+    bounded(pair_with(client, server, client_builder, acceptor)).await
 }
 
 #[tokio::test]
 async fn in_memory_echo_under_every_fault_mix() {
-    for (name, client_faults, server_faults) in fault_mixes() {
-        let (mut client, server) = faulty_pair(client_faults, server_faults).await;
+    let mixes = fault_mixes().into_iter().flat_map(|mix| [(mix.clone(), false), (mix, true)]);
+    for ((name, client_faults, server_faults), deflate) in mixes {
+        let (mut client, server) =
+            faulty_pair_deflating(client_faults, server_faults, deflate).await;
         let server = tokio::spawn(echo(server));
         let sizes: &[usize] = if name == "one byte per read" {
             &[0, 1, 200, 70_000]
