@@ -10,6 +10,7 @@ mod cmd;
 mod fuzz;
 mod peers;
 mod proc;
+mod release;
 
 use std::process::ExitCode;
 
@@ -26,6 +27,8 @@ tasks:
   fuzz        runs the cargo-fuzz targets in fuzz/ (nightly); installs cargo-fuzz into
               target/tools when needed
               options: [--time SECS] [--target NAME]... [--smoke]
+  release     one version for every crate: bump, test, Autobahn, publish dry-run, tag
+              usage: cargo xtask release X.Y.Z [--dry-run] [--skip-checks]
   peers       installs the interop peers into target/peers/: Python websockets, Node ws and
               playwright-core, Debian chromium (`cargo xtask peers --help`)
 ";
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         "autobahn" => autobahn::run(&rest),
         "peers" => peers::run(&rest),
         "fuzz" => fuzz::run(&rest),
+        "release" => release::run(&rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(())
