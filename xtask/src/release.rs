@@ -48,7 +48,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 return Ok(());
             }
             other if version.is_none() && !other.starts_with('-') => {
-                version = Some(other.to_owned())
+                version = Some(other.to_owned());
             }
             other => return Err(format!("release: unexpected argument {other}\n{USAGE}")),
         }
