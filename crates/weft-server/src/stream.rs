@@ -91,12 +91,7 @@ impl Drop for ServerStream {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let mut tcp = match inner {
-            Inner::Plain(tcp) => tcp,
-            // TLS records still arriving are discarded with the rest.
-            #[cfg(feature = "rustls")]
-            Inner::Tls(tls) => tls.into_inner().0,
-        };
+        let mut tcp = inner.into_tcp();
         runtime.spawn(async move {
             let _ = tokio::time::timeout(LINGER, async {
                 tcp.shutdown().await?;
@@ -106,6 +101,17 @@ impl Drop for ServerStream {
             })
             .await;
         });
+    }
+}
+
+impl Inner {
+    /// The TCP stream underneath; TLS records still arriving are discarded with the rest.
+    fn into_tcp(self) -> TcpStream {
+        match self {
+            Inner::Plain(tcp) => tcp,
+            #[cfg(feature = "rustls")]
+            Inner::Tls(tls) => tls.into_inner().0,
+        }
     }
 }
 
