@@ -2,54 +2,63 @@
 const USAGE = `Client on Node \`ws\`: a reference peer for weft's interop tests and for
 \`cargo xtask autobahn --client-cmd\` (ws is installed by \`cargo xtask peers\`).
 
-usage: node echo_client.js URL [--mode echo|autobahn] [--compression on|off] [--agent NAME]
-                           [--messages N] [--size BYTES] [--max-size BYTES] [--max-fragments N]
+usage: node echo_client.js URL [--mode echo|await-close|autobahn] [--compression on|off]
+                           [--agent NAME] [--messages N] [--size BYTES[,BYTES...]]
+                           [--fragment-size BYTES] [--close-code CODE] [--close-reason TEXT]
+                           [--max-size BYTES] [--max-fragments N]
+                           [--server-no-context-takeover] [--client-no-context-takeover]
+                           [--server-max-window-bits BITS] [--client-max-window-bits BITS]
 
---mode echo (default): connect to URL (an echo server), send N text and N binary messages of
-  SIZE bytes with known content, check that each comes back unchanged and with the same type,
-  close with 1000, and print one JSON line: {"ok": ..., "messages": ..., "close_code": ...,
-  "extensions": ...}. Exit 0 only if every echo matched and the close was clean.
+--mode echo (default): connect to URL (an echo server); for each SIZE, send N text messages
+  (UTF-8 with non-ASCII characters) and N binary messages of exactly SIZE bytes, each in frames
+  of at most --fragment-size bytes if given; check that each comes back unchanged and with the
+  same type; close with --close-code (default 1000) and --close-reason; print one JSON line:
+  {"ok": ..., "messages": ..., "close_code": ..., "close_reason": ..., "extensions": [...],
+  "extensions_header": ...}, where close_code and close_reason are from the server's close frame
+  and extensions_header is the Sec-WebSocket-Extensions header of the server's response (or
+  null). Exit 0 only if every echo matched and the server answered the close.
+--mode await-close: the same echoes, then wait for the server to close the connection, answer
+  its close and print the same JSON line; ok if the server closed with a close frame.
 --mode autobahn: drive wstest's fuzzingserver at URL: GET /getCaseCount, then
   /runCase?case=I&agent=NAME for I in 1..count (echoing every message until the server closes;
   a failing case does not stop the loop), then /updateReports?agent=NAME.
-Limits default to what Autobahn needs: 32 MiB messages, 2^20 fragments per message.`;
+Limits default to what Autobahn needs: 32 MiB messages, 2^20 fragments per message.
+permessage-deflate parameters (--server-no-context-takeover and the others) replace ws's
+default offer with perMessageDeflate: {those parameters}. --close-code 1005 sends a close frame
+without a code.`;
 
-const { requirePeer, parseArgs, onOff } = require('./peer');
-const WebSocket = requirePeer('ws');
+const peer = require('./peer');
+const WebSocket = peer.requirePeer('ws');
 
-const options = parseArgs(
+const options = peer.parseArgs(
   process.argv.slice(2),
-  { mode: 'echo', compression: 'on', agent: 'ws', messages: '10', size: '1000', maxSize: String(32 << 20), maxFragments: String(1 << 20) },
+  { ...peer.COMMON_DEFAULTS, mode: 'echo', agent: 'ws', messages: '10', size: '1000' },
   USAGE,
 );
-if (options._.length !== 1) {
+if (options._.length !== 1 || !['echo', 'await-close', 'autobahn'].includes(options.mode)) {
   console.error(USAGE);
   process.exit(2);
 }
 const base = options._[0].replace(/\/$/, '');
 const wsOptions = {
-  perMessageDeflate: onOff(options.compression, 'compression'),
+  perMessageDeflate: peer.perMessageDeflate(options),
   maxPayload: Number(options.maxSize),
   maxFragments: Number(options.maxFragments),
 };
 
-/** Deterministic, somewhat compressible ASCII content. */
-function payload(i, size) {
-  const pattern = `weft interop message ${i}: the quick brown fox jumps over the lazy dog. `;
-  return pattern.repeat(Math.ceil(size / pattern.length) + 1).slice(0, size);
-}
-
-/** Opens `url`; resolves with the socket once open. */
+/** Opens `url`; resolves with the socket and the response's extensions header once open. */
 function open(url) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, wsOptions);
-    ws.once('open', () => resolve(ws));
+    let header = null;
+    ws.once('upgrade', (response) => (header = response.headers['sec-websocket-extensions'] ?? null));
+    ws.once('open', () => resolve({ ws, header }));
     ws.once('error', reject);
   });
 }
 
 async function echoMode() {
-  const ws = await open(base);
+  const { ws, header } = await open(base);
   const extensions = ws.extensions ? ws.extensions.split(',').map((e) => e.split(';')[0].trim()) : [];
   const received = [];
   let wake = null;
@@ -57,24 +66,49 @@ async function echoMode() {
     received.push({ data, isBinary });
     if (wake) wake();
   });
-  const closed = new Promise((resolve) => ws.once('close', (code) => resolve(code)));
+  ws.once('error', () => {}); // the close that follows says what happened
+  const closed = new Promise((resolve) =>
+    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   const next = () =>
     received.length ? Promise.resolve(received.shift()) : new Promise((resolve) => (wake = () => { wake = null; resolve(received.shift()); }));
   let ok = true;
   let sent = 0;
-  for (let i = 0; i < Number(options.messages); i++) {
-    const text = payload(i, Number(options.size));
-    for (const [message, binary] of [[text, false], [Buffer.from(text), true]]) {
-      ws.send(message, { binary });
-      sent++;
-      const echo = await Promise.race([next(), closed.then(() => null)]);
-      if (!echo || echo.isBinary !== binary || echo.data.toString() !== text) ok = false;
+  outer: for (const size of peer.sizes(options.size)) {
+    for (let i = 0; i < Number(options.messages); i++) {
+      for (const [message, binary] of [[peer.text(i, size), false], [peer.binary(i, size), true]]) {
+        peer.send(ws, message, binary, Number(options.fragmentSize));
+        sent++;
+        const echo = await Promise.race([next(), closed.then(() => null)]);
+        if (!echo) {
+          ok = false;
+          break outer;
+        }
+        const same = binary ? Buffer.compare(echo.data, message) === 0 : echo.data.toString() === message;
+        if (echo.isBinary !== binary || !same) ok = false;
+      }
     }
   }
-  ws.close(1000);
-  const closeCode = await closed;
-  ok = ok && closeCode === 1000;
-  console.log(JSON.stringify({ ok, messages: sent, close_code: closeCode, extensions }));
+  if (options.mode === 'echo') {
+    peer.close(ws, options);
+  } else {
+    // Anything but the server's close is unexpected here.
+    ws.on('message', () => (ok = false));
+  }
+  const { code, reason } = await closed;
+  // ws reports 1005 for a close frame without a code and 1006 when there was no close frame.
+  const closeFrame = code !== 1006;
+  ok = ok && closeFrame;
+  console.log(
+    JSON.stringify({
+      ok,
+      messages: sent,
+      close_code: closeFrame ? code : null,
+      close_reason: closeFrame ? reason : null,
+      extensions,
+      extensions_header: header,
+    }),
+  );
   return ok ? 0 : 1;
 }
 

@@ -1,6 +1,7 @@
 'use strict';
-// Shared by the Node peers: loading `ws` from the install of `cargo xtask peers`, and the
-// command-line conventions shared with the Python peers (tests/peers/README.md).
+// Shared by the Node peers: loading `ws` from the install of `cargo xtask peers`, the
+// command-line conventions shared with the Python peers (tests/peers/README.md), and the same
+// message content as the Python peers (python/peer_messages.py).
 
 const path = require('path');
 
@@ -19,7 +20,8 @@ function requirePeer(name) {
 
 /**
  * A tiny parser for `--flag value` options with defaults; positional arguments are returned in
- * `_`. Unknown flags are an error, so a typo does not silently change a test.
+ * `_`. An option whose default is a boolean is a flag without a value. Unknown flags are an
+ * error, so a typo does not silently change a test.
  */
 function parseArgs(argv, defaults, usage) {
   const options = { ...defaults, _: [] };
@@ -34,6 +36,10 @@ function parseArgs(argv, defaults, usage) {
       continue;
     }
     const key = arg.slice(2).replace(/-([a-z])/g, (_, c) => c.toUpperCase());
+    if (typeof defaults[key] === 'boolean') {
+      options[key] = true;
+      continue;
+    }
     if (!(key in defaults) || i + 1 >= argv.length) {
       console.error(`bad option ${arg}\n${usage}`);
       process.exit(2);
@@ -64,4 +70,99 @@ function address(text) {
   return { host, port };
 }
 
-module.exports = { requirePeer, parseArgs, onOff, address };
+/** `SIZE[,SIZE...]` -> [Number, ...]. */
+function sizes(text) {
+  const values = String(text).split(',').map(Number);
+  if (!values.every((value) => Number.isInteger(value) && value >= 0)) {
+    console.error(`--size: expected SIZE[,SIZE...] in bytes, got ${text}`);
+    process.exit(2);
+  }
+  return values;
+}
+
+/** Defaults of the options every peer takes, for `parseArgs`. */
+const COMMON_DEFAULTS = {
+  compression: 'on',
+  maxSize: String(32 << 20),
+  maxFragments: String(1 << 20),
+  fragmentSize: '0',
+  closeCode: '1000',
+  closeReason: '',
+  serverNoContextTakeover: false,
+  clientNoContextTakeover: false,
+  serverMaxWindowBits: '',
+  clientMaxWindowBits: '',
+};
+
+/**
+ * ws's `perMessageDeflate` option: false, true (ws's defaults), or an object with exactly the
+ * permessage-deflate parameters given on the command line (RFC 7692 section 7.1).
+ */
+function perMessageDeflate(options) {
+  if (!onOff(options.compression, 'compression')) return false;
+  const parameters = {};
+  if (options.serverNoContextTakeover) parameters.serverNoContextTakeover = true;
+  if (options.clientNoContextTakeover) parameters.clientNoContextTakeover = true;
+  for (const key of ['serverMaxWindowBits', 'clientMaxWindowBits']) {
+    if (options[key] === '') continue;
+    const bits = Number(options[key]);
+    if (!Number.isInteger(bits) || bits < 8 || bits > 15) {
+      console.error(`--${key}: expected window bits from 8 to 15, got ${options[key]}`);
+      process.exit(2);
+    }
+    parameters[key] = bits;
+  }
+  return Object.keys(parameters).length ? parameters : true;
+}
+
+/** Deterministic text with one-, two-, three- and four-byte UTF-8 sequences. */
+const TEXT_PATTERN = (i) => `weft interop ${i}: ünïcödé ✓ — 日本語 🎉 the quick brown fox jumps over the lazy dog. `;
+
+/** Exactly `size` bytes of valid UTF-8 with non-ASCII characters, as a string. */
+function text(i, size) {
+  const unit = Buffer.from(TEXT_PATTERN(i));
+  let data = Buffer.alloc(size);
+  for (let at = 0; at < size; at += unit.length) unit.copy(data, at, 0, Math.min(unit.length, size - at));
+  // Cutting may leave an incomplete character at the end: drop it and pad with ASCII.
+  let start = size;
+  while (start > 0 && (data[start - 1] & 0xc0) === 0x80) start--;
+  if (start > 0 && data[start - 1] >= 0xc0) {
+    const lead = data[start - 1];
+    const length = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+    if (size - (start - 1) < length) data.fill(0x2e, start - 1);
+  }
+  return data.toString('utf8');
+}
+
+/** Closes `ws` with --close-code and --close-reason; 1005 sends a close frame without a code. */
+function close(ws, options) {
+  if (Number(options.closeCode) === 1005) ws.close();
+  else ws.close(Number(options.closeCode), options.closeReason);
+}
+
+/** Exactly `size` bytes using every byte value. */
+function binary(i, size) {
+  const data = Buffer.alloc(size);
+  for (let at = 0; at < size; at++) data[at] = (i + at) % 256;
+  return data;
+}
+
+/**
+ * Sends `data` (a string or a Buffer) as one message of the given type, whole or in frames of
+ * at most `fragmentSize` bytes. Text is cut by bytes, so a piece may end inside a character
+ * (the receiver must accept it; only the whole message has to be valid UTF-8).
+ */
+function send(ws, data, binaryType, fragmentSize) {
+  if (!fragmentSize) {
+    ws.send(data, { binary: binaryType });
+    return;
+  }
+  const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data);
+  for (let at = 0; ; at += fragmentSize) {
+    const end = Math.min(at + fragmentSize, bytes.length);
+    ws.send(bytes.subarray(at, end), { binary: binaryType, fin: end === bytes.length });
+    if (end === bytes.length) break;
+  }
+}
+
+module.exports = { requirePeer, parseArgs, onOff, address, sizes, COMMON_DEFAULTS, perMessageDeflate, close, text, binary, send };

@@ -1,17 +1,30 @@
 """Client on Python `websockets`: a reference peer for weft's interop tests and for
 `cargo xtask autobahn --client-cmd` (installed by `cargo xtask peers` into target/peers/python).
 
-usage: echo_client.py URL [--mode echo|autobahn] [--compression on|off] [--agent NAME]
-                      [--messages N] [--size BYTES] [--max-size BYTES] [--max-fragments N]
+usage: echo_client.py URL [--mode echo|await-close|autobahn] [--compression on|off]
+                      [--agent NAME] [--messages N] [--size BYTES[,BYTES...]]
+                      [--fragment-size BYTES] [--close-code CODE] [--close-reason TEXT]
+                      [--max-size BYTES] [--max-fragments N]
+                      [--server-no-context-takeover] [--client-no-context-takeover]
+                      [--server-max-window-bits BITS] [--client-max-window-bits BITS]
 
---mode echo (default): connect to URL (an echo server), send N text and N binary messages of
-  SIZE bytes with known content, check that each comes back unchanged and with the same type,
-  close with 1000, and print one JSON line: {"ok": ..., "messages": ..., "close_code": ...,
-  "extensions": ...}. Exit 0 only if every echo matched and the close was clean.
+--mode echo (default): connect to URL (an echo server); for each SIZE, send N text messages
+  (UTF-8 with non-ASCII characters) and N binary messages of exactly SIZE bytes, each in frames
+  of at most --fragment-size bytes if given; check that each comes back unchanged and with the
+  same type; close with --close-code (default 1000) and --close-reason; print one JSON line:
+  {"ok": ..., "messages": ..., "close_code": ..., "close_reason": ..., "extensions": [...],
+  "extensions_header": ...}, where close_code and close_reason are from the server's close frame
+  and extensions_header is the Sec-WebSocket-Extensions header of the server's response (or
+  null). Exit 0 only if every echo matched and the server answered the close.
+--mode await-close: the same echoes, then wait for the server to close the connection, answer
+  its close and print the same JSON line; ok if the server closed with a close frame.
 --mode autobahn: drive wstest's fuzzingserver at URL: GET /getCaseCount, then
   /runCase?case=I&agent=NAME for I in 1..count (echoing every message until the server closes;
   a failing case does not stop the loop), then /updateReports?agent=NAME.
 Limits default to what Autobahn needs: 32 MiB messages, 2^20 fragments per message.
+permessage-deflate parameters (--server-no-context-takeover and the others) replace
+websockets' default offer with ClientPerMessageDeflateFactory(those parameters).
+--close-code 1005 sends a close frame without a code.
 """
 import argparse
 import asyncio
@@ -19,51 +32,89 @@ import json
 import os
 import sys
 
-from peer_args import on_off
+import peer_messages
+from peer_args import (
+    add_deflate_options,
+    add_message_options,
+    close_code_to_send,
+    deflate_parameters,
+    on_off,
+    sizes,
+)
 
 ARGS = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 ARGS.add_argument("url")
-ARGS.add_argument("--mode", choices=["echo", "autobahn"], default="echo")
+ARGS.add_argument("--mode", choices=["echo", "await-close", "autobahn"], default="echo")
 ARGS.add_argument("--compression", default="on", type=on_off, help="offer permessage-deflate")
 ARGS.add_argument("--agent", default="websockets", help="agent name (autobahn mode)")
-ARGS.add_argument("--messages", type=int, default=10, help="messages of each type (echo mode)")
-ARGS.add_argument("--size", type=int, default=1000, help="message size in bytes (echo mode)")
+ARGS.add_argument("--messages", type=int, default=10, help="messages of each type and size")
+ARGS.add_argument("--size", type=sizes, default=[1000], help="message sizes in bytes")
 ARGS.add_argument("--max-size", type=int, default=32 * 1024 * 1024)
 ARGS.add_argument("--max-fragments", type=int, default=1 << 20)
+add_message_options(ARGS)
+add_deflate_options(ARGS)
 OPTIONS = ARGS.parse_args()
 os.environ["WEBSOCKETS_MAX_FRAGMENTS"] = str(OPTIONS.max_fragments)
 
 from websockets.asyncio.client import connect  # noqa: E402  (after the environment is set)
 from websockets.exceptions import ConnectionClosed, WebSocketException  # noqa: E402
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory  # noqa: E402
 
 
 def connect_to(url, **kwargs):
-    compression = "deflate" if OPTIONS.compression else None
-    return connect(url, max_size=OPTIONS.max_size, compression=compression, **kwargs)
+    parameters = deflate_parameters(OPTIONS)
+    if parameters is not None and OPTIONS.compression:
+        factory = ClientPerMessageDeflateFactory(compress_settings={"memLevel": 5}, **parameters)
+        kwargs.update(extensions=[factory], compression=None)
+    else:
+        kwargs.update(compression="deflate" if OPTIONS.compression else None)
+    return connect(url, max_size=OPTIONS.max_size, **kwargs)
 
 
-def payload(i, size):
-    """Deterministic, somewhat compressible, valid UTF-8 (ASCII) content."""
-    pattern = f"weft interop message {i}: the quick brown fox jumps over the lazy dog. "
-    return (pattern * (size // len(pattern) + 1))[:size]
-
-
-async def echo_mode():
+async def echoes(ws):
+    """Sends every message and checks its echo; returns (all matched, messages sent)."""
     ok = True
     sent = 0
-    async with connect_to(OPTIONS.url) as ws:
-        extensions = [e.name for e in ws.protocol.extensions]
+    for size in OPTIONS.size:
         for i in range(OPTIONS.messages):
-            for message in (payload(i, OPTIONS.size), payload(i, OPTIONS.size).encode()):
-                await ws.send(message)
+            for message in (peer_messages.text(i, size), peer_messages.binary(i, size)):
+                await peer_messages.send(ws, message, OPTIONS.fragment_size)
                 sent += 1
                 echoed = await ws.recv()
                 if echoed != message:
                     ok = False
-        await ws.close(1000)
-        close_code = ws.protocol.close_rcvd.code if ws.protocol.close_rcvd else None
-    ok = ok and close_code == 1000
-    print(json.dumps({"ok": ok, "messages": sent, "close_code": close_code, "extensions": extensions}), flush=True)
+    return ok, sent
+
+
+async def echo_mode():
+    ok, sent = False, 0
+    async with connect_to(OPTIONS.url) as ws:
+        extensions = [e.name for e in ws.protocol.extensions]
+        header = ws.response.headers.get("Sec-WebSocket-Extensions")
+        try:
+            ok, sent = await echoes(ws)
+            if OPTIONS.mode == "echo":
+                await ws.close(close_code_to_send(OPTIONS), OPTIONS.close_reason)
+            else:
+                # Anything but the server's close is unexpected here.
+                while True:
+                    await ws.recv()
+                    ok = False
+        except ConnectionClosed:
+            pass
+        await ws.wait_closed()
+        received = ws.protocol.close_rcvd
+    close_code = received.code if received else None
+    close_reason = received.reason if received else None
+    ok = ok and close_code is not None
+    print(json.dumps({
+        "ok": ok,
+        "messages": sent,
+        "close_code": close_code,
+        "close_reason": close_reason,
+        "extensions": extensions,
+        "extensions_header": header,
+    }), flush=True)
     return 0 if ok else 1
 
 
@@ -91,4 +142,4 @@ async def autobahn_mode():
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(echo_mode() if OPTIONS.mode == "echo" else autobahn_mode()))
+    sys.exit(asyncio.run(autobahn_mode() if OPTIONS.mode == "autobahn" else echo_mode()))
