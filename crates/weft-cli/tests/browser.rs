@@ -1,0 +1,207 @@
+//! The demo page of `weft serve` in a real browser: Debian's Chromium, headless, driven by
+//! playwright-core through `tests/peers/node/browser_demo.js`. The page connects, a text
+//! message with non-ASCII characters and the page's 1 MiB binary message come back intact,
+//! permessage-deflate is negotiated, and the page closes with 1000.
+//!
+//! Skipped when the interop peers are not installed (`cargo xtask peers`), unless
+//! `WEFT_REQUIRE_PEERS` is set. Every wait is bounded; the server and the browser are stopped
+//! when the test ends, however it ends.
+
+#[path = "../../../tests/peers/peers.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with tests/interop.rs, which uses the Python peer too"
+)]
+mod peers;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use peers::Peers;
+
+/// The longest a step may take; generous for a loaded CI machine.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest the whole browser run may take: starting Chromium, then each step of the script
+/// within its own limit of 20 s.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Lines a child writes to a pipe, read on a thread so that no wait can block forever.
+struct Lines(mpsc::Receiver<String>);
+
+impl Lines {
+    fn read_from(pipe: impl Read + Send + 'static) -> Self {
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Self(rx)
+    }
+
+    /// The next line within `timeout`, or `None` at the end of the stream or after the timeout.
+    fn next_within(&self, timeout: Duration) -> Option<String> {
+        self.0.recv_timeout(timeout).ok()
+    }
+
+    /// The lines received so far.
+    fn so_far(&self) -> Vec<String> {
+        self.0.try_iter().collect()
+    }
+}
+
+/// A child process that is stopped when dropped: SIGTERM first, so that playwright closes
+/// Chromium, then SIGKILL if it has not exited within a few seconds.
+struct Process {
+    name: &'static str,
+    child: Child,
+}
+
+impl Process {
+    fn spawn(name: &'static str, command: &mut Command) -> Self {
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start {name}: {err}"));
+        Self { name, child }
+    }
+
+    /// Waits for the child to exit, at most `timeout`.
+    fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        if self.wait(Duration::from_secs(5)).is_none() {
+            eprintln!("{} did not stop on SIGTERM; killing it", self.name);
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A fresh, empty directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(prefix: &str) -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&dir)
+            .unwrap_or_else(|err| panic!("cannot create {}: {err}", dir.display()));
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `weft serve --listen 127.0.0.1:0`, and the address from its banner.
+fn start_weft_serve() -> (Process, SocketAddr, Lines) {
+    let mut server = Process::spawn(
+        "weft serve",
+        Command::new(env!("CARGO_BIN_EXE_weft")).args(["serve", "--listen", "127.0.0.1:0"]),
+    );
+    let stdout = Lines::read_from(server.child.stdout.take().expect("stdout"));
+    let log = Lines::read_from(server.child.stderr.take().expect("stderr"));
+    let banner = stdout
+        .next_within(TIMEOUT)
+        .expect("the banner of weft serve");
+    let addr = banner
+        .strip_prefix("weft: listening on ws://")
+        .and_then(|rest| rest.split_once(' '))
+        .and_then(|(addr, _)| addr.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected banner {banner:?}"));
+    (server, addr, log)
+}
+
+#[test]
+fn demo_page_in_headless_chromium_echoes_text_and_1_mib_with_deflate() {
+    let Some(peers) = Peers::find() else { return };
+    let (_server, addr, server_log) = start_weft_serve();
+    let profile = TempDir::new("weft-chromium-profile");
+
+    let started = Instant::now();
+    let mut browser = Process::spawn(
+        "node browser_demo.js",
+        Command::new("node")
+            .arg(peers.program("node/browser_demo.js"))
+            .arg(format!("http://{addr}/"))
+            .arg("--user-data-dir")
+            .arg(&profile.0)
+            .arg("--chromium")
+            .arg(&peers.chromium)
+            .args(["--timeout", "20000"])
+            .env("WEFT_PEERS_NODE_MODULES", &peers.node_modules)
+            // playwright-core downloads nothing by itself; make sure nothing tries.
+            .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"),
+    );
+    let stdout = Lines::read_from(browser.child.stdout.take().expect("stdout"));
+    let stderr = Lines::read_from(browser.child.stderr.take().expect("stderr"));
+    let line = stdout.next_within(BROWSER_TIMEOUT).unwrap_or_else(|| {
+        panic!(
+            "no result from the browser within {BROWSER_TIMEOUT:?}; stderr: {:?}",
+            stderr.so_far()
+        )
+    });
+    let status = browser.wait(TIMEOUT).expect("the browser script exits");
+    let result: serde_json::Value = serde_json::from_str(&line)
+        .unwrap_or_else(|err| panic!("not JSON ({err}): {line}; stderr: {:?}", stderr.so_far()));
+    println!("Chromium, {:?}: {result}", started.elapsed());
+
+    assert!(
+        status.success() && result["ok"] == true,
+        "{status}: {result}; stderr: {:?}",
+        stderr.so_far()
+    );
+    assert_eq!(result["text_echoed"], true, "{result}");
+    assert_eq!(result["binary_echo"], "identical", "{result}");
+    let extensions = result["extensions"].as_str().unwrap_or_default();
+    assert!(
+        extensions.starts_with("permessage-deflate"),
+        "the page negotiated {extensions:?}: {result}"
+    );
+    assert_eq!(result["closed"], "closed (code 1000)", "{result}");
+
+    // The server saw one connection, closed by the page with 1000.
+    let connected = server_log.next_within(TIMEOUT).expect("the server's log");
+    assert!(connected.ends_with(" connected to /"), "{connected}");
+    let closed = server_log.next_within(TIMEOUT).expect("the server's log");
+    assert!(
+        closed.ends_with(" closed with 1000 (normal closure)"),
+        "{closed}"
+    );
+}
