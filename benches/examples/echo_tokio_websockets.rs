@@ -1,0 +1,59 @@
+//! tokio-websockets' echo server for `cargo xtask bench --compare`: no compression (the crate
+//! has none), a 64 MiB payload limit, every text and binary message sent back as it came with
+//! `StreamExt::next` and `SinkExt::send`.
+//!
+//! ```sh
+//! cargo run --release -p weft-benches --example echo_tokio_websockets -- 127.0.0.1:9104
+//! ```
+//!
+//! Like the other `echo_*` examples: the listen address is the first argument, `listening on
+//! ADDR` is printed once bound, the runtime is tokio's `current_thread`, and accepted sockets
+//! get `TCP_NODELAY` (weft's server sets it).
+//!
+//! tokio-websockets' own echo example lifts every limit (`Limits::unlimited`, an unlimited
+//! outgoing frame size) and runs each connection under `tokio::task::unconstrained`; here the
+//! limit is 64 MiB like everyone's, the outgoing frame size keeps its 4 MiB default (larger
+//! messages than the scenarios send), and no server opts out of tokio's cooperative budget.
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_websockets::{Limits, ServerBuilder};
+
+/// The largest message accepted, the same for every comparison server.
+const MAX_MESSAGE: usize = 64 << 20;
+
+fn main() -> std::io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9104".to_owned());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(&addr))
+}
+
+async fn serve(addr: &str) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    println!("listening on {}", listener.local_addr()?);
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        tokio::spawn(echo(tcp));
+    }
+}
+
+async fn echo(tcp: TcpStream) {
+    let _ = tcp.set_nodelay(true);
+    let accepted = ServerBuilder::new()
+        .limits(Limits::default().max_payload_len(Some(MAX_MESSAGE)))
+        .accept(tcp)
+        .await;
+    let Ok((_request, mut ws)) = accepted else {
+        return;
+    };
+    // Pings are answered and the closing handshake completed by the stream itself.
+    while let Some(Ok(message)) = ws.next().await {
+        if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err() {
+            break;
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! tokio-tungstenite's echo server for `cargo xtask bench --compare`: no compression (the
+//! crate has none), 64 MiB message and frame limits, every text and binary message sent back
+//! as it came with `StreamExt::next` and `SinkExt::send`.
+//!
+//! ```sh
+//! cargo run --release -p weft-benches --example echo_tungstenite -- 127.0.0.1:9102
+//! ```
+//!
+//! Like the other `echo_*` examples: the listen address is the first argument, `listening on
+//! ADDR` is printed once bound, the runtime is tokio's `current_thread`, and accepted sockets
+//! get `TCP_NODELAY` (weft's server sets it; small echoes must not wait for Nagle).
+//!
+//! tokio-tungstenite's own echo example forwards the read half into the write half
+//! (`StreamExt::forward`, which flushes only when no message is ready); the loop here sends
+//! and flushes each message, as every comparison server does, so they all answer the same way.
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// The largest message and frame accepted, the same for every comparison server.
+const MAX_MESSAGE: usize = 64 << 20;
+
+fn main() -> std::io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9102".to_owned());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(&addr))
+}
+
+async fn serve(addr: &str) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    println!("listening on {}", listener.local_addr()?);
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        tokio::spawn(echo(tcp));
+    }
+}
+
+async fn echo(tcp: TcpStream) {
+    let _ = tcp.set_nodelay(true);
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE));
+    let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await else {
+        return;
+    };
+    // Pings are answered and the closing handshake completed by the next read or write.
+    while let Some(Ok(message)) = ws.next().await {
+        if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err() {
+            break;
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! weft's echo server for `cargo xtask bench --compare`: `weft::Server`, no permessage-deflate,
+//! 64 MiB message and frame limits, every text and binary message sent back as it came.
+//!
+//! ```sh
+//! cargo run --release -p weft-benches --example echo_weft -- 127.0.0.1:9101
+//! ```
+//!
+//! Like the other `echo_*` examples: the listen address is the first argument (port 0 picks
+//! one), `listening on ADDR` is printed once bound, and the runtime is tokio's
+//! `current_thread`, so the server uses one core whatever the machine has.
+
+use weft::{Acceptor, DeflateConfig, Limits, Message, Server};
+
+/// The largest message and frame accepted, the same for every comparison server.
+const MAX_MESSAGE: usize = 64 << 20;
+
+fn main() -> std::io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9101".to_owned());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(&addr))
+}
+
+async fn serve(addr: &str) -> std::io::Result<()> {
+    let acceptor = Acceptor::builder()
+        .limits(
+            Limits::default()
+                .max_message_size(MAX_MESSAGE)
+                .max_frame_size(MAX_MESSAGE),
+        )
+        .deflate(DeflateConfig::default().enabled(false))
+        .build()
+        .map_err(std::io::Error::other)?;
+    let server = Server::builder()
+        .acceptor(acceptor)
+        // The idle-memory scenario opens 10,000 connections; the cap must not refuse any.
+        .max_connections(1_000_000)
+        .bind(addr)
+        .await?;
+    println!("listening on {}", server.local_addr()?);
+    server
+        .serve(|mut ws, _accepted| async move {
+            // `next` answers pings and completes the closing handshake; read until it ends.
+            while let Some(message) = ws.next().await {
+                if let Ok(message @ (Message::Text(_) | Message::Binary(_))) = message
+                    && ws.send(message).await.is_err()
+                {
+                    break;
+                }
+            }
+        })
+        .await
+}
