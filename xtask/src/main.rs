@@ -5,6 +5,7 @@
 //! it runs so a CI log reads like a script.
 
 mod autobahn;
+mod bench;
 mod ci;
 mod cmd;
 mod fuzz;
@@ -24,6 +25,11 @@ tasks:
               autobahn/expected-*.json; installs wstest into target/autobahn/ when needed
               options: [--server | --client] [--cases P] [--exclude P] [--full] [--bless]
                        [--server-cmd CMD] [--client-cmd CMD] ... (`cargo xtask autobahn --help`)
+  bench       the criterion benches (--quick for CI's short form), or --compare: weft's echo
+              server against tokio-tungstenite, fastwebsockets and tokio-websockets under
+              `weft bench`, servers and client pinned to their own cores
+              options: [--quick] | --compare [--scenarios L] [--servers L] [--rounds N]
+                       [--duration SECS] ... (`cargo xtask bench --help`)
   fuzz        runs the cargo-fuzz targets in fuzz/ (nightly); installs cargo-fuzz into
               target/tools when needed
               options: [--time SECS] [--target NAME]... [--smoke]
@@ -49,6 +55,7 @@ fn main() -> ExitCode {
         "autobahn" => autobahn::run(&rest),
         "peers" => peers::run(&rest),
         "fuzz" => fuzz::run(&rest),
+        "bench" => bench::run(&rest),
         "release" => release::run(&rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");

@@ -1,0 +1,1445 @@
+//! `cargo xtask bench`: the criterion benches (`benches/`), or with `--compare` weft's echo
+//! server side by side with tokio-tungstenite's, fastwebsockets' and tokio-websockets'.
+//!
+//! The comparison builds the four echo servers (`benches/examples/echo_*.rs`, all on tokio's
+//! `current_thread` runtime) and the `weft` command in release mode, then for each scenario:
+//!
+//! - starts every server fresh, pinned to core 0 (`taskset -c 0`), and runs `weft bench`
+//!   pinned to core 1 against each in turn, in interleaved rounds (A B C D A B C D …), after
+//!   one discarded warm-up run each; interleaving spreads slow drifts of the machine (other
+//!   work, thermal state) over every server instead of one;
+//! - reads the server's CPU time (user and system, `/proc/PID/stat` fields 14 and 15) before
+//!   and after each run, and how busy each core was (`/proc/stat`), so that work by other
+//!   processes on the server's core shows in the report;
+//! - prints the medians over the rounds, server CPU per message, and each server's ratio to
+//!   the best.
+//!
+//! Servers start fresh per scenario, not per round: a round is a repeated sample of the same
+//! steady state, and restarting would add a cold process (first allocations, page faults, an
+//! empty allocator cache) to every sample; a fresh start per scenario keeps one scenario's
+//! buffers (1 MiB messages) from shaping the next one's memory and CPU.
+//!
+//! The `idle` scenario starts each server fresh, opens 10,000 idle connections with `weft bench
+//! --idle`, and reports the growth of the server's `VmRSS` per connection. Both processes run
+//! under `ulimit -n` raised to the hard limit.
+//!
+//! Results go to stdout as Markdown tables and to `target/bench/compare.{md,json}`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::cmd::{self, Cmd};
+use crate::proc;
+
+pub(crate) const USAGE: &str = "\
+usage: cargo xtask bench [--quick] [-- CRITERION-ARGS...]
+       cargo xtask bench --compare [options]
+
+Without --compare: runs the criterion benches (cargo bench -p weft-benches); --quick passes
+short warm-up and measurement times (CI's form, about two minutes once built).
+
+--compare: weft's echo server against tokio-tungstenite, fastwebsockets and tokio-websockets
+(benches/examples/echo_*.rs), loaded by `weft bench`; servers pinned to core 0, the client to
+core 1. Writes target/bench/compare.md and compare.json.
+
+options:
+  --scenarios LIST   comma-separated, default all: 1x20B, 1x20B-w64, 100x1KiB, 10x64KiB,
+                     1x1MiB, 10x16KiB-text, idle
+  --servers LIST     comma-separated, default all: weft, tungstenite, fastwebsockets,
+                     tokio-websockets
+  --rounds N         interleaved rounds per scenario (default 5)
+  --duration SECS    length of each run (default 3)
+  --warmup SECS      discarded run per server before the rounds (default 1; 0 for none)
+  --idle N           connections of the idle scenario (default 10000)
+";
+
+/// A load scenario: what `weft bench` is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Scenario {
+    name: &'static str,
+    connections: usize,
+    size: usize,
+    window: usize,
+    text: bool,
+}
+
+const SCENARIOS: [Scenario; 6] = [
+    Scenario {
+        name: "1x20B",
+        connections: 1,
+        size: 20,
+        window: 1,
+        text: false,
+    },
+    Scenario {
+        name: "1x20B-w64",
+        connections: 1,
+        size: 20,
+        window: 64,
+        text: false,
+    },
+    Scenario {
+        name: "100x1KiB",
+        connections: 100,
+        size: 1 << 10,
+        window: 1,
+        text: false,
+    },
+    Scenario {
+        name: "10x64KiB",
+        connections: 10,
+        size: 64 << 10,
+        window: 1,
+        text: false,
+    },
+    Scenario {
+        name: "1x1MiB",
+        connections: 1,
+        size: 1 << 20,
+        window: 1,
+        text: false,
+    },
+    Scenario {
+        name: "10x16KiB-text",
+        connections: 10,
+        size: 16 << 10,
+        window: 1,
+        text: true,
+    },
+];
+
+/// The name of the idle-memory scenario.
+const IDLE: &str = "idle";
+
+/// A comparison server: its name in tables, and its example in `benches/examples`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ServerKind {
+    name: &'static str,
+    example: &'static str,
+}
+
+const SERVERS: [ServerKind; 4] = [
+    ServerKind {
+        name: "weft",
+        example: "echo_weft",
+    },
+    ServerKind {
+        name: "tungstenite",
+        example: "echo_tungstenite",
+    },
+    ServerKind {
+        name: "fastwebsockets",
+        example: "echo_fastwebsockets",
+    },
+    ServerKind {
+        name: "tokio-websockets",
+        example: "echo_tokio_websockets",
+    },
+];
+
+/// The cores servers and the client are pinned to.
+const SERVER_CORE: usize = 0;
+const CLIENT_CORE: usize = 1;
+/// Bounds on each step, so a hung server or client cannot stall the task.
+const BANNER_TIMEOUT: Duration = Duration::from_secs(30);
+const IDLE_READY_TIMEOUT: Duration = Duration::from_secs(300);
+/// `weft bench` gets this long beyond its duration (drain, close, connecting).
+const RUN_GRACE: Duration = Duration::from_secs(60);
+
+/// Parsed command line.
+#[derive(Debug, PartialEq)]
+struct Options {
+    compare: bool,
+    quick: bool,
+    criterion_args: Vec<String>,
+    scenarios: Vec<String>,
+    servers: Vec<ServerKind>,
+    rounds: usize,
+    duration: f64,
+    warmup: f64,
+    idle: usize,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        compare: false,
+        quick: false,
+        criterion_args: Vec::new(),
+        scenarios: SCENARIOS
+            .iter()
+            .map(|s| s.name.to_owned())
+            .chain([IDLE.to_owned()])
+            .collect(),
+        servers: SERVERS.to_vec(),
+        rounds: 5,
+        duration: 3.0,
+        warmup: 1.0,
+        idle: 10_000,
+    };
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let mut value = |name: &str| {
+            iter.next()
+                .cloned()
+                .ok_or_else(|| format!("bench: {name} needs a value"))
+        };
+        match arg.as_str() {
+            "--compare" => options.compare = true,
+            "--quick" => options.quick = true,
+            "--scenarios" => {
+                let list = value("--scenarios")?;
+                options.scenarios = list.split(',').map(|s| s.trim().to_owned()).collect();
+                for name in &options.scenarios {
+                    if name != IDLE && !SCENARIOS.iter().any(|s| s.name == name) {
+                        return Err(format!("bench: unknown scenario `{name}`\n{USAGE}"));
+                    }
+                }
+            }
+            "--servers" => {
+                let list = value("--servers")?;
+                options.servers = list
+                    .split(',')
+                    .map(|name| {
+                        SERVERS
+                            .iter()
+                            .find(|server| server.name == name.trim())
+                            .copied()
+                            .ok_or_else(|| format!("bench: unknown server `{name}`\n{USAGE}"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--rounds" => options.rounds = positive("--rounds", &value("--rounds")?)?,
+            "--idle" => options.idle = positive("--idle", &value("--idle")?)?,
+            "--duration" => options.duration = seconds("--duration", &value("--duration")?)?,
+            "--warmup" => {
+                let text = value("--warmup")?;
+                options.warmup = if text == "0" {
+                    0.0
+                } else {
+                    seconds("--warmup", &text)?
+                };
+            }
+            "--" => options.criterion_args.extend(iter.by_ref().cloned()),
+            other => return Err(format!("bench: unknown option `{other}`\n{USAGE}")),
+        }
+    }
+    if options.compare && (options.quick || !options.criterion_args.is_empty()) {
+        return Err("bench: --quick and criterion arguments go without --compare".to_owned());
+    }
+    Ok(options)
+}
+
+fn positive(name: &str, text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "bench: {name} expects a positive whole number, got `{text}`"
+        )),
+    }
+}
+
+fn seconds(name: &str, text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs.is_finite() => Ok(secs),
+        _ => Err(format!("bench: {name} expects seconds, got `{text}`")),
+    }
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    if args.iter().any(|arg| arg == "-h" || arg == "--help") {
+        print!("{USAGE}");
+        return Ok(());
+    }
+    let options = parse(args)?;
+    if options.compare {
+        compare(&options)
+    } else {
+        criterion(&options)
+    }
+}
+
+/// `cargo bench -p weft-benches`, with short times under `--quick`.
+fn criterion(options: &Options) -> Result<(), String> {
+    let mut args: Vec<String> = Vec::new();
+    if options.quick {
+        // 58 benchmarks at about a second each, with criterion's analysis; `--noplot` skips
+        // the SVG reports.
+        args.extend(
+            [
+                "--warm-up-time",
+                "0.2",
+                "--measurement-time",
+                "0.5",
+                "--sample-size",
+                "10",
+                "--noplot",
+            ]
+            .map(str::to_owned),
+        );
+    }
+    args.extend(options.criterion_args.iter().cloned());
+    let mut command = Cmd::new("cargo").args(["bench", "-p", "weft-benches"]);
+    if !args.is_empty() {
+        command = command.arg("--").args(args);
+    }
+    let started = Instant::now();
+    command.run()?;
+    eprintln!(
+        "bench: criterion finished in {}",
+        proc::secs(started.elapsed())
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The comparison.
+
+/// What the comparison needs from the host.
+struct Host {
+    weft: PathBuf,
+    servers: BTreeMap<&'static str, PathBuf>,
+    /// Pin with `taskset`; `None` runs unpinned (with a warning).
+    taskset: Option<PathBuf>,
+    clk_tck: u64,
+    logs: PathBuf,
+}
+
+fn compare(options: &Options) -> Result<(), String> {
+    let started = Instant::now();
+    let out_dir = cmd::workspace_root().join("target/bench");
+    let logs = out_dir.join("logs");
+    fs::create_dir_all(&logs).map_err(|err| format!("cannot create {}: {err}", logs.display()))?;
+    let (weft, servers) = build(&options.servers)?;
+    let taskset = proc::find_on_path("taskset");
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let taskset = match (taskset, cores) {
+        (Some(path), cores) if cores > CLIENT_CORE => Some(path),
+        (None, _) => {
+            eprintln!("bench: taskset not found (util-linux): server and client run unpinned");
+            None
+        }
+        (Some(_), cores) => {
+            eprintln!("bench: {cores} core(s): server and client run unpinned");
+            None
+        }
+    };
+    let host = Host {
+        weft,
+        servers,
+        taskset,
+        clk_tck: clock_ticks(),
+        logs,
+    };
+
+    let mut markdown = machine_description(options, &host);
+    println!("{markdown}");
+    let mut results = Vec::new();
+    for name in &options.scenarios {
+        let (text, value) = if name == IDLE {
+            idle_scenario(options, &host)
+        } else {
+            let scenario = SCENARIOS
+                .iter()
+                .find(|s| s.name == name)
+                .copied()
+                .ok_or_else(|| format!("bench: unknown scenario `{name}`"))?;
+            load_scenario(options, &host, scenario)?
+        };
+        println!("{text}");
+        markdown.push_str(&text);
+        markdown.push('\n');
+        results.push(value);
+    }
+    let loadavg = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let closing = format!(
+        "Finished in {}; load average at the end: {}\n",
+        proc::secs(started.elapsed()),
+        loadavg
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!("{closing}");
+    markdown.push_str(&closing);
+
+    let md_path = out_dir.join("compare.md");
+    let json_path = out_dir.join("compare.json");
+    fs::write(&md_path, &markdown)
+        .map_err(|err| format!("cannot write {}: {err}", md_path.display()))?;
+    let json = json!({ "options": {
+            "rounds": options.rounds, "duration_s": options.duration,
+            "warmup_s": options.warmup, "idle": options.idle,
+        }, "scenarios": results });
+    fs::write(&json_path, format!("{json:#}\n"))
+        .map_err(|err| format!("cannot write {}: {err}", json_path.display()))?;
+    eprintln!(
+        "bench: wrote {} and {}",
+        md_path.display(),
+        json_path.display()
+    );
+    Ok(())
+}
+
+/// Builds the servers and `weft` in release mode; returns their executables.
+fn build(servers: &[ServerKind]) -> Result<(PathBuf, BTreeMap<&'static str, PathBuf>), String> {
+    let started = Instant::now();
+    let mut args: Vec<String> = ["build", "--release", "-p", "weft-benches"]
+        .map(str::to_owned)
+        .to_vec();
+    for server in servers {
+        args.push("--example".to_owned());
+        args.push(server.example.to_owned());
+    }
+    args.extend(
+        [
+            "-p",
+            "weft-cli",
+            "--bin",
+            "weft",
+            "--message-format=json-render-diagnostics",
+        ]
+        .map(str::to_owned),
+    );
+    eprintln!("$ cargo {}", args.join(" "));
+    let output = Command::new("cargo")
+        .args(&args)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|err| format!("could not start cargo: {err}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building the comparison failed ({})",
+            output.status
+        ));
+    }
+    let executables = executables(&String::from_utf8_lossy(&output.stdout));
+    let find = |name: &str| {
+        executables
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("cargo built no executable for {name}"))
+    };
+    let weft = find("weft")?;
+    let mut built = BTreeMap::new();
+    for server in servers {
+        built.insert(server.name, find(server.example)?);
+    }
+    eprintln!("bench: built in {}", proc::secs(started.elapsed()));
+    Ok((weft, built))
+}
+
+/// Target name → executable, from cargo's JSON messages.
+fn executables(messages: &str) -> BTreeMap<String, PathBuf> {
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .filter_map(|message| {
+            let name = message["target"]["name"].as_str()?.to_owned();
+            let path = message["executable"].as_str()?;
+            Some((name, PathBuf::from(path)))
+        })
+        .collect()
+}
+
+/// `getconf CLK_TCK`: the unit of `/proc/PID/stat` CPU times (100 almost everywhere).
+fn clock_ticks() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8_lossy(&output.stdout).trim().parse().ok())
+        .filter(|&ticks| ticks > 0)
+        .unwrap_or(100)
+}
+
+/// The header of the report: machine, date, commit, settings.
+fn machine_description(options: &Options, host: &Host) -> String {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let date = command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let commit = command_output("git", &["rev-parse", "--short", "HEAD"]);
+    let dirty =
+        !command_output("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    let loadavg = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let pinning = match &host.taskset {
+        Some(_) => format!("servers on core {SERVER_CORE}, client on core {CLIENT_CORE} (taskset)"),
+        None => "unpinned".to_owned(),
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "## cargo xtask bench --compare, {date}\n");
+    let _ = writeln!(
+        out,
+        "- machine: {model}, {cores} cores (nproc); {pinning}; CLK_TCK {}",
+        host.clk_tck
+    );
+    let _ = writeln!(
+        out,
+        "- commit {commit}{}; load average at the start: {}",
+        if dirty {
+            " with uncommitted changes in the tree"
+        } else {
+            ""
+        },
+        loadavg
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let _ = writeln!(
+        out,
+        "- {} round(s) of {} s per server and scenario, interleaved, after a {} s warm-up; \
+         medians over the rounds; CPU per message is the server's user+system time over all \
+         rounds divided by the messages echoed",
+        options.rounds, options.duration, options.warmup
+    );
+    out
+}
+
+fn command_output(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// `sh -c 'ulimit -n HARD; exec [taskset -c CORE] PROGRAM ARGS…'`.
+fn pinned(host: &Host, core: usize, program: &Path, args: &[String]) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@""#)
+        .arg("sh");
+    if let Some(taskset) = &host.taskset {
+        command.arg(taskset).arg("-c").arg(core.to_string());
+    }
+    command.arg(program).args(args);
+    command
+}
+
+/// A running echo server, killed when dropped.
+struct ServerProcess {
+    name: &'static str,
+    child: Child,
+    url: String,
+}
+
+impl ServerProcess {
+    /// Starts `kind` on a free loopback port (it prints the port) with its log in `logs`.
+    fn start(host: &Host, kind: &'static str, scenario: &str) -> Result<Self, String> {
+        let program = &host.servers[kind];
+        let log = host.logs.join(format!("{kind}-{scenario}.log"));
+        let log_file = fs::File::create(&log)
+            .map_err(|err| format!("cannot create {}: {err}", log.display()))?;
+        let mut child = pinned(host, SERVER_CORE, program, &["127.0.0.1:0".to_owned()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .map_err(|err| format!("could not start the {kind} server: {err}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let banner = first_line(stdout, BANNER_TIMEOUT);
+        let mut server = Self {
+            name: kind,
+            child,
+            url: String::new(),
+        };
+        let addr = banner
+            .as_deref()
+            .and_then(|line| line.strip_prefix("listening on "))
+            .ok_or_else(|| {
+                format!(
+                    "the {kind} server did not say `listening on ADDR` within {} (got {banner:?}); \
+                     last lines of {}:\n{}",
+                    proc::secs(BANNER_TIMEOUT),
+                    log.display(),
+                    proc::tail(&log, 10)
+                )
+            })?;
+        server.url = format!("ws://{}", addr.trim());
+        Ok(server)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// CPU time so far, in clock ticks.
+    fn cpu(&self) -> Result<CpuTicks, String> {
+        let path = format!("/proc/{}/stat", self.pid());
+        let stat = fs::read_to_string(&path).map_err(|err| format!("cannot read {path}: {err}"))?;
+        parse_stat(&stat).ok_or_else(|| format!("cannot parse {path}: {stat}"))
+    }
+
+    /// Resident memory, KiB.
+    fn rss_kib(&self) -> Result<u64, String> {
+        let path = format!("/proc/{}/status", self.pid());
+        let status =
+            fs::read_to_string(&path).map_err(|err| format!("cannot read {path}: {err}"))?;
+        parse_status_kib(&status, "VmRSS").ok_or_else(|| format!("no VmRSS in {path}"))
+    }
+
+    fn exited(&mut self) -> Option<String> {
+        self.child
+            .try_wait()
+            .ok()
+            .flatten()
+            .map(|status| format!("the {} server exited ({status})", self.name))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The first line of a pipe within `timeout`; the rest is drained (and dropped) on the thread.
+fn first_line(pipe: impl Read + Send + 'static, timeout: Duration) -> Option<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(pipe).lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = tx.send(line);
+        }
+        for _ in lines {}
+    });
+    rx.recv_timeout(timeout).ok()
+}
+
+/// User and system CPU time, in clock ticks.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct CpuTicks {
+    user: u64,
+    system: u64,
+}
+
+impl CpuTicks {
+    fn since(self, before: Self) -> Self {
+        Self {
+            user: self.user.saturating_sub(before.user),
+            system: self.system.saturating_sub(before.system),
+        }
+    }
+}
+
+/// Fields 14 (utime) and 15 (stime) of `/proc/PID/stat`. The command name (field 2) is in
+/// parentheses and may hold spaces and parentheses, so counting starts after the last `)`.
+fn parse_stat(stat: &str) -> Option<CpuTicks> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state): field N is at index N - 3.
+    Some(CpuTicks {
+        user: fields.get(14 - 3)?.parse().ok()?,
+        system: fields.get(15 - 3)?.parse().ok()?,
+    })
+}
+
+/// A `kB` line of `/proc/PID/status` (`VmRSS:   6260 kB`), in KiB.
+fn parse_status_kib(status: &str, key: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Busy and total clock ticks of each core, from `/proc/stat`.
+fn core_ticks() -> Vec<(u64, u64)> {
+    let stat = fs::read_to_string("/proc/stat").unwrap_or_default();
+    parse_core_ticks(&stat)
+}
+
+fn parse_core_ticks(stat: &str) -> Vec<(u64, u64)> {
+    stat.lines()
+        .filter(|line| {
+            line.strip_prefix("cpu")
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .map(|line| {
+            let values: Vec<u64> = line
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            let total: u64 = values.iter().take(8).sum();
+            // idle and iowait are the 4th and 5th values.
+            let idle = values.get(3).copied().unwrap_or(0) + values.get(4).copied().unwrap_or(0);
+            (total.saturating_sub(idle), total)
+        })
+        .collect()
+}
+
+/// What one `weft bench` run against one server measured.
+#[derive(Debug, Clone, PartialEq)]
+struct Sample {
+    messages_per_s: f64,
+    mb_per_s: f64,
+    p50_us: f64,
+    p99_us: f64,
+    echoed: u64,
+    cpu: CpuTicks,
+    /// Fraction of the server's core spent on anything but the server process.
+    server_core_other: f64,
+    /// Fraction of the client's core in use (the client and anything else).
+    client_core_busy: f64,
+}
+
+/// Runs `weft bench` for `scenario` against `server` and measures the server around it.
+fn measure(
+    host: &Host,
+    server: &mut ServerProcess,
+    scenario: Scenario,
+    duration: f64,
+) -> Result<Sample, String> {
+    let mut args: Vec<String> = vec![
+        "bench".into(),
+        server.url.clone(),
+        "--connections".into(),
+        scenario.connections.to_string(),
+        "--size".into(),
+        scenario.size.to_string(),
+        "--window".into(),
+        scenario.window.to_string(),
+        "--duration".into(),
+        duration.to_string(),
+        "--json".into(),
+        "--quiet".into(),
+    ];
+    if scenario.text {
+        args.push("--text".into());
+    }
+    let cores_before = core_ticks();
+    let before = server.cpu()?;
+    let mut child = pinned(host, CLIENT_CORE, &host.weft, &args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| format!("could not start weft bench: {err}"))?;
+    let deadline = Instant::now() + Duration::from_secs_f64(duration) + RUN_GRACE;
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("weft bench did not finish against {}", server.name));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let after = server.cpu()?;
+    let cores_after = core_ticks();
+    let output = child
+        .wait_with_output()
+        .map_err(|err| format!("weft bench: {err}"))?;
+    if let Some(exited) = server.exited() {
+        return Err(exited);
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        return Err(format!(
+            "weft bench against {} failed ({}): {}",
+            server.name,
+            output.status,
+            stderr.trim()
+        ));
+    }
+    let report: Value = serde_json::from_str(stdout.trim())
+        .map_err(|err| format!("weft bench printed no JSON ({err}): {stdout}{stderr}"))?;
+    let number = |value: &Value| value.as_f64().unwrap_or(0.0);
+    let cpu = after.since(before);
+    let core = |index: usize| -> Option<(u64, u64)> {
+        let (busy0, total0) = *cores_before.get(index)?;
+        let (busy1, total1) = *cores_after.get(index)?;
+        Some((busy1.saturating_sub(busy0), total1.saturating_sub(total0)))
+    };
+    let server_core_other = core(SERVER_CORE)
+        .filter(|&(_, total)| total > 0)
+        .map_or(0.0, |(busy, total)| {
+            busy.saturating_sub(cpu.user + cpu.system) as f64 / total as f64
+        });
+    let client_core_busy = core(CLIENT_CORE)
+        .filter(|&(_, total)| total > 0)
+        .map_or(0.0, |(busy, total)| busy as f64 / total as f64);
+    Ok(Sample {
+        messages_per_s: number(&report["messages_per_s"]),
+        mb_per_s: number(&report["mb_per_s"]),
+        p50_us: number(&report["latency_us"]["p50"]),
+        p99_us: number(&report["latency_us"]["p99"]),
+        echoed: report["echoed"].as_u64().unwrap_or(0),
+        cpu,
+        server_core_other,
+        client_core_busy,
+    })
+}
+
+/// One load scenario over every server, in interleaved rounds.
+fn load_scenario(
+    options: &Options,
+    host: &Host,
+    scenario: Scenario,
+) -> Result<(String, Value), String> {
+    eprintln!(
+        "bench: scenario {}: {} connection(s) x {} B{}, window {}",
+        scenario.name,
+        scenario.connections,
+        scenario.size,
+        if scenario.text { " text" } else { "" },
+        scenario.window
+    );
+    let mut servers = Vec::new();
+    for kind in &options.servers {
+        servers.push(ServerProcess::start(host, kind.name, scenario.name)?);
+    }
+    let mut samples: BTreeMap<&str, Vec<Sample>> = BTreeMap::new();
+    let mut failures: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    if options.warmup > 0.0 {
+        for server in &mut servers {
+            if let Err(err) = measure(host, server, scenario, options.warmup) {
+                eprintln!("bench: warm-up: {err}");
+            }
+        }
+    }
+    for round in 1..=options.rounds {
+        for server in &mut servers {
+            match measure(host, server, scenario, options.duration) {
+                Ok(sample) => {
+                    eprintln!(
+                        "bench: {} round {round}/{} {:<16} {:>12.0} msgs/s  p50 {:>8.1} µs  \
+                         server CPU {:.2} s",
+                        scenario.name,
+                        options.rounds,
+                        server.name,
+                        sample.messages_per_s,
+                        sample.p50_us,
+                        (sample.cpu.user + sample.cpu.system) as f64 / host.clk_tck as f64
+                    );
+                    samples.entry(server.name).or_default().push(sample);
+                }
+                Err(err) => {
+                    eprintln!("bench: {} round {round}: {err}", scenario.name);
+                    failures.entry(server.name).or_default().push(err);
+                }
+            }
+        }
+    }
+    drop(servers);
+    let rows: Vec<Row> = options
+        .servers
+        .iter()
+        .map(|kind| {
+            Row::new(
+                kind.name,
+                samples.remove(kind.name).unwrap_or_default(),
+                failures.remove(kind.name).unwrap_or_default(),
+                host.clk_tck,
+            )
+        })
+        .collect();
+    Ok((render_load(scenario, &rows), rows_json(scenario, &rows)))
+}
+
+/// A server's figures in one scenario.
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    server: &'static str,
+    runs: usize,
+    failures: Vec<String>,
+    messages_per_s: f64,
+    mb_per_s: f64,
+    p50_us: f64,
+    p99_us: f64,
+    /// Server CPU per echoed message, microseconds: user, system.
+    cpu_user_us: f64,
+    cpu_system_us: f64,
+    /// (max - min) / median of messages per second over the rounds.
+    spread: f64,
+    server_core_other: f64,
+    client_core_busy: f64,
+    samples: Vec<Sample>,
+}
+
+impl Row {
+    fn new(
+        server: &'static str,
+        samples: Vec<Sample>,
+        failures: Vec<String>,
+        clk_tck: u64,
+    ) -> Self {
+        let pick = |f: fn(&Sample) -> f64| samples.iter().map(f).collect::<Vec<_>>();
+        let rates = pick(|s| s.messages_per_s);
+        let messages_per_s = median(&rates);
+        let (min, max) = rates.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &r| {
+            (lo.min(r), hi.max(r))
+        });
+        let echoed: u64 = samples.iter().map(|s| s.echoed).sum();
+        let ticks_to_us = |ticks: u64| {
+            if echoed == 0 {
+                0.0
+            } else {
+                ticks as f64 * 1e6 / clk_tck as f64 / echoed as f64
+            }
+        };
+        Self {
+            server,
+            runs: samples.len(),
+            failures,
+            messages_per_s,
+            mb_per_s: median(&pick(|s| s.mb_per_s)),
+            p50_us: median(&pick(|s| s.p50_us)),
+            p99_us: median(&pick(|s| s.p99_us)),
+            cpu_user_us: ticks_to_us(samples.iter().map(|s| s.cpu.user).sum()),
+            cpu_system_us: ticks_to_us(samples.iter().map(|s| s.cpu.system).sum()),
+            spread: if messages_per_s > 0.0 {
+                (max - min) / messages_per_s
+            } else {
+                0.0
+            },
+            server_core_other: pick(|s| s.server_core_other)
+                .into_iter()
+                .fold(0.0, f64::max),
+            client_core_busy: median(&pick(|s| s.client_core_busy)),
+            samples,
+        }
+    }
+
+    fn cpu_total_us(&self) -> f64 {
+        self.cpu_user_us + self.cpu_system_us
+    }
+}
+
+/// The median; 0 for no values.
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// `value / best`: for rates the best is the highest, for costs the lowest.
+fn ratio(value: f64, best: f64) -> String {
+    if best > 0.0 && value > 0.0 {
+        format!("{:.2}", value / best)
+    } else {
+        "–".to_owned()
+    }
+}
+
+fn render_load(scenario: Scenario, rows: &[Row]) -> String {
+    let ok: Vec<&Row> = rows.iter().filter(|row| row.runs > 0).collect();
+    let best_rate = ok.iter().map(|row| row.messages_per_s).fold(0.0, f64::max);
+    let best_cpu = ok
+        .iter()
+        .map(|row| row.cpu_total_us())
+        .filter(|&cpu| cpu > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let mut out = format!(
+        "### {}: {} connection(s) × {}{}, {} in flight per connection\n\n",
+        scenario.name,
+        scenario.connections,
+        size_text(scenario.size),
+        if scenario.text { " text" } else { " binary" },
+        scenario.window
+    );
+    out.push_str(
+        "| server | msgs/s | MB/s | p50 µs | p99 µs | CPU µs/msg user | sys | total | \
+         msgs/s ÷ best | CPU ÷ best | spread |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for row in rows {
+        if row.runs == 0 {
+            let _ = writeln!(
+                out,
+                "| {} | failed: {} | | | | | | | | | |",
+                row.server,
+                row.failures.first().map_or("no runs", String::as_str)
+            );
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {} | {} | {:.0}% |",
+            row.server,
+            row.messages_per_s,
+            row.mb_per_s,
+            row.p50_us,
+            row.p99_us,
+            row.cpu_user_us,
+            row.cpu_system_us,
+            row.cpu_total_us(),
+            ratio(row.messages_per_s, best_rate),
+            ratio(row.cpu_total_us(), best_cpu),
+            row.spread * 100.0
+        );
+    }
+    let other = ok
+        .iter()
+        .map(|row| row.server_core_other)
+        .fold(0.0, f64::max);
+    let client = median(
+        &ok.iter()
+            .map(|row| row.client_core_busy)
+            .collect::<Vec<_>>(),
+    );
+    let _ = writeln!(
+        out,
+        "\nServer core busy outside the server process: at most {:.0}% in any run; client core \
+         busy: {:.0}% (median).",
+        other * 100.0,
+        client * 100.0
+    );
+    for row in rows {
+        if !row.failures.is_empty() && row.runs > 0 {
+            let _ = writeln!(
+                out,
+                "{}: {} run(s) failed, first: {}",
+                row.server,
+                row.failures.len(),
+                row.failures[0]
+            );
+        }
+    }
+    out
+}
+
+fn rows_json(scenario: Scenario, rows: &[Row]) -> Value {
+    json!({
+        "scenario": scenario.name,
+        "connections": scenario.connections,
+        "size": scenario.size,
+        "window": scenario.window,
+        "text": scenario.text,
+        "servers": rows.iter().map(|row| json!({
+            "server": row.server,
+            "runs": row.runs,
+            "failures": row.failures,
+            "messages_per_s": row.messages_per_s,
+            "mb_per_s": row.mb_per_s,
+            "p50_us": row.p50_us,
+            "p99_us": row.p99_us,
+            "cpu_user_us_per_msg": row.cpu_user_us,
+            "cpu_system_us_per_msg": row.cpu_system_us,
+            "spread": row.spread,
+            "server_core_other_max": row.server_core_other,
+            "samples": row.samples.iter().map(|s| json!({
+                "messages_per_s": s.messages_per_s,
+                "mb_per_s": s.mb_per_s,
+                "p50_us": s.p50_us,
+                "p99_us": s.p99_us,
+                "echoed": s.echoed,
+                "cpu_user_ticks": s.cpu.user,
+                "cpu_system_ticks": s.cpu.system,
+                "server_core_other": s.server_core_other,
+                "client_core_busy": s.client_core_busy,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn size_text(size: usize) -> String {
+    match size {
+        s if s >= 1 << 20 && s % (1 << 20) == 0 => format!("{} MiB", s >> 20),
+        s if s >= 1 << 10 && s % (1 << 10) == 0 => format!("{} KiB", s >> 10),
+        s => format!("{s} B"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idle memory.
+
+/// What holding idle connections cost one server.
+#[derive(Debug, Clone, PartialEq)]
+struct IdleRow {
+    server: &'static str,
+    result: Result<IdleMemory, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct IdleMemory {
+    before_kib: u64,
+    after_kib: u64,
+    connections: usize,
+    connect_s: f64,
+}
+
+impl IdleMemory {
+    fn per_connection_kib(&self) -> f64 {
+        self.after_kib.saturating_sub(self.before_kib) as f64 / self.connections as f64
+    }
+}
+
+fn idle_scenario(options: &Options, host: &Host) -> (String, Value) {
+    eprintln!("bench: scenario idle: {} idle connections", options.idle);
+    let mut rows = Vec::new();
+    for kind in &options.servers {
+        let result = idle_one(options, host, kind.name);
+        match &result {
+            Ok(memory) => eprintln!(
+                "bench: idle {:<16} {:.1} KiB per connection (RSS {} → {} KiB)",
+                kind.name,
+                memory.per_connection_kib(),
+                memory.before_kib,
+                memory.after_kib
+            ),
+            Err(err) => eprintln!("bench: idle {}: {err}", kind.name),
+        }
+        rows.push(IdleRow {
+            server: kind.name,
+            result,
+        });
+    }
+    (render_idle(options.idle, &rows), idle_json(&rows))
+}
+
+/// A fresh server, its RSS, N idle connections, its RSS again.
+fn idle_one(options: &Options, host: &Host, kind: &'static str) -> Result<IdleMemory, String> {
+    let mut server = ServerProcess::start(host, kind, IDLE)?;
+    std::thread::sleep(Duration::from_millis(200));
+    let before_kib = server.rss_kib()?;
+    let args: Vec<String> = vec![
+        "bench".into(),
+        server.url.clone(),
+        "--idle".into(),
+        options.idle.to_string(),
+        "--json".into(),
+        "--quiet".into(),
+    ];
+    let mut client = pinned(host, CLIENT_CORE, &host.weft, &args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| format!("could not start weft bench --idle: {err}"))?;
+    let stdin: Option<ChildStdin> = client.stdin.take();
+    let stdout = client.stdout.take().ok_or("no stdout")?;
+    let ready = first_line(stdout, IDLE_READY_TIMEOUT);
+    let measured = match ready {
+        Some(line) => {
+            // Let the server finish whatever the last upgrades started.
+            std::thread::sleep(Duration::from_secs(1));
+            let after_kib = server.rss_kib();
+            let connect_s = serde_json::from_str::<Value>(&line)
+                .ok()
+                .and_then(|v| v["connect_s"].as_f64())
+                .unwrap_or(0.0);
+            after_kib.map(|after_kib| IdleMemory {
+                before_kib,
+                after_kib,
+                connections: options.idle,
+                connect_s,
+            })
+        }
+        None => Err(String::new()),
+    };
+    // The end of stdin closes the connections.
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = client.kill();
+    let output = client.wait_with_output();
+    match measured {
+        Err(err) if err.is_empty() => {
+            let stderr = output
+                .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_owned())
+                .unwrap_or_default();
+            Err(format!(
+                "weft bench --idle {} did not report its connections open: {stderr}",
+                options.idle
+            ))
+        }
+        other => {
+            if let Some(exited) = server.exited() {
+                return Err(exited);
+            }
+            other
+        }
+    }
+}
+
+fn render_idle(connections: usize, rows: &[IdleRow]) -> String {
+    let best = rows
+        .iter()
+        .filter_map(|row| row.result.as_ref().ok())
+        .map(IdleMemory::per_connection_kib)
+        .filter(|&kib| kib > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let mut out = format!(
+        "### idle: {connections} idle connections, server memory (VmRSS)\n\n\
+         | server | RSS before KiB | RSS with connections KiB | KiB per connection | ÷ best | \
+         connect time s |\n| --- | ---: | ---: | ---: | ---: | ---: |\n"
+    );
+    for row in rows {
+        match &row.result {
+            Ok(memory) => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {:.2} | {} | {:.2} |",
+                    row.server,
+                    memory.before_kib,
+                    memory.after_kib,
+                    memory.per_connection_kib(),
+                    ratio(memory.per_connection_kib(), best),
+                    memory.connect_s
+                );
+            }
+            Err(err) => {
+                let _ = writeln!(out, "| {} | failed: {err} | | | | |", row.server);
+            }
+        }
+    }
+    out
+}
+
+fn idle_json(rows: &[IdleRow]) -> Value {
+    json!({
+        "scenario": IDLE,
+        "servers": rows.iter().map(|row| match &row.result {
+            Ok(memory) => json!({
+                "server": row.server,
+                "connections": memory.connections,
+                "rss_before_kib": memory.before_kib,
+                "rss_after_kib": memory.after_kib,
+                "kib_per_connection": memory.per_connection_kib(),
+                "connect_s": memory.connect_s,
+            }),
+            Err(err) => json!({ "server": row.server, "error": err }),
+        }).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn options_default_to_everything() {
+        let options = parse(&[]).unwrap();
+        assert!(!options.compare && !options.quick);
+        assert_eq!(options.scenarios.len(), 7);
+        assert_eq!(options.servers, SERVERS);
+        assert_eq!((options.rounds, options.duration), (5, 3.0));
+        let options = parse(&args(&[
+            "--compare",
+            "--scenarios",
+            "1x20B,idle",
+            "--servers",
+            "weft,tungstenite",
+            "--rounds",
+            "2",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0",
+        ]))
+        .unwrap();
+        assert_eq!(options.scenarios, ["1x20B", "idle"]);
+        assert_eq!(options.servers, SERVERS[..2]);
+        assert_eq!(
+            (options.rounds, options.duration, options.warmup),
+            (2, 0.5, 0.0)
+        );
+        let options = parse(&args(&["--quick", "--", "echo", "--noplot"])).unwrap();
+        assert!(options.quick);
+        assert_eq!(options.criterion_args, ["echo", "--noplot"]);
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        for bad in [
+            &["--scenarios", "2x20B"][..],
+            &["--servers", "ws"],
+            &["--rounds", "0"],
+            &["--duration", "-1"],
+            &["--compare", "--quick"],
+            &["--frobnicate"],
+            &["--rounds"],
+        ] {
+            assert!(parse(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn cpu_times_come_from_fields_14_and_15() {
+        let stat = "4242 (echo (weird) name) S 1 4242 4242 0 -1 4194560 1234 0 0 0 \
+                    250 37 0 0 20 0 1 0 12345 1000000 600 18446744073709551615";
+        assert_eq!(
+            parse_stat(stat),
+            Some(CpuTicks {
+                user: 250,
+                system: 37
+            })
+        );
+        assert_eq!(parse_stat("garbage"), None);
+        let later = CpuTicks {
+            user: 300,
+            system: 40,
+        };
+        assert_eq!(
+            later.since(parse_stat(stat).unwrap()),
+            CpuTicks {
+                user: 50,
+                system: 3
+            }
+        );
+    }
+
+    #[test]
+    fn memory_and_core_counters_are_parsed() {
+        let status = "Name:\techo_weft\nVmHWM:\t    9000 kB\nVmRSS:\t    6260 kB\n";
+        assert_eq!(parse_status_kib(status, "VmRSS"), Some(6260));
+        assert_eq!(parse_status_kib(status, "VmSwap"), None);
+        let stat = "cpu  10 0 10 100 0 0 0 0 0 0\n\
+                    cpu0 5 0 5 40 10 0 0 0 0 0\n\
+                    cpu1 5 0 5 60 0 0 0 0 0 0\n\
+                    intr 1 2 3\n";
+        // Busy excludes idle and iowait.
+        assert_eq!(parse_core_ticks(stat), [(10, 60), (10, 70)]);
+    }
+
+    #[test]
+    fn executables_are_found_by_target_name() {
+        let messages = r#"{"reason":"compiler-artifact","target":{"name":"weft"},"executable":"/t/release/weft"}
+{"reason":"compiler-artifact","target":{"name":"bytes"},"executable":null}
+{"reason":"build-finished","success":true}"#;
+        let found = executables(messages);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found["weft"], PathBuf::from("/t/release/weft"));
+    }
+
+    fn sample(rate: f64, p50: f64, user: u64, system: u64, echoed: u64) -> Sample {
+        Sample {
+            messages_per_s: rate,
+            mb_per_s: rate / 1e3,
+            p50_us: p50,
+            p99_us: p50 * 2.0,
+            echoed,
+            cpu: CpuTicks { user, system },
+            server_core_other: 0.01,
+            client_core_busy: 0.9,
+        }
+    }
+
+    #[test]
+    fn rows_take_medians_and_cpu_per_message() {
+        assert_eq!(median(&[]), 0.0);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        let samples = vec![
+            sample(100.0, 10.0, 10, 5, 50_000),
+            sample(300.0, 30.0, 20, 5, 50_000),
+            sample(200.0, 20.0, 30, 10, 100_000),
+        ];
+        let row = Row::new("weft", samples, Vec::new(), 100);
+        assert_eq!(row.messages_per_s, 200.0);
+        assert_eq!(row.p50_us, 20.0);
+        assert_eq!(row.p99_us, 40.0);
+        // 60 ticks of user time at 100 per second over 200,000 messages: 3 µs each.
+        assert_eq!(row.cpu_user_us, 3.0);
+        assert_eq!(row.cpu_system_us, 1.0);
+        assert_eq!(row.cpu_total_us(), 4.0);
+        assert_eq!(row.spread, 1.0);
+    }
+
+    #[test]
+    fn tables_show_ratios_to_the_best() {
+        let fast = Row::new(
+            "weft",
+            vec![sample(200.0, 10.0, 10, 10, 100_000)],
+            vec![],
+            100,
+        );
+        let slow = Row::new(
+            "tungstenite",
+            vec![sample(100.0, 20.0, 30, 10, 100_000)],
+            vec![],
+            100,
+        );
+        let broken = Row::new(
+            "fastwebsockets",
+            vec![],
+            vec!["it fell over".to_owned()],
+            100,
+        );
+        let table = render_load(SCENARIOS[0], &[fast, slow, broken]);
+        assert!(
+            table.contains(
+                "| weft | 200 | 0.2 | 10.0 | 20.0 | 1.00 | 1.00 | 2.00 | 1.00 | 1.00 | 0% |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "| tungstenite | 100 | 0.1 | 20.0 | 40.0 | 3.00 | 1.00 | 4.00 | 0.50 | 2.00 | 0% |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("| fastwebsockets | failed: it fell over |"),
+            "{table}"
+        );
+        assert_eq!(ratio(0.0, 1.0), "–");
+    }
+
+    #[test]
+    fn idle_memory_is_the_growth_per_connection() {
+        let memory = IdleMemory {
+            before_kib: 6000,
+            after_kib: 106_000,
+            connections: 10_000,
+            connect_s: 1.5,
+        };
+        assert_eq!(memory.per_connection_kib(), 10.0);
+        let rows = [
+            IdleRow {
+                server: "weft",
+                result: Ok(memory),
+            },
+            IdleRow {
+                server: "tungstenite",
+                result: Err("refused".to_owned()),
+            },
+        ];
+        let table = render_idle(10_000, &rows);
+        assert!(
+            table.contains("| weft | 6000 | 106000 | 10.00 | 1.00 | 1.50 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| tungstenite | failed: refused |"),
+            "{table}"
+        );
+        assert_eq!(size_text(20), "20 B");
+        assert_eq!(size_text(64 << 10), "64 KiB");
+        assert_eq!(size_text(1 << 20), "1 MiB");
+    }
+}
