@@ -12,6 +12,7 @@ const TARGETS: &[(&str, Body)] = &[
     ("handshake_request", weft_harness::fuzz::handshake_request),
     ("handshake_response", weft_harness::fuzz::handshake_response),
     ("extensions_header", weft_harness::fuzz::extensions_header),
+    ("inflate", weft_harness::fuzz::inflate),
 ];
 
 #[test]

@@ -198,3 +198,39 @@ pub fn extensions_header(data: &[u8]) {
         assert_eq!(offers, again);
     }
 }
+
+/// The output budget of [`inflate`]: small, so that the fuzzer reaches it.
+pub const FUZZ_INFLATE_BUDGET: usize = 64 << 10;
+
+/// permessage-deflate decoding: arbitrary bytes as the compressed payload of a message, fed in
+/// chunks; decoding either fails cleanly or stays within its output budget. The first byte
+/// chooses the window bits, context takeover and chunk size.
+pub fn inflate(data: &[u8]) {
+    use weft_codec::Extension as _;
+    let Some((&control, input)) = data.split_first() else { return };
+    let bits = 9 + (control & 7).min(6);
+    let takeover = if control & 8 == 0 { "" } else { "; client_no_context_takeover" };
+    let response = format!("permessage-deflate; client_max_window_bits={bits}{takeover}");
+    let Ok(agreed) = weft_handshake::parse_extension_list(response.as_bytes()) else { return };
+    let config = weft_deflate::DeflateConfig::default();
+    let Ok(Some(mut deflate)) = config.server_extension(&agreed) else {
+        panic!("the server's own answer builds: {response}")
+    };
+    let chunk = usize::from(control >> 4) * 17 + 1;
+    // Two messages from the same bytes: the second exercises context takeover (or its reset).
+    for _ in 0..2 {
+        let mut out = BytesMut::new();
+        let pieces: Vec<&[u8]> = input.chunks(chunk).collect();
+        let last = pieces.len().saturating_sub(1);
+        if pieces.is_empty() {
+            let _ = deflate.decode(&[], true, &mut out, FUZZ_INFLATE_BUDGET);
+        }
+        for (i, piece) in pieces.into_iter().enumerate() {
+            let room = FUZZ_INFLATE_BUDGET - out.len();
+            if deflate.decode(piece, i == last, &mut out, room).is_err() {
+                return;
+            }
+            assert!(out.len() <= FUZZ_INFLATE_BUDGET, "decoded past the budget");
+        }
+    }
+}
