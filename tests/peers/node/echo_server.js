@@ -16,8 +16,9 @@ text or binary message is sent back unchanged with the same type, in frames of a
 peer). With --close-after N, the server closes each connection with --close-code (default
 1000) and --close-reason after echoing N messages. With --report, it prints one JSON line per
 connection once it has closed: {"messages": ..., "close_code": ..., "close_reason": ...,
-"extensions_header": ...}, with the close code and reason the client sent (1005: none, 1006: no
-close frame) and the Sec-WebSocket-Extensions header of the server's response (or null).
+"extensions_header": ..., "extensions_offer": ...}, with the close code and reason the client
+sent (1005: none, 1006: no close frame) and the Sec-WebSocket-Extensions headers of the
+server's response and of the client's request (or null).
 Limits default to what Autobahn needs: messages up to 32 MiB (9.1.6 and 9.2.6 send 16 MiB) and
 2^20 fragments per message (ws's own default of 16,384 fails 9.3.1, 9.3.2, 9.4.1 and 9.4.2 with
 close 1008). permessage-deflate parameters (--server-no-context-takeover and the others) replace
@@ -62,6 +63,7 @@ server.on('connection', (ws, request) => {
         close_code: code,
         close_reason: reason.toString(),
         extensions_header: line ? line.slice(prefix.length).trim() : null,
+        extensions_offer: request.headers['sec-websocket-extensions'] ?? null,
       }),
     );
   });

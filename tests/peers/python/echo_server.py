@@ -14,8 +14,9 @@ text or binary message is sent back unchanged with the same type, in frames of a
 behaviour. With --close-after N, the server closes each connection with --close-code (default
 1000) and --close-reason after echoing N messages. With --report, it prints one JSON line per
 connection once it has closed: {"messages": ..., "close_code": ..., "close_reason": ...,
-"extensions_header": ...}, with the close code and reason the client sent (1005: none, 1006: no
-close frame) and the Sec-WebSocket-Extensions header of the server's response (or null).
+"extensions_header": ..., "extensions_offer": ...}, with the close code and reason the client
+sent (1005: none, 1006: no close frame) and the Sec-WebSocket-Extensions headers of the
+server's response and of the client's request (or null).
 Default limits are what Autobahn needs: messages up to 32 MiB (9.1.6 and 9.2.6 send 16 MiB)
 and 1 Mi fragments per message (9.3.* and 9.4.* send up to 65,536). permessage-deflate
 parameters (--server-no-context-takeover and the others) replace websockets' defaults with
@@ -81,6 +82,7 @@ async def echo(ws):
             "close_code": received.code if received else 1006,
             "close_reason": received.reason if received else "",
             "extensions_header": ws.response.headers.get("Sec-WebSocket-Extensions"),
+            "extensions_offer": ws.request.headers.get("Sec-WebSocket-Extensions"),
         }), flush=True)
 
 
