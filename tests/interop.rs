@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use weft::server::{Accepted, ServerStream};
 use weft::{
     Acceptor, ClientBuilder, ClientStream, CloseCode, CloseFrame, Config, DataKind, DeflateConfig,
-    Event, Fragment, Message, ShutdownHandle, WebSocket,
+    Event, Fragment, Limits, Message, ShutdownHandle, WebSocket,
 };
 use weft_harness::TIMEOUT;
 
@@ -261,16 +261,27 @@ impl PeerProcess {
 /// Runs a peer client (`echo_client URL ARGS…`) to the end and returns its JSON line; fails
 /// unless it reports `ok` and exits 0.
 async fn run_client(peers: &Peers, lang: Lang, url: &str, args: &[&str]) -> Value {
-    let mut all = vec![url];
-    all.extend_from_slice(args);
-    let mut client = PeerProcess::start(peers, lang, "echo_client", &all);
-    let outcome = client.json("the outcome", RUN_TIMEOUT).await;
-    let status = client.wait().await;
+    let (status, outcome, mut client) = run_client_to_the_end(peers, lang, url, args).await;
     if !status.success() || outcome["ok"] != true {
         let stderr = client.stderr_at_exit().await;
         panic!("{}: {status}, {outcome}; stderr:\n{stderr}", client.name);
     }
     outcome
+}
+
+/// Runs a peer client to the end: how it exited, its JSON line, and the process.
+async fn run_client_to_the_end(
+    peers: &Peers,
+    lang: Lang,
+    url: &str,
+    args: &[&str],
+) -> (ExitStatus, Value, PeerProcess) {
+    let mut all = vec![url];
+    all.extend_from_slice(args);
+    let mut client = PeerProcess::start(peers, lang, "echo_client", &all);
+    let outcome = client.json("the outcome", RUN_TIMEOUT).await;
+    let status = client.wait().await;
+    (status, outcome, client)
 }
 
 /// A peer echo server (`echo_server --report ARGS…`) on a port the OS chose.
@@ -306,6 +317,7 @@ impl PeerServer {
 #[derive(Clone, Debug, Default)]
 struct Plan {
     deflate: DeflateConfig,
+    limits: Limits,
     config: Config,
     /// Echo piece by piece with `send_fragment` as pieces arrive
     /// (`Config::receive_fragments`), instead of whole messages with `send`.
@@ -342,6 +354,7 @@ impl WeftServer {
     async fn start(plan: Plan) -> Self {
         let acceptor = Acceptor::builder()
             .deflate(plan.deflate.clone())
+            .limits(plan.limits.clone())
             .config(plan.config.clone().receive_fragments(plan.stream))
             .build()
             .expect("acceptor settings");
@@ -1131,14 +1144,13 @@ async fn python_client_refuses_an_8_bit_client_window_from_weft_server() {
         ..Plan::default()
     };
     let mut server = WeftServer::start(plan).await;
-    let url = server.url.clone();
-    let mut client = PeerProcess::start(&peers, Lang::Python, "echo_client", &[&url]);
-    let status = client.wait().await;
-    let stderr = client.stderr_at_exit().await;
-    assert!(!status.success(), "{status}: {stderr}");
+    let (status, outcome, _client) =
+        run_client_to_the_end(&peers, Lang::Python, &server.url, &[]).await;
+    assert!(!status.success(), "{outcome}");
+    let error = outcome["error"].as_str().unwrap_or_default();
     assert!(
-        stderr.contains("NegotiationError") && stderr.contains("('client_max_window_bits', '8')"),
-        "{stderr}"
+        error.starts_with("NegotiationError") && error.contains("('client_max_window_bits', '8')"),
+        "{outcome}"
     );
     let seen = server.seen().await;
     assert_eq!(
@@ -1251,4 +1263,76 @@ async fn node_deflate_parameters_both_ways() {
     };
     peer_client_weft_server_variants(Lang::Node, variants()).await;
     weft_client_peer_server_variants(Lang::Node, variants()).await;
+}
+
+// -------------------------------------------------------------------------------------------
+// Messages over the receiver's limit: the sender is told 1009, not reset.
+
+#[tokio::test]
+async fn peer_clients_get_1009_from_weft_server_over_its_limit() {
+    let Some(peers) = Peers::find() else { return };
+    let limit = 64 << 10;
+    for lang in [Lang::Python, Lang::Node] {
+        for compression in [true, false] {
+            let what = format!("{lang:?} client, compression {}", on_off(compression));
+            let plan = Plan {
+                limits: Limits::default()
+                    .max_message_size(limit)
+                    .max_frame_size(limit),
+                ..Plan::default()
+            };
+            let mut server = WeftServer::start(plan).await;
+            let args = [
+                "--compression",
+                on_off(compression),
+                "--messages",
+                "1",
+                "--size",
+                "16777216",
+            ];
+            // websockets 17.4 may then fail in its own cleanup (an AttributeError from
+            // asyncio's transport.abort() after the connection was lost, the same against a
+            // websockets server), which the client reports as its error; the close code is
+            // what this test is about.
+            let (status, outcome, _client) =
+                run_client_to_the_end(&peers, lang, &server.url, &args).await;
+            assert!(!status.success(), "{what}: {outcome}");
+            assert_eq!(outcome["close_code"], 1009, "{what}: {outcome}");
+            let seen = server.seen().await;
+            let error = seen.error.unwrap_or_default();
+            println!("{what}: weft server: {error}; the client saw {outcome}");
+            assert!(error.contains("1009"), "{what}: {error}");
+            server.shutdown().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn weft_client_gets_1009_from_peer_servers_over_their_limit() {
+    let Some(peers) = Peers::find() else { return };
+    for lang in [Lang::Python, Lang::Node] {
+        for compression in [true, false] {
+            let what = format!("{lang:?} server, compression {}", on_off(compression));
+            let args = ["--compression", on_off(compression), "--max-size", "65536"];
+            let mut server = PeerServer::start(&peers, lang, &args).await;
+            let deflate = DeflateConfig::default().enabled(compression);
+            let (mut ws, _) = weft_connect(&server.url, deflate, Config::default()).await;
+            bounded(ws.send(Message::binary(binary(16 << 20))))
+                .await
+                .unwrap_or_else(|err| panic!("{what}: {err}"));
+            let close = bounded(ws.next())
+                .await
+                .unwrap_or_else(|| panic!("{what}: ended without a close"))
+                .unwrap_or_else(|err| panic!("{what}: {err}"));
+            println!("{what}: {close:?}");
+            assert!(
+                matches!(&close, Message::Close(Some(frame)) if frame.code() == CloseCode::MESSAGE_TOO_BIG),
+                "{what}: {close:?}"
+            );
+            assert!(bounded(ws.next()).await.is_none(), "{what}: ended");
+            // Both peers stop reading once they have failed the connection, so they never see
+            // weft's answer to their close (they report 1006).
+            server.report().await;
+        }
+    }
 }

@@ -14,9 +14,11 @@ usage: node echo_client.js URL [--mode echo|await-close|autobahn] [--compression
   of at most --fragment-size bytes if given; check that each comes back unchanged and with the
   same type; close with --close-code (default 1000) and --close-reason; print one JSON line:
   {"ok": ..., "messages": ..., "close_code": ..., "close_reason": ..., "extensions": [...],
-  "extensions_header": ...}, where close_code and close_reason are from the server's close frame
-  and extensions_header is the Sec-WebSocket-Extensions header of the server's response (or
-  null). Exit 0 only if every echo matched and the server answered the close.
+  "extensions_header": ..., "error": ...}, where close_code and close_reason are from the
+  server's close frame, extensions_header is the Sec-WebSocket-Extensions header of the
+  server's response (or null) and error is what the library reported (or null; a refused
+  handshake, for instance). Exit 0 only if every echo matched and the server answered the
+  close.
 --mode await-close: the same echoes, then wait for the server to close the connection, answer
   its close and print the same JSON line; ok if the server closed with a close frame.
 --mode autobahn: drive wstest's fuzzingserver at URL: GET /getCaseCount, then
@@ -58,27 +60,36 @@ function open(url) {
 }
 
 async function echoMode() {
-  const { ws, header } = await open(base);
-  const extensions = ws.extensions ? ws.extensions.split(',').map((e) => e.split(';')[0].trim()) : [];
+  const result = { ok: false, messages: 0, close_code: null, close_reason: null, extensions: [], extensions_header: null, error: null };
+  let ws;
+  try {
+    let header;
+    ({ ws, header } = await open(base));
+    result.extensions_header = header;
+  } catch (err) {
+    result.error = err.message;
+    console.log(JSON.stringify(result));
+    return 1;
+  }
+  result.extensions = ws.extensions ? ws.extensions.split(',').map((e) => e.split(';')[0].trim()) : [];
   const received = [];
   let wake = null;
   ws.on('message', (data, isBinary) => {
     received.push({ data, isBinary });
     if (wake) wake();
   });
-  ws.once('error', () => {}); // the close that follows says what happened
+  ws.once('error', (err) => (result.error = err.message));
   const closed = new Promise((resolve) =>
     ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
   );
   const next = () =>
     received.length ? Promise.resolve(received.shift()) : new Promise((resolve) => (wake = () => { wake = null; resolve(received.shift()); }));
   let ok = true;
-  let sent = 0;
   outer: for (const size of peer.sizes(options.size)) {
     for (let i = 0; i < Number(options.messages); i++) {
       for (const [message, binary] of [[peer.text(i, size), false], [peer.binary(i, size), true]]) {
         peer.send(ws, message, binary, Number(options.fragmentSize));
-        sent++;
+        result.messages++;
         const echo = await Promise.race([next(), closed.then(() => null)]);
         if (!echo) {
           ok = false;
@@ -97,19 +108,13 @@ async function echoMode() {
   }
   const { code, reason } = await closed;
   // ws reports 1005 for a close frame without a code and 1006 when there was no close frame.
-  const closeFrame = code !== 1006;
-  ok = ok && closeFrame;
-  console.log(
-    JSON.stringify({
-      ok,
-      messages: sent,
-      close_code: closeFrame ? code : null,
-      close_reason: closeFrame ? reason : null,
-      extensions,
-      extensions_header: header,
-    }),
-  );
-  return ok ? 0 : 1;
+  if (code !== 1006) {
+    result.close_code = code;
+    result.close_reason = reason;
+  }
+  result.ok = ok && result.close_code !== null && result.error === null;
+  console.log(JSON.stringify(result));
+  return result.ok ? 0 : 1;
 }
 
 /** Runs one fuzzingserver case: echo everything until the server closes. */

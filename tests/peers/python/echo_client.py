@@ -13,9 +13,11 @@ usage: echo_client.py URL [--mode echo|await-close|autobahn] [--compression on|o
   of at most --fragment-size bytes if given; check that each comes back unchanged and with the
   same type; close with --close-code (default 1000) and --close-reason; print one JSON line:
   {"ok": ..., "messages": ..., "close_code": ..., "close_reason": ..., "extensions": [...],
-  "extensions_header": ...}, where close_code and close_reason are from the server's close frame
-  and extensions_header is the Sec-WebSocket-Extensions header of the server's response (or
-  null). Exit 0 only if every echo matched and the server answered the close.
+  "extensions_header": ..., "error": ...}, where close_code and close_reason are from the
+  server's close frame, extensions_header is the Sec-WebSocket-Extensions header of the
+  server's response (or null) and error is what the library raised (or null; a refused
+  handshake, for instance). Exit 0 only if every echo matched and the server answered the
+  close.
 --mode await-close: the same echoes, then wait for the server to close the connection, answer
   its close and print the same JSON line; ok if the server closed with a close frame.
 --mode autobahn: drive wstest's fuzzingserver at URL: GET /getCaseCount, then
@@ -71,51 +73,57 @@ def connect_to(url, **kwargs):
     return connect(url, max_size=OPTIONS.max_size, **kwargs)
 
 
-async def echoes(ws):
-    """Sends every message and checks its echo; returns (all matched, messages sent)."""
+async def echoes(ws, result):
+    """Sends every message and checks its echo, counting in `result`; returns whether all
+    matched."""
     ok = True
-    sent = 0
     for size in OPTIONS.size:
         for i in range(OPTIONS.messages):
             for message in (peer_messages.text(i, size), peer_messages.binary(i, size)):
                 await peer_messages.send(ws, message, OPTIONS.fragment_size)
-                sent += 1
+                result["messages"] += 1
                 echoed = await ws.recv()
                 if echoed != message:
                     ok = False
-    return ok, sent
+    return ok
 
 
 async def echo_mode():
-    ok, sent = False, 0
-    async with connect_to(OPTIONS.url) as ws:
-        extensions = [e.name for e in ws.protocol.extensions]
-        header = ws.response.headers.get("Sec-WebSocket-Extensions")
-        try:
-            ok, sent = await echoes(ws)
-            if OPTIONS.mode == "echo":
-                await ws.close(close_code_to_send(OPTIONS), OPTIONS.close_reason)
-            else:
-                # Anything but the server's close is unexpected here.
-                while True:
-                    await ws.recv()
-                    ok = False
-        except ConnectionClosed:
-            pass
-        await ws.wait_closed()
-        received = ws.protocol.close_rcvd
-    close_code = received.code if received else None
-    close_reason = received.reason if received else None
-    ok = ok and close_code is not None
-    print(json.dumps({
-        "ok": ok,
-        "messages": sent,
-        "close_code": close_code,
-        "close_reason": close_reason,
-        "extensions": extensions,
-        "extensions_header": header,
-    }), flush=True)
-    return 0 if ok else 1
+    result = {
+        "ok": False,
+        "messages": 0,
+        "close_code": None,
+        "close_reason": None,
+        "extensions": [],
+        "extensions_header": None,
+        "error": None,
+    }
+    ok = False
+    try:
+        async with connect_to(OPTIONS.url) as ws:
+            result["extensions"] = [e.name for e in ws.protocol.extensions]
+            result["extensions_header"] = ws.response.headers.get("Sec-WebSocket-Extensions")
+            try:
+                ok = await echoes(ws, result)
+                if OPTIONS.mode == "echo":
+                    await ws.close(close_code_to_send(OPTIONS), OPTIONS.close_reason)
+                else:
+                    # Anything but the server's close is unexpected here.
+                    while True:
+                        await ws.recv()
+                        ok = False
+            except ConnectionClosed:
+                pass
+            await ws.wait_closed()
+            received = ws.protocol.close_rcvd
+            if received:
+                result["close_code"] = received.code
+                result["close_reason"] = received.reason
+    except Exception as err:  # noqa: BLE001  (reported, whatever the library raised)
+        result["error"] = f"{type(err).__name__}: {err}"
+    result["ok"] = ok and result["close_code"] is not None and result["error"] is None
+    print(json.dumps(result), flush=True)
+    return 0 if result["ok"] else 1
 
 
 async def autobahn_mode():
