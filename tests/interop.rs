@@ -1137,7 +1137,9 @@ async fn python_client_weft_server_deflate_parameters() {
 /// current behaviour: if weft starts answering 9 instead, move the variant into
 /// `python_client_weft_server_deflate_parameters`.
 #[tokio::test]
-async fn python_client_refuses_an_8_bit_client_window_from_weft_server() {
+async fn python_client_gets_9_bits_from_a_weft_server_configured_for_8() {
+    // zlib cannot compress raw deflate with an 8-bit window, so zlib-based clients refuse an
+    // answer of 8; weft's server asks for 9 instead (RFC 7692 lets it answer any value).
     let Some(peers) = Peers::find() else { return };
     let plan = Plan {
         deflate: DeflateConfig::default().client_max_window_bits(8),
@@ -1146,18 +1148,14 @@ async fn python_client_refuses_an_8_bit_client_window_from_weft_server() {
     let mut server = WeftServer::start(plan).await;
     let (status, outcome, _client) =
         run_client_to_the_end(&peers, Lang::Python, &server.url, &[]).await;
-    assert!(!status.success(), "{outcome}");
-    let error = outcome["error"].as_str().unwrap_or_default();
-    assert!(
-        error.starts_with("NegotiationError") && error.contains("('client_max_window_bits', '8')"),
-        "{outcome}"
-    );
+    assert!(status.success(), "{outcome}");
+    assert_eq!(outcome["ok"], true, "{outcome}");
     let seen = server.seen().await;
     assert_eq!(
         seen.negotiated.as_deref(),
-        Some("permessage-deflate; client_max_window_bits=8")
+        Some("permessage-deflate; client_max_window_bits=9")
     );
-    assert_eq!(seen.messages, 0);
+    assert!(seen.messages > 0);
     server.shutdown().await;
 }
 

@@ -70,6 +70,12 @@ pub enum ProtocolError {
         /// The limit.
         limit: usize,
     },
+    /// A compressed message would exceed `max_message_size` once decompressed (1009); the
+    /// decoder stopped at the limit.
+    InflatedTooLarge {
+        /// The limit.
+        limit: usize,
+    },
     /// A message had more than `max_fragments` frames (1009).
     TooManyFragments {
         /// The limit.
@@ -87,6 +93,7 @@ impl ProtocolError {
             Self::InvalidCloseReason | Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
             Self::FrameTooLarge { .. }
             | Self::MessageTooLarge { .. }
+            | Self::InflatedTooLarge { .. }
             | Self::TooManyFragments { .. } => CloseCode::MESSAGE_TOO_BIG,
             Self::Extension(err) => err.close_code(),
             _ => CloseCode::PROTOCOL_ERROR,
@@ -111,7 +118,7 @@ impl ProtocolError {
             Self::InvalidCloseReason => "close reason not UTF-8",
             Self::InvalidUtf8 => "text not UTF-8",
             Self::FrameTooLarge { .. } => "frame too large",
-            Self::MessageTooLarge { .. } => "message too large",
+            Self::MessageTooLarge { .. } | Self::InflatedTooLarge { .. } => "message too large",
             Self::TooManyFragments { .. } => "too many fragments",
             Self::Extension(ExtensionError::OutputTooLarge { .. }) => "message too large",
             Self::Extension(_) => "extension data invalid",
@@ -160,6 +167,11 @@ impl fmt::Display for ProtocolError {
                 f,
                 "message of {} exceeds max_message_size {}",
                 human(*size),
+                human(*limit as u64)
+            ),
+            Self::InflatedTooLarge { limit } => write!(
+                f,
+                "compressed message exceeds max_message_size {} once decompressed",
                 human(*limit as u64)
             ),
             Self::TooManyFragments { limit } => {

@@ -511,9 +511,16 @@ impl DeflateConfig {
             }
             None => None,
             Some(value) => {
-                let bits = value
-                    .unwrap_or(MAX_WINDOW_BITS)
-                    .min(self.client_max_window_bits);
+                // A client that did not itself offer 8 is never asked for an 8-bit window:
+                // zlib cannot compress raw deflate with one, so zlib-based clients (Python's
+                // websockets among them) refuse such an answer. A 9-bit zlib compressor never
+                // reaches back more than 250 bytes, which an 8-bit window still holds.
+                let ours = if value == Some(MIN_WINDOW_BITS) {
+                    self.client_max_window_bits
+                } else {
+                    self.client_max_window_bits.max(MIN_WINDOW_BITS + 1)
+                };
+                let bits = value.unwrap_or(MAX_WINDOW_BITS).min(ours);
                 (bits < MAX_WINDOW_BITS).then_some(bits)
             }
         };

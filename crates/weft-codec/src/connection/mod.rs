@@ -8,7 +8,7 @@ use rand::Rng;
 use crate::close::{CloseCode, CloseFrame};
 use crate::config::{Config, Limits};
 use crate::error::{Error, ProtocolError};
-use crate::extension::Extension;
+use crate::extension::{Extension, ExtensionError};
 use crate::frame::{FrameHeader, OpCode, Rsv};
 use crate::mask::apply_mask;
 use crate::message::{DataKind, Fragment, Message};
@@ -167,6 +167,8 @@ struct Writer {
 struct Closing {
     sent: bool,
     received: bool,
+    /// The peer's close frame, once received and valid (`None` inside for an empty one).
+    peer_frame: Option<Option<CloseFrame>>,
     /// We failed the connection (a protocol error or keepalive timeout): discard data, wait
     /// for the peer's close frame.
     failed: bool,
@@ -577,6 +579,17 @@ impl Connection {
         self.reader.buf.len() + self.reader.message.as_ref().map_or(0, |m| m.data.len())
     }
 
+    /// The close frame the peer sent, once it arrived: `Some(None)` for a close frame without
+    /// a status code, `None` before (or when it was invalid).
+    pub fn peer_close_frame(&self) -> Option<Option<&CloseFrame>> {
+        self.closing.peer_frame.as_ref().map(Option::as_ref)
+    }
+
+    /// Whether an extension (such as permessage-deflate) was negotiated and installed.
+    pub fn has_extension(&self) -> bool {
+        self.extension.is_some()
+    }
+
     /// The round-trip time measured by the last answered keepalive ping.
     pub fn rtt(&self) -> Option<Duration> {
         self.timers.rtt
@@ -799,6 +812,7 @@ impl Connection {
                 // more than our close frame (with the error's code) before TCP closes.
                 self.closing.received = true;
                 let close = CloseFrame::parse(payload)?;
+                self.closing.peer_frame = Some(close.clone());
                 if !self.closing.sent {
                     // Echo the code, as RFC 6455 §5.5.1 suggests; an empty close gets an empty
                     // answer.
@@ -875,7 +889,15 @@ impl Connection {
                     });
                 };
                 ext.decode(&chunk, message_done, &mut message.data, budget)
-                    .map_err(ProtocolError::Extension)?;
+                    .map_err(|err| {
+                        match err {
+                            // The extension knows only the budget left; the user set the limit.
+                            ExtensionError::OutputTooLarge { .. } => {
+                                ProtocolError::InflatedTooLarge { limit }
+                            }
+                            other => ProtocolError::Extension(other),
+                        }
+                    })?;
                 if is_text {
                     reader
                         .utf8

@@ -678,6 +678,10 @@ fn s7_1_peer_initiated_close_is_echoed_and_a_server_closes_first() {
     );
     assert_eq!(sent_closes(&mut srv), [Some((1000, String::new()))]);
     assert!(srv.is_finished());
+    assert_eq!(
+        srv.peer_close_frame(),
+        Some(Some(&CloseFrame::new(CloseCode::NORMAL, "bye")))
+    );
     assert_eq!(srv.state(), State::Closed);
     assert!(matches!(
         srv.send(Message::text("late")),
@@ -1176,9 +1180,10 @@ fn extension_errors_carry_their_close_codes() {
         .with_extension(Box::new(Xor::default()))
         .with_limits(Limits::default().max_message_size(3));
     let (err, code) = server_error_with(small, &wire(true, 0x40, 2, KEY, b"four"));
+    assert_eq!(err, ProtocolError::InflatedTooLarge { limit: 3 });
     assert_eq!(
-        err,
-        ProtocolError::Extension(ExtensionError::OutputTooLarge { limit: 3 })
+        err.to_string(),
+        "compressed message exceeds max_message_size 3 bytes once decompressed"
     );
     assert_eq!(code, 1009);
 }

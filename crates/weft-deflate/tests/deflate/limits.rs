@@ -138,9 +138,7 @@ fn a_gigabyte_bomb_stops_at_the_cap_and_closes_with_1009() {
     assert!(
         matches!(
             err,
-            Some(Error::Protocol(ProtocolError::Extension(
-                ExtensionError::OutputTooLarge { limit }
-            ))) if limit == cap
+            Some(Error::Protocol(ProtocolError::InflatedTooLarge { limit })) if limit == cap
         ),
         "{err:?}"
     );
