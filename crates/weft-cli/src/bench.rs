@@ -314,11 +314,11 @@ fn verdict(report: &Report) -> Result<(), Error> {
         .unwrap_or_default();
     Err(Error::BenchFailed(format!(
         "{} of {} echoes wrong, {} missing, {} of {} connections failed{first}",
-        counts.mismatched + counts.unexpected,
-        counts.echoed,
-        counts.lost(),
-        counts.failed_connections,
-        report.setup.connections,
+        stats::thousands(counts.mismatched + counts.unexpected),
+        stats::thousands(counts.echoed),
+        stats::thousands(counts.lost()),
+        stats::thousands(counts.failed_connections),
+        stats::thousands(report.setup.connections as u64),
     )))
 }
 
