@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker, ready};
 
-use ::tokio::io::{AsyncRead, AsyncWrite};
+use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use ::tokio::time::{Instant, Sleep};
 use bytes::{Buf, BytesMut};
 use futures_core::Stream;
@@ -25,7 +25,7 @@ use crate::error::Error;
 use crate::message::{DataKind, Fragment, Message};
 use crate::utf8::Utf8Bytes;
 
-/// Reads of at least this size are attempted; a smaller spare capacity is grown first.
+/// Reads start at this size (an idle connection holds no more), and double while they fill up.
 const MIN_READ: usize = 512;
 /// Reads grow up to this size while they keep filling the buffer.
 const MAX_READ: usize = 256 << 10;
@@ -61,8 +61,8 @@ const MAX_READ: usize = 256 << 10;
 pub struct WebSocket<S> {
     io: S,
     conn: Connection,
-    read_buf: BytesMut,
-    /// How much the next read asks for; grows while reads fill it, shrinks when idle.
+    /// How much the next read asks for: grows while reads fill it, and starts over when the
+    /// connection let go of its input buffer.
     read_size: usize,
     timer: Option<Pin<Box<Sleep>>>,
     /// `timer` is set for a deadline that has not fired yet.
@@ -96,7 +96,7 @@ impl<S> fmt::Debug for WebSocket<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebSocket")
             .field("conn", &self.conn)
-            .field("read_buffered", &self.read_buf.len())
+            .field("read_buffered", &self.conn.buffered_input())
             .field("done", &self.done)
             .finish_non_exhaustive()
     }
@@ -109,15 +109,13 @@ where
     /// Runs `conn` over `io`. `read_buf` holds bytes already read past the handshake (they
     /// belong to the WebSocket stream), or is empty.
     pub fn from_parts(io: S, mut conn: Connection, mut read_buf: BytesMut) -> Self {
-        let read_size = conn.config().get_read_buffer_size();
         // Bytes that arrived with the handshake are the first frames: decode them before the
         // next read, which may never come (a peer may send its frames and close at once).
         conn.handle_bytes(&mut read_buf);
         Self {
             io,
             conn,
-            read_buf,
-            read_size,
+            read_size: MIN_READ,
             timer: None,
             timer_armed: false,
             pending_error: None,
@@ -290,9 +288,9 @@ where
         )
     }
 
-    /// The transport, the connection, and bytes read but not yet decoded.
-    pub fn into_parts(self) -> (S, Connection, BytesMut) {
-        (self.io, self.conn, self.read_buf)
+    /// The transport and the connection (which holds any bytes read but not yet decoded).
+    pub fn into_parts(self) -> (S, Connection) {
+        (self.io, self.conn)
     }
 
     async fn next_event_raw(&mut self) -> Option<Result<Event, Error>> {
@@ -490,6 +488,7 @@ where
         if self.write_closed != Some(None) {
             return Poll::Ready(());
         }
+        let mut sink = [0u8; MIN_READ];
         while !self.read_eof {
             if self.poll_timer(cx) {
                 if self.conn.is_aborted() {
@@ -497,50 +496,40 @@ where
                 }
                 continue;
             }
-            self.read_buf.clear();
-            self.read_buf.reserve(MIN_READ);
-            match ready!(tokio_util::io::poll_read_buf(
-                Pin::new(&mut self.io),
-                cx,
-                &mut self.read_buf
-            )) {
-                Ok(0) | Err(_) => self.read_eof = true,
-                Ok(_) => {}
+            let mut discard = ReadBuf::new(&mut sink);
+            match ready!(Pin::new(&mut self.io).poll_read(cx, &mut discard)) {
+                Ok(()) if discard.filled().is_empty() => self.read_eof = true,
+                Ok(()) => {}
+                Err(_) => self.read_eof = true,
             }
         }
-        self.read_buf = BytesMut::new();
         Poll::Ready(())
     }
 
     /// Reads once into the buffer and gives the bytes to the connection.
     fn poll_read_in(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.read_buf.capacity() - self.read_buf.len() < MIN_READ {
-            self.read_buf.reserve(self.read_size);
+        if self.conn.input_capacity() == 0 {
+            // The connection holds no buffer (new, or quiet for a while): start small again.
+            self.read_size = MIN_READ;
         }
-        let spare = self.read_buf.capacity() - self.read_buf.len();
-        let polled = tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf);
-        let Poll::Ready(n) = polled else {
-            if self.read_buf.is_empty() && self.conn.buffered_input() == 0 {
-                // Quiet: hold no buffer while waiting. The next read allocates a fresh one of
-                // the default size, so an idle connection costs no read buffer and a past
-                // burst pins nothing.
-                self.read_buf = BytesMut::new();
-                self.read_size = self.conn.config().get_read_buffer_size();
-            }
-            return Poll::Pending;
-        };
-        let n = n?;
+        // Read straight into the connection's buffer: no copy, and a frame of known length gets
+        // room for all of it at once.
+        let buf = self.conn.read_buf(self.read_size);
+        let spare = buf.capacity() - buf.len();
+        let n = ready!(tokio_util::io::poll_read_buf(
+            Pin::new(&mut self.io),
+            cx,
+            buf
+        ))?;
         if n == 0 {
             self.read_eof = true;
             self.conn.handle_eof();
         } else {
-            // Grow reads while they fill the buffer; fall back when the stream goes quiet.
             if n == spare {
+                // The read filled the buffer: ask for more next time.
                 self.read_size = (self.read_size * 2).min(MAX_READ);
-            } else if n < spare / 4 {
-                self.read_size = self.conn.config().get_read_buffer_size();
             }
-            self.conn.handle_bytes(&mut self.read_buf);
+            self.conn.handle_read(n);
         }
         Poll::Ready(Ok(()))
     }

@@ -15,6 +15,15 @@ use crate::message::{DataKind, Fragment, Message};
 use crate::transmit::Transmit;
 use crate::utf8::{Utf8Bytes, Utf8Validator};
 
+/// The most input buffer reserved ahead of data for a frame whose length is known. A frame up
+/// to this size lands in one allocation; a larger one grows the buffer as its bytes arrive, so
+/// a peer that announces large frames and trickles them cannot make us allocate ahead.
+const PREALLOC_LIMIT: usize = 1 << 20;
+
+/// A quiet connection lets go of an input buffer grown past `Config::read_buffer_size` after
+/// this long without input.
+const SHRINK_DELAY: Duration = Duration::from_secs(1);
+
 /// Which end of the connection this is. Clients mask what they send and expect unmasked
 /// frames; servers the reverse (RFC 6455 §5.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -120,6 +129,8 @@ struct Reader {
     activity: bool,
     /// A refused frame announced more payload than can be skipped: stop reading.
     unskippable: bool,
+    /// The largest the input buffer has been since it was last released.
+    peak: usize,
 }
 
 #[derive(Debug)]
@@ -189,6 +200,8 @@ struct Timers {
     /// Keepalive: the outstanding ping's payload and when it was sent.
     ping: Option<(u64, Instant)>,
     pong_deadline: Timer,
+    /// When to release a grown input buffer that stayed empty.
+    shrink: Timer,
     /// A matching pong arrived; the round trip is measured at the next `poll_timeout`.
     pong_arrived: bool,
     next_ping_id: u64,
@@ -282,12 +295,69 @@ impl Connection {
             return;
         }
         self.reader.activity = true;
+        self.timers.shrink = Timer::Off;
         if self.closing.done || self.closing.received {
             // Nothing after a close frame is meaningful (RFC 6455 §5.5.1).
             bytes.clear();
             return;
         }
         self.reader.buf.unsplit(bytes.split());
+        self.reader.peak = self.reader.peak.max(self.reader.buf.len());
+    }
+
+    /// The connection's input buffer, with room to read into: at least `min_spare` bytes, and
+    /// room for the whole frame being received when its length is known (so that it lands in
+    /// one allocation, without copies). Append the bytes read (for instance with
+    /// `tokio_util::io::poll_read_buf`) and then call [`handle_read`](Self::handle_read).
+    ///
+    /// This is the copy-free alternative to [`handle_bytes`](Self::handle_bytes), which takes
+    /// bytes the caller read into its own buffer.
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Event, Message, Role};
+    ///
+    /// let mut server = Connection::new(Role::Server);
+    /// let buf = server.read_buf(512);
+    /// assert!(buf.capacity() - buf.len() >= 512);
+    /// // A masked "Hi" arrives:
+    /// buf.extend_from_slice(&[0x81, 0x82, 0, 0, 0, 0, b'H', b'i']);
+    /// server.handle_read(8);
+    /// assert_eq!(server.poll_event().unwrap(), Some(Event::Message(Message::text("Hi"))));
+    /// ```
+    pub fn read_buf(&mut self, min_spare: usize) -> &mut BytesMut {
+        let buf = &mut self.reader.buf;
+        let mut want = min_spare;
+        if let Some(frame) = &self.reader.frame
+            && frame.in_place
+        {
+            let unread = buf.len() - frame.held;
+            let missing = to_usize(frame.remaining).saturating_sub(unread);
+            // Trust the announced length up to the limit; beyond it, grow with the data.
+            want = want.max(missing.min(PREALLOC_LIMIT.max(buf.len())));
+        }
+        if buf.capacity() - buf.len() < want {
+            buf.reserve(want);
+        }
+        self.reader.peak = self.reader.peak.max(buf.capacity());
+        buf
+    }
+
+    /// The room the input buffer has now (0 when the connection holds none, as after a quiet
+    /// spell): a reader may start with small reads again.
+    pub fn input_capacity(&self) -> usize {
+        self.reader.buf.capacity()
+    }
+
+    /// Records that `read` bytes were appended to the buffer from [`read_buf`](Self::read_buf).
+    pub fn handle_read(&mut self, read: usize) {
+        if read == 0 {
+            return;
+        }
+        self.reader.activity = true;
+        self.timers.shrink = Timer::Off;
+        if self.closing.done || self.closing.received {
+            self.reader.buf.clear();
+        }
     }
 
     /// Records that the transport will deliver no more bytes. Input already given is still
@@ -300,6 +370,13 @@ impl Connection {
     /// Fires the timers due at `now`: the closing handshake deadline, and keepalive.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.anchor_timers(now);
+        if self.timers.shrink.expired(now) {
+            self.timers.shrink = Timer::Off;
+            if self.reader.buf.is_empty() {
+                self.reader.buf = BytesMut::new();
+                self.reader.peak = 0;
+            }
+        }
         if self.timers.close.expired(now) {
             self.timers.close = Timer::Off;
             self.closing.aborted = true;
@@ -440,7 +517,7 @@ impl Connection {
         while !self.closing.done && !self.closing.received {
             match self.read_step() {
                 Ok(Step::Event(event)) => {
-                    self.release_empty_buffer();
+                    self.note_empty_buffer();
                     return Ok(Some(event));
                 }
                 Ok(Step::Continue) => {}
@@ -463,7 +540,7 @@ impl Connection {
             self.reader.frame = None;
             self.reader.message = None;
         }
-        self.release_empty_buffer();
+        self.note_empty_buffer();
         if self.closing.eof && !self.closing.done {
             self.closing.done = true;
             if !self.closing.received && !self.closing.failed {
@@ -510,6 +587,7 @@ impl Connection {
             self.timers.close,
             self.timers.idle,
             self.timers.pong_deadline,
+            self.timers.shrink,
         ]
         .into_iter()
         .filter_map(Timer::deadline)
@@ -636,15 +714,16 @@ impl Connection {
         }
     }
 
-    /// An empty input buffer may still hold the allocation of a large message already handed
-    /// out; let it go, so that a burst does not pin memory on a quiet connection. (The next
-    /// `handle_bytes` adopts the caller's buffer without a copy.)
-    ///
-    /// Whatever `capacity` says: once drained, it counts only what lies past the drained bytes,
-    /// not the allocation behind them.
-    fn release_empty_buffer(&mut self) {
-        if self.reader.buf.is_empty() {
-            self.reader.buf = BytesMut::new();
+    /// Once the input buffer is empty, it is kept for the next message: when the message just
+    /// handed out is dropped, the next reservation reuses the same allocation (no allocation, no
+    /// page faults). A buffer grown past `read_buffer_size` is released after [`SHRINK_DELAY`]
+    /// without input, so that a burst does not pin memory on a quiet connection.
+    fn note_empty_buffer(&mut self) {
+        if self.reader.buf.is_empty()
+            && self.reader.peak > self.config.get_read_buffer_size()
+            && self.timers.shrink == Timer::Off
+        {
+            self.timers.shrink = Timer::Armed(SHRINK_DELAY);
         }
     }
 
@@ -1092,6 +1171,7 @@ impl Connection {
 
     fn anchor_timers(&mut self, now: Instant) {
         self.timers.close.anchor(now);
+        self.timers.shrink.anchor(now);
         self.timers.pong_deadline.anchor(now);
         if self.timers.pong_arrived {
             self.timers.pong_arrived = false;
