@@ -44,9 +44,12 @@ async fn serve(addr: &str) -> std::io::Result<()> {
     server
         .serve(|mut ws, _accepted| async move {
             // `next` answers pings and completes the closing handshake; read until it ends.
+            // `feed` queues each echo without a write of its own: what is queued goes out in
+            // one write when the socket next waits for input, however many messages one read
+            // brought (weft's idiom for echo and relay loops).
             while let Some(message) = ws.next().await {
                 if let Ok(message @ (Message::Text(_) | Message::Binary(_))) = message
-                    && ws.send(message).await.is_err()
+                    && ws.feed(message).await.is_err()
                 {
                     break;
                 }

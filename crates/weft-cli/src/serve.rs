@@ -160,8 +160,10 @@ async fn echo(mut ws: WebSocket<ServerStream>, accepted: Accepted, quiet: bool) 
             // Once a close frame went out (at shutdown), data that was already on its way is
             // not answered.
             Ok(message @ (Message::Text(_) | Message::Binary(_))) if ws.connection().can_send() => {
-                // A failed send fails the connection; the next read ends the stream.
-                if let Err(err) = ws.send(message).await {
+                // `feed` queues the echo; everything queued goes out in one write when the
+                // socket next waits for input, however many messages one read brought. A
+                // failed write fails the connection; the next read ends the stream.
+                if let Err(err) = ws.feed(message).await {
                     failure.get_or_insert(err);
                 }
             }
