@@ -132,7 +132,9 @@ async fn faulty_pair_deflating(
 
 #[tokio::test]
 async fn in_memory_echo_under_every_fault_mix() {
-    let mixes = fault_mixes().into_iter().flat_map(|mix| [(mix.clone(), false), (mix, true)]);
+    let mixes = fault_mixes()
+        .into_iter()
+        .flat_map(|mix| [(mix.clone(), false), (mix, true)]);
     for ((name, client_faults, server_faults), deflate) in mixes {
         let (mut client, server) =
             faulty_pair_deflating(client_faults, server_faults, deflate).await;

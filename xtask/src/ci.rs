@@ -30,29 +30,57 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
 
-    Cmd::new("cargo").args(["fmt", "--all", "--", "--check"]).run()?;
     Cmd::new("cargo")
-        .args(["clippy", "--workspace", "--all-targets", "--all-features", "--locked"])
+        .args(["fmt", "--all", "--", "--check"])
+        .run()?;
+    Cmd::new("cargo")
+        .args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--locked",
+        ])
         .args(["--", "-D", "warnings"])
         .run()?;
     for krate in NO_DEFAULT_FEATURE_CRATES {
         Cmd::new("cargo")
-            .args(["clippy", "--package", krate, "--no-default-features", "--locked"])
+            .args([
+                "clippy",
+                "--package",
+                krate,
+                "--no-default-features",
+                "--locked",
+            ])
             .args(["--", "-D", "warnings"])
             .run()?;
     }
     for features in FACADE_FEATURES {
         Cmd::new("cargo")
-            .args(["clippy", "--package", "weft", "--no-default-features", "--locked"])
+            .args([
+                "clippy",
+                "--package",
+                "weft",
+                "--no-default-features",
+                "--locked",
+            ])
             .args(["--features", features])
             .args(["--", "-D", "warnings"])
             .run()?;
     }
     if !skip_tests {
-        Cmd::new("cargo").args(["test", "--workspace", "--all-features", "--locked"]).run()?;
+        Cmd::new("cargo")
+            .args(["test", "--workspace", "--all-features", "--locked"])
+            .run()?;
     }
     Cmd::new("cargo")
-        .args(["doc", "--workspace", "--all-features", "--no-deps", "--locked"])
+        .args([
+            "doc",
+            "--workspace",
+            "--all-features",
+            "--no-deps",
+            "--locked",
+        ])
         .env("RUSTDOCFLAGS", "-D warnings")
         .run()?;
     miri()?;
@@ -75,7 +103,14 @@ fn miri() -> Result<(), String> {
         return Ok(());
     }
     Cmd::new("cargo")
-        .args(["+nightly", "miri", "test", "--package", "weft-codec", "--lib"])
+        .args([
+            "+nightly",
+            "miri",
+            "test",
+            "--package",
+            "weft-codec",
+            "--lib",
+        ])
         // Property tests run few cases under Miri, which is slow.
         .env("PROPTEST_CASES", "4")
         .run()

@@ -207,11 +207,19 @@ pub const FUZZ_INFLATE_BUDGET: usize = 64 << 10;
 /// chooses the window bits, context takeover and chunk size.
 pub fn inflate(data: &[u8]) {
     use weft_codec::Extension as _;
-    let Some((&control, input)) = data.split_first() else { return };
+    let Some((&control, input)) = data.split_first() else {
+        return;
+    };
     let bits = 9 + (control & 7).min(6);
-    let takeover = if control & 8 == 0 { "" } else { "; client_no_context_takeover" };
+    let takeover = if control & 8 == 0 {
+        ""
+    } else {
+        "; client_no_context_takeover"
+    };
     let response = format!("permessage-deflate; client_max_window_bits={bits}{takeover}");
-    let Ok(agreed) = weft_handshake::parse_extension_list(response.as_bytes()) else { return };
+    let Ok(agreed) = weft_handshake::parse_extension_list(response.as_bytes()) else {
+        return;
+    };
     let config = weft_deflate::DeflateConfig::default();
     let Ok(Some(mut deflate)) = config.server_extension(&agreed) else {
         panic!("the server's own answer builds: {response}")
