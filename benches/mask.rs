@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use weft_codec::{apply_mask, apply_mask_bytewise};
+use weft_codec::{apply_mask, apply_mask_bytewise, apply_mask_portable};
 
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
@@ -16,6 +16,9 @@ fn masking(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(size as u64));
         group.bench_with_input(BenchmarkId::new("apply_mask", size), &size, |b, _| {
             b.iter(|| apply_mask(black_box(&mut buf), KEY, black_box(1)));
+        });
+        group.bench_with_input(BenchmarkId::new("portable", size), &size, |b, _| {
+            b.iter(|| apply_mask_portable(black_box(&mut buf), KEY, black_box(1)));
         });
         group.bench_with_input(BenchmarkId::new("bytewise", size), &size, |b, _| {
             b.iter(|| apply_mask_bytewise(black_box(&mut buf), KEY, black_box(1)));

@@ -113,5 +113,20 @@ fn miri() -> Result<(), String> {
         ])
         // Property tests run few cases under Miri, which is slow.
         .env("PROPTEST_CASES", "4")
+        .run()?;
+    // Miri reports a CPU feature present only when it is enabled at compile time, so a second
+    // run with AVX2 enabled walks the `unsafe` dispatch in `mask::wide` and the AVX2 word loop.
+    Cmd::new("cargo")
+        .args([
+            "+nightly",
+            "miri",
+            "test",
+            "--package",
+            "weft-codec",
+            "--lib",
+            "mask::",
+        ])
+        .env("RUSTFLAGS", "-C target-feature=+avx2")
+        .env("PROPTEST_CASES", "4")
         .run()
 }
