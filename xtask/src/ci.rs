@@ -89,16 +89,37 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 }
 
 /// The codec's unit tests under Miri (the masking code above all), when a nightly toolchain
-/// with Miri is installed; skipped with a message otherwise.
+/// is installed: Miri and its `rust-src` are added to it first if missing. Skipped with a
+/// message when there is no nightly or the components cannot be installed.
 fn miri() -> Result<(), String> {
-    let has_miri = Command::new("cargo")
-        .args(["+nightly", "miri", "--version"])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !has_miri {
+    let succeeds = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .output()
+            .is_ok_and(|output| output.status.success())
+    };
+    let has_miri = || succeeds("cargo", &["+nightly", "miri", "--version"]);
+    if !has_miri() && succeeds("cargo", &["+nightly", "--version"]) {
+        eprintln!("xtask ci: installing Miri into the nightly toolchain (rustup component add)");
+        let installed = succeeds(
+            "rustup",
+            &[
+                "component",
+                "add",
+                "--toolchain",
+                "nightly",
+                "miri",
+                "rust-src",
+            ],
+        );
+        if !installed {
+            eprintln!("xtask ci: could not install Miri (rustup component add failed)");
+        }
+    }
+    if !has_miri() {
         eprintln!(
             "xtask ci: skipped Miri: no nightly toolchain with Miri \
-             (`rustup +nightly component add miri`)"
+             (`rustup component add --toolchain nightly miri rust-src`)"
         );
         return Ok(());
     }
@@ -111,8 +132,10 @@ fn miri() -> Result<(), String> {
             "weft-codec",
             "--lib",
         ])
-        // Property tests run few cases under Miri, which is slow.
+        // Property tests run few cases under Miri, which is slow; proptest reads its
+        // regression files, which Miri's isolation refuses.
         .env("PROPTEST_CASES", "4")
+        .env("MIRIFLAGS", "-Zmiri-disable-isolation")
         .run()?;
     // Miri reports a CPU feature present only when it is enabled at compile time, so a second
     // run with AVX2 enabled walks the `unsafe` dispatch in `mask::wide` and the AVX2 word loop.
@@ -128,5 +151,6 @@ fn miri() -> Result<(), String> {
         ])
         .env("RUSTFLAGS", "-C target-feature=+avx2")
         .env("PROPTEST_CASES", "4")
+        .env("MIRIFLAGS", "-Zmiri-disable-isolation")
         .run()
 }

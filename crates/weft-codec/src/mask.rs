@@ -116,7 +116,9 @@ mod wide {
 /// The key as seen from `offset` bytes into the payload.
 #[inline]
 fn rotate_key(key: [u8; 4], offset: usize) -> [u8; 4] {
-    // Little-endian, so rotating the array left by one byte is rotating the word right by 8.
+    // A word rotate: `[u8; 4]::rotate_left` did not inline and cost 8 ns per call. Little
+    // endian, so rotating the array left by one byte rotates the word right by 8 bits.
+    #[expect(clippy::cast_possible_truncation, reason = "offset % 4 is below 4")]
     let shift = (offset % 4) as u32 * 8;
     u32::from_le_bytes(key).rotate_right(shift).to_le_bytes()
 }
@@ -160,7 +162,9 @@ mod tests {
     #[test]
     fn every_length_and_offset_matches_the_definition() {
         let key = [0x12, 0x34, 0x56, 0x78];
-        let input: Vec<u8> = (0..=255u8).cycle().take(300).collect();
+        // Under Miri, 100 bytes still reach the short loop, the word loop and the wide one.
+        let max_len = if cfg!(miri) { 100 } else { 300 };
+        let input: Vec<u8> = (0..=255u8).cycle().take(max_len).collect();
         for len in 0..input.len() {
             for offset in 0..8 {
                 let mut fast = input[..len].to_vec();

@@ -179,6 +179,9 @@ fn s5_2_single_frame_messages_both_directions() {
 #[test]
 fn s5_2_all_three_length_forms_are_received() {
     for len in [0, 125, 126, 65_535, 65_536, 200_000] {
+        if cfg!(miri) && len > 65_536 {
+            continue; // the 64-bit form is reached at 65,536; more is only slower under Miri
+        }
         let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         let mut srv = server();
         feed(&mut srv, &from_client(true, 2, &payload));
@@ -427,6 +430,10 @@ fn s5_4_fragment_count_is_limited_inclusively() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "65,536 frames take many minutes under Miri; smaller fragment tests cover the paths"
+)]
 fn s5_4_default_limits_take_what_autobahn_sends() {
     // Autobahn 9.3.1 sends 4 MiB in 64-byte fragments, and then an empty final frame.
     let mut srv = server();
@@ -626,8 +633,10 @@ fn s5_5_2_auto_pong_can_be_turned_off() {
 
 #[test]
 fn s5_5_3_a_ping_flood_owes_only_the_latest_pong() {
+    // Fewer under Miri, where each ping costs milliseconds; the bound is the same.
+    let pings: u32 = if cfg!(miri) { 100 } else { 10_000 };
     let mut srv = server();
-    for i in 0..10_000u32 {
+    for i in 0..pings {
         feed(&mut srv, &from_client(true, 9, &i.to_be_bytes()));
         drain(&mut srv);
         // The transport accepts nothing: the first pong stays queued.
@@ -643,7 +652,7 @@ fn s5_5_3_a_ping_flood_owes_only_the_latest_pong() {
     assert_eq!(sent[0].1, 0u32.to_be_bytes());
     assert_eq!(
         sent[1].1,
-        9_999u32.to_be_bytes(),
+        (pings - 1).to_be_bytes(),
         "the latest ping is answered"
     );
 }
