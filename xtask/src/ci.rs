@@ -123,34 +123,31 @@ fn miri() -> Result<(), String> {
         );
         return Ok(());
     }
-    Cmd::new("cargo")
-        .args([
-            "+nightly",
-            "miri",
-            "test",
-            "--package",
-            "weft-codec",
-            "--lib",
-        ])
-        // Property tests run few cases under Miri, which is slow; proptest reads its
-        // regression files, which Miri's isolation refuses.
-        .env("PROPTEST_CASES", "4")
-        .env("MIRIFLAGS", "-Zmiri-disable-isolation")
-        .run()?;
-    // Miri reports a CPU feature present only when it is enabled at compile time, so a second
-    // run with AVX2 enabled walks the `unsafe` dispatch in `mask::wide` and the AVX2 word loop.
-    Cmd::new("cargo")
-        .args([
-            "+nightly",
-            "miri",
-            "test",
-            "--package",
-            "weft-codec",
-            "--lib",
-            "mask::",
-        ])
-        .env("RUSTFLAGS", "-C target-feature=+avx2")
-        .env("PROPTEST_CASES", "4")
-        .env("MIRIFLAGS", "-Zmiri-disable-isolation")
-        .run()
+    // The whole library as built; then, since Miri reports a CPU feature present only when it
+    // is enabled at compile time, the mask tests with AVX2 enabled, which walk the `unsafe`
+    // dispatch in `mask::wide` and the AVX2 word loop.
+    for (filter, rustflags) in [
+        (None, None),
+        (Some("mask::"), Some("-C target-feature=+avx2")),
+    ] {
+        let mut miri = Cmd::new("cargo")
+            .args([
+                "+nightly",
+                "miri",
+                "test",
+                "--package",
+                "weft-codec",
+                "--lib",
+            ])
+            .args(filter)
+            // Property tests run few cases under Miri, which is slow; proptest reads its
+            // regression files, which Miri's isolation refuses.
+            .env("PROPTEST_CASES", "4")
+            .env("MIRIFLAGS", "-Zmiri-disable-isolation");
+        if let Some(flags) = rustflags {
+            miri = miri.env("RUSTFLAGS", flags);
+        }
+        miri.run()?;
+    }
+    Ok(())
 }
