@@ -79,13 +79,11 @@ fn xor_words_portable(words: &mut [[u8; 8]], word: u64) {
 mod wide {
     use super::xor_words_portable;
 
-    /// Below this many words the portable loop is as fast and skips the feature check.
-    const WIDE_MIN_WORDS: usize = 8;
-
+    /// Called for buffers of at least `SHORT_LEN` bytes, where the feature check pays.
     #[inline]
     pub(super) fn xor_words(words: &mut [[u8; 8]], word: u64) {
         #[cfg(target_arch = "x86_64")]
-        if words.len() >= WIDE_MIN_WORDS {
+        {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 // SAFETY: the CPU supports AVX-512F, checked on the line above.
                 unsafe { xor_words_avx512(words, word) };
