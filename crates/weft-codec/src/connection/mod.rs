@@ -294,15 +294,12 @@ impl Connection {
         if bytes.is_empty() {
             return;
         }
-        self.reader.activity = true;
-        self.timers.shrink = Timer::Off;
-        if self.closing.done || self.closing.received {
-            // Nothing after a close frame is meaningful (RFC 6455 §5.5.1).
+        if self.note_input() {
+            self.reader.buf.unsplit(bytes.split());
+            self.reader.peak = self.reader.peak.max(self.reader.buf.len());
+        } else {
             bytes.clear();
-            return;
         }
-        self.reader.buf.unsplit(bytes.split());
-        self.reader.peak = self.reader.peak.max(self.reader.buf.len());
     }
 
     /// The connection's input buffer, with room to read into: at least `min_spare` bytes, and
@@ -350,14 +347,18 @@ impl Connection {
 
     /// Records that `read` bytes were appended to the buffer from [`read_buf`](Self::read_buf).
     pub fn handle_read(&mut self, read: usize) {
-        if read == 0 {
-            return;
-        }
-        self.reader.activity = true;
-        self.timers.shrink = Timer::Off;
-        if self.closing.done || self.closing.received {
+        if read > 0 && !self.note_input() {
             self.reader.buf.clear();
         }
+    }
+
+    /// Records that input arrived (for keepalive and the buffer release timer); returns
+    /// whether it is still wanted. Nothing after a close frame is meaningful (RFC 6455
+    /// §5.5.1).
+    fn note_input(&mut self) -> bool {
+        self.reader.activity = true;
+        self.timers.shrink = Timer::Off;
+        !(self.closing.done || self.closing.received)
     }
 
     /// Records that the transport will deliver no more bytes. Input already given is still
