@@ -97,27 +97,10 @@ impl Default for Acceptor {
     /// timeouts.
     fn default() -> Self {
         Self::builder().build().unwrap_or_else(|_| {
-            // Building fails only for an invalid subprotocol name, and the defaults have none.
-            Self {
-                inner: Arc::new(Inner::plain()),
-            }
+            // Building fails only for an invalid subprotocol name, and the defaults have none;
+            // were it to fail, a handshake without subprotocols or extensions is the default.
+            Self::builder().assemble(Handshake::default())
         })
-    }
-}
-
-impl Inner {
-    fn plain() -> Self {
-        Self {
-            handshake: Handshake::default(),
-            on_request: None,
-            limits: Limits::default(),
-            config: Config::default(),
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-            #[cfg(feature = "rustls")]
-            tls: None,
-            #[cfg(feature = "deflate")]
-            deflate: weft_deflate::DeflateConfig::default().enabled(false),
-        }
     }
 }
 
@@ -427,18 +410,23 @@ impl AcceptorBuilder {
     }
 
     /// Builds the acceptor; fails if a subprotocol name is not an HTTP token.
-    pub fn build(self) -> Result<Acceptor, Error> {
+    pub fn build(mut self) -> Result<Acceptor, Error> {
+        let handshake = std::mem::replace(&mut self.handshake, Handshake::builder());
         #[cfg(feature = "deflate")]
         let handshake = if self.deflate.get_enabled() {
-            self.handshake.extensions(self.deflate.clone())
+            handshake.extensions(self.deflate.clone())
         } else {
-            self.handshake
+            handshake
         };
-        #[cfg(not(feature = "deflate"))]
-        let handshake = self.handshake;
-        Ok(Acceptor {
+        let handshake = handshake.build().map_err(Error::Config)?;
+        Ok(self.assemble(handshake))
+    }
+
+    /// The acceptor with these settings and a built `handshake` (which replaces the builder's).
+    fn assemble(self, handshake: Handshake) -> Acceptor {
+        Acceptor {
             inner: Arc::new(Inner {
-                handshake: handshake.build().map_err(Error::Config)?,
+                handshake,
                 on_request: self.on_request,
                 limits: self.limits,
                 config: self.config,
@@ -448,7 +436,7 @@ impl AcceptorBuilder {
                 #[cfg(feature = "deflate")]
                 deflate: self.deflate,
             }),
-        })
+        }
     }
 }
 
