@@ -14,50 +14,21 @@
 )]
 mod peers;
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use peers::Peers;
+use support::{Lines, TIMEOUT};
 
-/// The longest a step may take; generous for a loaded CI machine.
-const TIMEOUT: Duration = Duration::from_secs(30);
+#[path = "support/lines.rs"]
+mod support;
 
 /// The longest the whole browser run may take: starting Chromium, then each step of the script
 /// within its own limit of 20 s.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Lines a child writes to a pipe, read on a thread so that no wait can block forever.
-struct Lines(mpsc::Receiver<String>);
-
-impl Lines {
-    fn read_from(pipe: impl Read + Send + 'static) -> Self {
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Self(rx)
-    }
-
-    /// The next line within `timeout`, or `None` at the end of the stream or after the timeout.
-    fn next_within(&self, timeout: Duration) -> Option<String> {
-        self.0.recv_timeout(timeout).ok()
-    }
-
-    /// The lines received so far.
-    fn so_far(&self) -> Vec<String> {
-        self.0.try_iter().collect()
-    }
-}
 
 /// A child process that is stopped when dropped: SIGTERM first, so that playwright closes
 /// Chromium, then SIGKILL if it has not exited within a few seconds.

@@ -1,52 +1,19 @@
 //! The `weft` binary end to end: `serve` on a free port, its demo page over raw HTTP, `connect`
 //! against it, and the failures a user sees. Every wait is bounded by [`TIMEOUT`].
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The longest any step may take; generous for a loaded CI machine.
-const TIMEOUT: Duration = Duration::from_secs(30);
+use support::{Lines, TIMEOUT};
+
+#[path = "support/lines.rs"]
+mod support;
 
 fn weft() -> Command {
     Command::new(env!("CARGO_BIN_EXE_weft"))
-}
-
-/// Lines a child writes to a pipe, read on a thread so that no wait can block forever.
-struct Lines(mpsc::Receiver<String>);
-
-impl Lines {
-    fn read_from(pipe: impl Read + Send + 'static) -> Self {
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Self(rx)
-    }
-
-    /// The next line; panics after [`TIMEOUT`] or at the end of the stream.
-    fn next(&self, what: &str) -> String {
-        self.0
-            .recv_timeout(TIMEOUT)
-            .unwrap_or_else(|err| panic!("waiting for {what}: {err}"))
-    }
-
-    /// Every line up to the end of the stream (the child has exited, so it comes soon).
-    fn rest(&self) -> Vec<String> {
-        let mut lines = Vec::new();
-        while let Ok(line) = self.0.recv_timeout(TIMEOUT) {
-            lines.push(line);
-        }
-        lines
-    }
 }
 
 /// Waits for `child` to exit; kills it and panics after [`TIMEOUT`].
