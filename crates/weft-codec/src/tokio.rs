@@ -10,11 +10,13 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker, ready};
 
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use ::tokio::time::{Instant, Sleep};
+use atomic_waker::AtomicWaker;
 use bytes::{Buf, BytesMut};
 use futures_core::Stream;
 use futures_sink::Sink;
@@ -67,6 +69,8 @@ pub struct WebSocket<S> {
     timer: Option<Pin<Box<Sleep>>>,
     /// `timer` is set for a deadline that has not fired yet.
     timer_armed: bool,
+    /// The waker the armed `timer` was polled with, if it was polled since it was last set.
+    timer_waker: Option<Waker>,
     /// A decoding error waiting for its close frame to be written before it is returned.
     pending_error: Option<Error>,
     /// A data message that started arriving in pieces, assembled for a whole-message reader.
@@ -90,6 +94,30 @@ struct CloseSignal {
     signal: Pin<Box<dyn Future<Output = ()> + Send>>,
     code: CloseCode,
     reason: Utf8Bytes,
+    /// What `signal` is polled with: it records the wake-up before passing it on to the task.
+    wake: Arc<SignalWake>,
+    waker: Waker,
+}
+
+/// The waker a close signal is polled with. The signal is polled again only after it woke its
+/// task: a connection waits once per message, and polling a signal each time (a
+/// `CancellationToken`'s future takes a mutex) cost as much as decoding a small message.
+struct SignalWake {
+    /// The signal asked to be polled (set at first, so that it is polled once to begin with).
+    woken: AtomicBool,
+    /// The task that polled the connection last.
+    task: AtomicWaker,
+}
+
+impl Wake for SignalWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+    }
 }
 
 impl<S> fmt::Debug for WebSocket<S> {
@@ -118,6 +146,7 @@ where
             read_size: MIN_READ,
             timer: None,
             timer_armed: false,
+            timer_waker: None,
             pending_error: None,
             assembling: None,
             needs_flush: false,
@@ -149,10 +178,16 @@ where
         reason: impl Into<Utf8Bytes>,
         signal: impl Future<Output = ()> + Send + 'static,
     ) {
+        let wake = Arc::new(SignalWake {
+            woken: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
         self.close_signal = Some(CloseSignal {
             signal: Box::pin(signal),
             code,
             reason: reason.into(),
+            waker: Waker::from(wake.clone()),
+            wake,
         });
     }
 
@@ -165,7 +200,14 @@ where
             self.close_signal = None;
             return false;
         }
-        if close.signal.as_mut().poll(cx).is_pending() {
+        // The task to wake may change (a split connection is polled by two tasks); the signal
+        // keeps `close.waker`, which wakes whichever registered last.
+        close.wake.task.register(cx.waker());
+        if !close.wake.woken.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        let mut signal_cx = Context::from_waker(&close.waker);
+        if close.signal.as_mut().poll(&mut signal_cx).is_pending() {
             return false;
         }
         let (code, reason) = (close.code, close.reason.clone());
@@ -197,8 +239,8 @@ where
     /// Cancel safe: if the future is dropped before it completes, no message is lost.
     pub async fn next(&mut self) -> Option<Result<Message, Error>> {
         poll_fn(|cx| {
-            let waker = cx.waker().clone();
-            self.poll_message(cx, &waker)
+            let waker = cx.waker();
+            self.poll_message(cx, waker)
         })
         .await
     }
@@ -210,8 +252,8 @@ where
     /// Cancel safe.
     pub async fn next_fragment(&mut self) -> Option<Result<Event, Error>> {
         poll_fn(|cx| {
-            let waker = cx.waker().clone();
-            self.poll_fragment(cx, &waker)
+            let waker = cx.waker();
+            self.poll_fragment(cx, waker)
         })
         .await
     }
@@ -320,8 +362,8 @@ where
 
     async fn next_event_raw(&mut self) -> Option<Result<Event, Error>> {
         poll_fn(|cx| {
-            let waker = cx.waker().clone();
-            self.poll_event(cx, &waker)
+            let waker = cx.waker();
+            self.poll_event(cx, waker)
         })
         .await
     }
@@ -457,6 +499,7 @@ where
                 self.done = true;
                 self.timer = None;
                 self.timer_armed = false;
+                self.timer_waker = None;
                 return Poll::Ready(None);
             }
 
@@ -622,23 +665,45 @@ where
             self.conn.handle_timeout(now.into_std());
             return true;
         }
-        match &mut self.timer {
-            Some(timer) if self.timer_armed && timer.deadline() <= deadline => {}
+        let timer = match &mut self.timer {
+            Some(timer) if self.timer_armed && timer.deadline() <= deadline => {
+                // Polled with this task's waker and not fired: it will wake the task when it
+                // does. (Polling a tokio `Sleep` costs as much as decoding a small message.)
+                if !timer.is_elapsed()
+                    && self
+                        .timer_waker
+                        .as_ref()
+                        .is_some_and(|waker| waker.will_wake(cx.waker()))
+                {
+                    return false;
+                }
+                timer
+            }
             Some(timer) => {
                 timer.as_mut().reset(deadline);
                 self.timer_armed = true;
+                self.timer_waker = None;
+                timer
             }
             None => {
-                self.timer = Some(Box::pin(::tokio::time::sleep_until(deadline)));
                 self.timer_armed = true;
+                self.timer_waker = None;
+                self.timer
+                    .insert(Box::pin(::tokio::time::sleep_until(deadline)))
             }
-        }
-        if let Some(timer) = &mut self.timer
-            && timer.as_mut().poll(cx).is_ready()
-        {
+        };
+        if timer.as_mut().poll(cx).is_ready() {
             self.timer_armed = false;
+            self.timer_waker = None;
             self.conn.handle_timeout(Instant::now().into_std());
             return true;
+        }
+        if !self
+            .timer_waker
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            self.timer_waker = Some(cx.waker().clone());
         }
         false
     }
@@ -674,8 +739,8 @@ where
     type Item = Result<Message, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let waker = cx.waker().clone();
-        self.get_mut().poll_message(cx, &waker)
+        let waker = cx.waker();
+        self.get_mut().poll_message(cx, waker)
     }
 }
 

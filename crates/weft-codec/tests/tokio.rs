@@ -242,3 +242,80 @@ async fn close_when_a_signal_fires() {
     assert_eq!(seen.first(), Some(&Message::text("before")));
     assert!(seen.last().unwrap().is_close());
 }
+
+#[tokio::test(start_paused = true)]
+async fn close_when_a_signal_wakes_before_it_completes() {
+    let (mut client, mut server) = pair();
+    let (first, first_fired) = tokio::sync::oneshot::channel::<()>();
+    let (second, second_fired) = tokio::sync::oneshot::channel::<()>();
+    // Woken by the first channel, the signal is still pending: it must be polled again when
+    // the second fires, though the connection saw no traffic in between.
+    server.close_when(CloseCode::GOING_AWAY, "bye", async move {
+        let _ = first_fired.await;
+        let _ = second_fired.await;
+    });
+    let server = tokio::spawn(echo(server));
+    client.send(Message::text("hello")).await.unwrap();
+    assert_eq!(
+        client.next().await.unwrap().unwrap(),
+        Message::text("hello")
+    );
+    first.send(()).unwrap();
+    let quiet = tokio::time::timeout(Duration::from_secs(5), client.next()).await;
+    assert!(
+        quiet.is_err(),
+        "closed before the signal completed: {quiet:?}"
+    );
+    second.send(()).unwrap();
+    let close = tokio::time::timeout(Duration::from_secs(60), client.next())
+        .await
+        .expect("the signal completed, but the connection did not close");
+    assert_eq!(
+        close.unwrap().unwrap(),
+        Message::Close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "bye")))
+    );
+    assert!(client.next().await.is_none());
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn keepalive_counts_from_the_last_message_however_the_timer_was_armed() {
+    let (a, b) = tokio::io::duplex(64 << 10);
+    let quiet = Config::default().ping_interval(None);
+    let keepalive = Config::default().ping_interval(Some(Duration::from_secs(10)));
+    let mut client = WebSocket::from_parts(
+        a,
+        Connection::new(Role::Client).with_config(quiet),
+        Default::default(),
+    );
+    let server = WebSocket::from_parts(
+        b,
+        Connection::new(Role::Server).with_config(keepalive),
+        Default::default(),
+    );
+    let server = tokio::spawn(echo(server));
+    // Traffic every 3 s moves the server's 10 s deadline past the timer it armed first.
+    let mut last = tokio::time::Instant::now();
+    for i in 0..5 {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        client.send(Message::binary(vec![i])).await.unwrap();
+        assert_eq!(
+            client.next().await.unwrap().unwrap(),
+            Message::binary(vec![i])
+        );
+        last = tokio::time::Instant::now();
+    }
+    let ping = tokio::time::timeout(Duration::from_secs(60), client.next())
+        .await
+        .expect("no keepalive ping")
+        .unwrap()
+        .unwrap();
+    assert!(matches!(ping, Message::Ping(_)), "{ping:?}");
+    let silence = last.elapsed();
+    assert!(
+        silence >= Duration::from_secs(10) && silence < Duration::from_millis(10_010),
+        "ping after {silence:?} of silence"
+    );
+    client.close(CloseCode::NORMAL, "").await.unwrap();
+    server.await.unwrap().unwrap();
+}

@@ -500,7 +500,10 @@ impl Connection {
 
     /// Sets [`Config::receive_fragments`] from the next message on.
     pub fn set_receive_fragments(&mut self, on: bool) {
-        self.config = self.config.clone().receive_fragments(on);
+        // Called before every read of the async shell: copy the configuration only on a change.
+        if self.config.get_receive_fragments() != on {
+            self.config = self.config.clone().receive_fragments(on);
+        }
     }
 
     // ---------------------------------------------------------------------------------------
@@ -678,6 +681,10 @@ impl Connection {
     // Decoding
 
     fn read_step(&mut self) -> Result<Step, ProtocolError> {
+        // The usual answer once a message is handed out: no header yet, too few bytes for one.
+        if self.reader.frame.is_none() && self.reader.buf.len() < 2 {
+            return Ok(Step::NeedMore);
+        }
         let mut frame = match self.reader.frame.take() {
             Some(frame) => frame,
             None => match self.begin_frame()? {
