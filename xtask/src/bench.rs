@@ -39,6 +39,8 @@ use serde_json::{Value, json};
 use crate::cmd::{self, Cmd};
 use crate::proc;
 
+mod instructions;
+
 pub(crate) const USAGE: &str = "\
 usage: cargo xtask bench [--quick] [-- CRITERION-ARGS...]
        cargo xtask bench --compare [options]
@@ -59,6 +61,9 @@ options:
   --duration SECS    length of each run (default 3)
   --warmup SECS      discarded run per server before the rounds (default 1; 0 for none)
   --idle N           connections of the idle scenario (default 10000)
+  --instructions     instead of timed rounds, count each server's user-space instructions
+                     per message under callgrind (valgrind, installed with apt-get when
+                     missing), in all and in the library's own code; skips `idle`
 ";
 
 /// A load scenario: what `weft bench` is asked to do.
@@ -124,24 +129,35 @@ const IDLE: &str = "idle";
 struct ServerKind {
     name: &'static str,
     example: &'static str,
+    /// Source paths of the library's own code (its crates and the echo example), as parts of
+    /// the paths in debug info, for `--instructions`.
+    sources: &'static [&'static str],
 }
 
 const SERVERS: [ServerKind; 4] = [
     ServerKind {
         name: "weft",
         example: "echo_weft",
+        sources: &["/crates/weft", "/examples/echo_weft.rs"],
     },
     ServerKind {
         name: "tungstenite",
         example: "echo_tungstenite",
+        sources: &[
+            "/tungstenite-",
+            "/tokio-tungstenite-",
+            "/examples/echo_tungstenite.rs",
+        ],
     },
     ServerKind {
         name: "fastwebsockets",
         example: "echo_fastwebsockets",
+        sources: &["/fastwebsockets-", "/examples/echo_fastwebsockets.rs"],
     },
     ServerKind {
         name: "tokio-websockets",
         example: "echo_tokio_websockets",
+        sources: &["/tokio-websockets-", "/examples/echo_tokio_websockets.rs"],
     },
 ];
 
@@ -166,6 +182,7 @@ struct Options {
     duration: f64,
     warmup: f64,
     idle: usize,
+    instructions: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -183,6 +200,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         duration: 3.0,
         warmup: 1.0,
         idle: 10_000,
+        instructions: false,
     };
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
@@ -194,6 +212,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         match arg.as_str() {
             "--compare" => options.compare = true,
             "--quick" => options.quick = true,
+            "--instructions" => options.instructions = true,
             "--scenarios" => {
                 let list = value("--scenarios")?;
                 options.scenarios = list.split(',').map(|s| s.trim().to_owned()).collect();
@@ -230,6 +249,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--" => options.criterion_args.extend(iter.by_ref().cloned()),
             other => return Err(format!("bench: unknown option `{other}`\n{USAGE}")),
         }
+    }
+    if options.instructions && !options.compare {
+        return Err("bench: --instructions goes with --compare".to_owned());
     }
     if options.compare && (options.quick || !options.criterion_args.is_empty()) {
         return Err("bench: --quick and criterion arguments go without --compare".to_owned());
@@ -339,11 +361,22 @@ fn compare(options: &Options) -> Result<(), String> {
         logs,
     };
 
+    let tools = if options.instructions {
+        Some(instructions::Tools::find_or_install(&host.logs)?)
+    } else {
+        None
+    };
     let mut markdown = machine_description(options, &host);
     println!("{markdown}");
     let mut results = Vec::new();
     for name in &options.scenarios {
-        let (text, value) = if name == IDLE {
+        let (text, value) = if let Some(tools) = &tools {
+            let Some(scenario) = SCENARIOS.iter().find(|s| s.name == name).copied() else {
+                eprintln!("bench: --instructions skips scenario `{name}`");
+                continue;
+            };
+            instructions::scenario(&host, tools, &options.servers, scenario)
+        } else if name == IDLE {
             idle_scenario(options, &host)
         } else {
             let scenario = SCENARIOS
@@ -501,13 +534,22 @@ fn machine_description(options: &Options, host: &Host) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let _ = writeln!(
-        out,
-        "- {} round(s) of {} s per server and scenario, interleaved, after a {} s warm-up; \
-         medians over the rounds; CPU per message is the server's user+system time over all \
-         rounds divided by the messages echoed",
-        options.rounds, options.duration, options.warmup
-    );
+    if options.instructions {
+        let _ = writeln!(
+            out,
+            "- user-space instructions per message counted by callgrind: two fresh servers per \
+             scenario, the difference between a short and a long run divided by the extra \
+             messages; the library's own code is what its own source files account for"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "- {} round(s) of {} s per server and scenario, interleaved, after a {} s warm-up; \
+             medians over the rounds; CPU per message is the server's user+system time over \
+             all rounds divided by the messages echoed",
+            options.rounds, options.duration, options.warmup
+        );
+    }
     out
 }
 
@@ -545,11 +587,31 @@ struct ServerProcess {
 impl ServerProcess {
     /// Starts `kind` on a free loopback port (it prints the port) with its log in `logs`.
     fn start(host: &Host, kind: &'static str, scenario: &str) -> Result<Self, String> {
-        let program = &host.servers[kind];
+        Self::start_under(host, kind, scenario, None)
+    }
+
+    /// As [`start`](Self::start), run by `wrapper` (a program and its arguments, followed by
+    /// the server's command line), as `valgrind` runs it for `--instructions`.
+    fn start_under(
+        host: &Host,
+        kind: &'static str,
+        scenario: &str,
+        wrapper: Option<(&Path, &[String])>,
+    ) -> Result<Self, String> {
+        let server = &host.servers[kind];
         let log = host.logs.join(format!("{kind}-{scenario}.log"));
         let log_file = fs::File::create(&log)
             .map_err(|err| format!("cannot create {}: {err}", log.display()))?;
-        let mut child = pinned(host, SERVER_CORE, program, &["127.0.0.1:0".to_owned()])
+        let listen = "127.0.0.1:0".to_owned();
+        let (program, args) = match wrapper {
+            Some((program, args)) => {
+                let mut args = args.to_vec();
+                args.extend([server.display().to_string(), listen]);
+                (program, args)
+            }
+            None => (server.as_path(), vec![listen]),
+        };
+        let mut child = pinned(host, SERVER_CORE, program, &args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file)
@@ -595,6 +657,26 @@ impl ServerProcess {
         let status =
             fs::read_to_string(&path).map_err(|err| format!("cannot read {path}: {err}"))?;
         parse_status_kib(&status, "VmRSS").ok_or_else(|| format!("no VmRSS in {path}"))
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit (valgrind writes its profile
+    /// then), killing it after `timeout`.
+    fn terminate(&mut self, timeout: Duration) -> Result<(), String> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let deadline = Instant::now() + timeout;
+        while self.child.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the {} server did not exit within {} of SIGTERM",
+                    self.name,
+                    proc::secs(timeout)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
     }
 
     fn exited(&mut self) -> Option<String> {

@@ -1,0 +1,383 @@
+//! `cargo xtask bench --compare --instructions`: user-space instructions per echoed message,
+//! counted by callgrind (valgrind), for each server and load scenario.
+//!
+//! Server CPU time from `/proc` comes in 10 ms ticks and moves with everything else the
+//! machine does; an instruction count is the same from run to run (for the same binary and
+//! inputs), so it is the figure for "the library's own code costs less per message". It counts
+//! user space only: the kernel's share (most of an echo's cost on loopback) is not in it, and an
+//! instruction is not a fixed amount of time (a SIMD unmask and a byte loop count alike).
+//!
+//! For each scenario and server, two fresh servers run under `valgrind --tool=callgrind`, one
+//! echoing `n` messages and one `n + d`; the difference divided by `d` is the cost of one
+//! message with the start-up, the handshakes and the shutdown taken out. `callgrind_annotate`
+//! then splits that cost by source file: code in the library's own crate (and its echo example)
+//! is the library's own; tokio, std, libc and the rest are shared by every server.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::{CLIENT_CORE, Host, Scenario, ServerKind, ServerProcess, pinned, ratio, size_text};
+use crate::proc;
+
+/// Payload bytes echoed in the measured difference, per scenario (bounded in messages below).
+const MEASURED_BYTES: usize = 200 << 20;
+/// Messages in the measured difference: at least and at most.
+const MIN_MESSAGES: usize = 200;
+const MAX_MESSAGES: usize = 10_000;
+/// How long a server under valgrind gets to write its profile once told to stop.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one counted run may take (valgrind runs the server some 20–50 times slower).
+const RUN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What the instruction count needs from the host.
+pub(super) struct Tools {
+    valgrind: PathBuf,
+    annotate: PathBuf,
+}
+
+impl Tools {
+    /// valgrind and callgrind_annotate, installed from Debian's `valgrind` when missing.
+    pub(super) fn find_or_install(logs: &Path) -> Result<Self, String> {
+        let find = || {
+            Some(Self {
+                valgrind: proc::find_on_path("valgrind")?,
+                annotate: proc::find_on_path("callgrind_annotate")?,
+            })
+        };
+        if let Some(tools) = find() {
+            return Ok(tools);
+        }
+        eprintln!("bench: valgrind not found; installing Debian's valgrind");
+        proc::apt_install("valgrind", &logs.join("apt-valgrind.log"))?;
+        find().ok_or_else(|| "valgrind was installed but is not on PATH".to_owned())
+    }
+}
+
+/// Messages echoed in the shorter run and in the measured difference.
+fn message_counts(scenario: Scenario) -> (usize, usize) {
+    let measured = (MEASURED_BYTES / scenario.size.max(1)).clamp(MIN_MESSAGES, MAX_MESSAGES);
+    (measured / 5, measured)
+}
+
+/// Instructions a server executed, in all and in the library's own source files.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Count {
+    total: u64,
+    own: u64,
+}
+
+/// One server's figures per message.
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    server: &'static str,
+    result: Result<(f64, f64), String>,
+}
+
+/// Counts every server for `scenario`; returns its Markdown table and JSON.
+pub(super) fn scenario(
+    host: &Host,
+    tools: &Tools,
+    servers: &[ServerKind],
+    scenario: Scenario,
+) -> (String, Value) {
+    let (base, measured) = message_counts(scenario);
+    eprintln!(
+        "bench: instructions, scenario {}: {} and {} messages per server under callgrind",
+        scenario.name,
+        base,
+        base + measured
+    );
+    let rows: Vec<Row> = servers
+        .iter()
+        .map(|&kind| {
+            let started = Instant::now();
+            let result = count(host, tools, kind, scenario, base)
+                .and_then(|short| {
+                    let long = count(host, tools, kind, scenario, base + measured)?;
+                    Ok((short, long))
+                })
+                .map(|(short, long)| {
+                    let per = |a: u64, b: u64| b.saturating_sub(a) as f64 / measured as f64;
+                    (per(short.total, long.total), per(short.own, long.own))
+                });
+            match &result {
+                Ok((total, own)) => eprintln!(
+                    "bench: instructions {} {:<16} {total:>9.0} per message, own code {own:>7.0} \
+                     ({})",
+                    scenario.name,
+                    kind.name,
+                    proc::secs(started.elapsed())
+                ),
+                Err(err) => eprintln!("bench: instructions {} {}: {err}", scenario.name, kind.name),
+            }
+            Row {
+                server: kind.name,
+                result,
+            }
+        })
+        .collect();
+    (
+        render(scenario, &rows),
+        rows_json(scenario, measured, &rows),
+    )
+}
+
+/// Runs `kind` under callgrind while `weft bench` echoes `messages`, and counts.
+fn count(
+    host: &Host,
+    tools: &Tools,
+    kind: ServerKind,
+    scenario: Scenario,
+    messages: usize,
+) -> Result<Count, String> {
+    let profile = host.logs.join(format!(
+        "callgrind-{}-{}-{messages}.out",
+        kind.name, scenario.name
+    ));
+    let _ = fs::remove_file(&profile);
+    let valgrind_args = [
+        "--tool=callgrind".to_owned(),
+        format!("--callgrind-out-file={}", profile.display()),
+    ];
+    let label = format!("{}-instructions-{messages}", scenario.name);
+    let mut server = ServerProcess::start_under(
+        host,
+        kind.name,
+        &label,
+        Some((&tools.valgrind, &valgrind_args)),
+    )?;
+    let mut args: Vec<String> = vec![
+        "bench".into(),
+        server.url.clone(),
+        "--connections".into(),
+        scenario.connections.to_string(),
+        "--size".into(),
+        scenario.size.to_string(),
+        "--window".into(),
+        scenario.window.to_string(),
+        "--messages".into(),
+        messages.to_string(),
+        "--json".into(),
+        "--quiet".into(),
+    ];
+    if scenario.text {
+        args.push("--text".into());
+    }
+    let output = run_with_timeout(pinned(host, CLIENT_CORE, &host.weft, &args), RUN_TIMEOUT)
+        .map_err(|err| format!("weft bench against {} under callgrind: {err}", kind.name))?;
+    if !output.status.success() {
+        return Err(format!(
+            "weft bench against {} under callgrind failed ({}): {}",
+            kind.name,
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    // valgrind writes the profile when the server dies of SIGTERM as when it exits.
+    server.terminate(STOP_TIMEOUT)?;
+    let text = fs::read_to_string(&profile)
+        .map_err(|err| format!("no callgrind profile {}: {err}", profile.display()))?;
+    let total = profile_total(&text)
+        .ok_or_else(|| format!("no instruction total in {}", profile.display()))?;
+    let by_file = annotate(&tools.annotate, &profile)?;
+    let own = by_file
+        .iter()
+        .filter(|(file, _)| kind.sources.iter().any(|source| file.contains(source)))
+        .map(|(_, count)| count)
+        .sum();
+    Ok(Count { total, own })
+}
+
+/// Runs `command` to completion with its output captured, killing it after `timeout`.
+fn run_with_timeout(
+    mut command: Command,
+    timeout: Duration,
+) -> Result<std::process::Output, String> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| format!("cannot start: {err}"))?;
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("did not finish within {}", proc::secs(timeout)));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().map_err(|err| err.to_string())
+}
+
+/// The `summary:` (or `totals:`) line of a callgrind profile: instructions in all.
+fn profile_total(profile: &str) -> Option<u64> {
+    profile.lines().find_map(|line| {
+        line.strip_prefix("summary:")
+            .or_else(|| line.strip_prefix("totals:"))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+    })
+}
+
+/// Instructions by source file: `callgrind_annotate`'s exclusive cost per function, summed
+/// per file. Inlined code counts where its source is, so a tokio function inlined into the
+/// library's counts as tokio's.
+fn annotate(program: &Path, profile: &Path) -> Result<BTreeMap<String, u64>, String> {
+    // From `/`: callgrind_annotate shortens paths under its working directory.
+    let output = Command::new(program)
+        .current_dir("/")
+        .args(["--inclusive=no", "--threshold=100", "--auto=no"])
+        .arg(profile)
+        .output()
+        .map_err(|err| format!("cannot run callgrind_annotate: {err}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "callgrind_annotate {} failed: {}",
+            profile.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(parse_annotate(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// Parses lines like `1,234 (0.50%)  /path/file.rs:crate::function [/path/binary]`.
+fn parse_annotate(text: &str) -> BTreeMap<String, u64> {
+    let mut by_file = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim_start();
+        let Some((count, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let Ok(count) = count.replace(',', "").parse::<u64>() else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        // Skip the percentage column when there is one.
+        let rest = match rest.strip_prefix('(') {
+            Some(after) => after.split_once(')').map_or("", |(_, r)| r).trim_start(),
+            None => rest,
+        };
+        if rest.starts_with("PROGRAM TOTALS") {
+            continue;
+        }
+        let Some((file, _function)) = rest.split_once(':') else {
+            continue;
+        };
+        *by_file.entry(file.to_owned()).or_insert(0) += count;
+    }
+    by_file
+}
+
+fn render(scenario: Scenario, rows: &[Row]) -> String {
+    let best = |pick: fn(&(f64, f64)) -> f64| {
+        rows.iter()
+            .filter_map(|row| row.result.as_ref().ok().map(pick))
+            .filter(|&v| v > 0.0)
+            .fold(f64::INFINITY, f64::min)
+    };
+    let (best_total, best_own) = (best(|r| r.0), best(|r| r.1));
+    let mut out = format!(
+        "### {}: {} connection(s) × {}{}, {} in flight: user-space instructions per message\n\n",
+        scenario.name,
+        scenario.connections,
+        size_text(scenario.size),
+        if scenario.text { " text" } else { " binary" },
+        scenario.window
+    );
+    out.push_str(
+        "| server | instructions/msg | library's own code | runtime, std, libc, other | \
+         total ÷ best | own ÷ best |\n| --- | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for row in rows {
+        match &row.result {
+            Ok((total, own)) => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {total:.0} | {own:.0} | {:.0} | {} | {} |",
+                    row.server,
+                    total - own,
+                    ratio(*total, best_total),
+                    ratio(*own, best_own)
+                );
+            }
+            Err(err) => {
+                let _ = writeln!(out, "| {} | failed: {err} | | | | |", row.server);
+            }
+        }
+    }
+    out
+}
+
+fn rows_json(scenario: Scenario, measured: usize, rows: &[Row]) -> Value {
+    json!({
+        "scenario": scenario.name,
+        "kind": "instructions",
+        "connections": scenario.connections,
+        "size": scenario.size,
+        "window": scenario.window,
+        "text": scenario.text,
+        "measured_messages": measured,
+        "servers": rows.iter().map(|row| match &row.result {
+            Ok((total, own)) => json!({
+                "server": row.server,
+                "instructions_per_message": total,
+                "own_code_per_message": own,
+            }),
+            Err(err) => json!({ "server": row.server, "error": err }),
+        }).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotate_lines_sum_per_file() {
+        let text = "\
+--------------------------------------------------------------------------------
+Ir
+--------------------------------------------------------------------------------
+50,401,538 (100.0%)  PROGRAM TOTALS
+
+3,612,339 ( 7.17%)  /w/crates/weft-codec/src/connection/mod.rs:weft_codec::Connection::poll_event [/bin/echo]
+  744,172 ( 1.48%)  /w/crates/weft-codec/src/connection/mod.rs:serve::{{closure}}
+  600,190 ( 1.19%)  ./time/../clock_gettime.c:clock_gettime@@GLIBC_2.17 [/lib/libc.so.6]
+";
+        let by_file = parse_annotate(text);
+        assert_eq!(
+            by_file["/w/crates/weft-codec/src/connection/mod.rs"],
+            4_356_511
+        );
+        assert_eq!(by_file["./time/../clock_gettime.c"], 600_190);
+        assert_eq!(by_file.len(), 2);
+    }
+
+    #[test]
+    fn the_profile_total_is_found() {
+        assert_eq!(profile_total("events: Ir\nsummary: 1234\n"), Some(1234));
+        assert_eq!(profile_total("events: Ir\ntotals: 99\n"), Some(99));
+        assert_eq!(profile_total("events: Ir\n"), None);
+    }
+
+    #[test]
+    fn message_counts_scale_with_size_within_bounds() {
+        let scenario = |size| Scenario {
+            name: "x",
+            connections: 1,
+            size,
+            window: 1,
+            text: false,
+        };
+        assert_eq!(message_counts(scenario(20)), (2_000, 10_000));
+        assert_eq!(message_counts(scenario(1 << 20)), (40, 200));
+        assert_eq!(message_counts(scenario(64 << 10)), (640, 3_200));
+    }
+}
