@@ -514,7 +514,23 @@ impl Connection {
     /// `Ok(None)` means more input is needed (or nothing more will be read: see
     /// [`is_finished`](Self::is_finished)). A peer's protocol violation is returned once as
     /// [`Error::Protocol`], after a close frame with its close code was queued.
+    #[inline]
     pub fn poll_event(&mut self) -> Result<Option<Event>, Error> {
+        // The usual answer between messages, without entering the decoder: an async shell asks
+        // after every read and every wake-up, and most of the time nothing is buffered.
+        if self.pending_error.is_none()
+            && self.reader.frame.is_none()
+            && self.reader.buf.len() < 2
+            && !(self.closing.received || self.closing.eof || self.closing.done)
+        {
+            self.note_empty_buffer();
+            return Ok(None);
+        }
+        self.decode_event()
+    }
+
+    /// [`poll_event`](Self::poll_event) once something may be there to decode.
+    fn decode_event(&mut self) -> Result<Option<Event>, Error> {
         if let Some(err) = self.pending_error.take() {
             return Err(err);
         }
@@ -587,15 +603,17 @@ impl Connection {
     /// input and commands.
     pub fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
         self.anchor_timers(now);
-        [
-            self.timers.close,
-            self.timers.idle,
-            self.timers.pong_deadline,
-            self.timers.shrink,
-        ]
-        .into_iter()
-        .filter_map(Timer::deadline)
-        .min()
+        let timers = &self.timers;
+        // Called at every wait: a plain fold, not an iterator over copies of the four timers.
+        let mut earliest = timers.idle.deadline();
+        for timer in [&timers.close, &timers.pong_deadline, &timers.shrink] {
+            if let Timer::At(at) = *timer
+                && earliest.is_none_or(|e| at < e)
+            {
+                earliest = Some(at);
+            }
+        }
+        earliest
     }
 
     // ---------------------------------------------------------------------------------------
