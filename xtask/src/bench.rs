@@ -30,7 +30,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -788,6 +788,63 @@ struct Sample {
     client_core_busy: f64,
 }
 
+/// How long a `weft bench` run sends.
+#[derive(Debug, Clone, Copy)]
+enum Load {
+    Seconds(f64),
+    Messages(usize),
+}
+
+/// Runs `weft bench` pinned to the client core for `scenario` against `url`, with a JSON report,
+/// and returns its output once it exits; it is killed after `timeout`.
+fn run_weft_bench(
+    host: &Host,
+    url: &str,
+    scenario: Scenario,
+    load: Load,
+    timeout: Duration,
+) -> Result<Output, String> {
+    let mut args: Vec<String> = vec![
+        "bench".into(),
+        url.to_owned(),
+        "--connections".into(),
+        scenario.connections.to_string(),
+        "--size".into(),
+        scenario.size.to_string(),
+        "--window".into(),
+        scenario.window.to_string(),
+    ];
+    match load {
+        Load::Seconds(secs) => args.extend(["--duration".into(), secs.to_string()]),
+        Load::Messages(count) => args.extend(["--messages".into(), count.to_string()]),
+    }
+    args.extend(["--json".into(), "--quiet".into()]);
+    if scenario.text {
+        args.push("--text".into());
+    }
+    let mut child = pinned(host, CLIENT_CORE, &host.weft, &args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| format!("could not start weft bench: {err}"))?;
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "weft bench did not finish within {}",
+                proc::secs(timeout)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+        .wait_with_output()
+        .map_err(|err| format!("weft bench: {err}"))
+}
+
 /// Runs `weft bench` for `scenario` against `server` and measures the server around it.
 fn measure(
     host: &Host,
@@ -795,45 +852,19 @@ fn measure(
     scenario: Scenario,
     duration: f64,
 ) -> Result<Sample, String> {
-    let mut args: Vec<String> = vec![
-        "bench".into(),
-        server.url.clone(),
-        "--connections".into(),
-        scenario.connections.to_string(),
-        "--size".into(),
-        scenario.size.to_string(),
-        "--window".into(),
-        scenario.window.to_string(),
-        "--duration".into(),
-        duration.to_string(),
-        "--json".into(),
-        "--quiet".into(),
-    ];
-    if scenario.text {
-        args.push("--text".into());
-    }
     let cores_before = core_ticks();
     let before = server.cpu()?;
-    let mut child = pinned(host, CLIENT_CORE, &host.weft, &args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|err| format!("could not start weft bench: {err}"))?;
-    let deadline = Instant::now() + Duration::from_secs_f64(duration) + RUN_GRACE;
-    while child.try_wait().ok().flatten().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("weft bench did not finish against {}", server.name));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let timeout = Duration::from_secs_f64(duration) + RUN_GRACE;
+    let output = run_weft_bench(
+        host,
+        &server.url,
+        scenario,
+        Load::Seconds(duration),
+        timeout,
+    )
+    .map_err(|err| format!("{err} (against {})", server.name))?;
     let after = server.cpu()?;
     let cores_after = core_ticks();
-    let output = child
-        .wait_with_output()
-        .map_err(|err| format!("weft bench: {err}"))?;
     if let Some(exited) = server.exited() {
         return Err(exited);
     }

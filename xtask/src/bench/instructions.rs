@@ -17,12 +17,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{CLIENT_CORE, Host, Scenario, ServerKind, ServerProcess, pinned, ratio, size_text};
+use super::{Host, Load, Scenario, ServerKind, ServerProcess, ratio, run_weft_bench, size_text};
 use crate::proc;
 
 /// Payload bytes echoed in the measured difference, per scenario (bounded in messages below).
@@ -152,25 +152,14 @@ fn count(
         &label,
         Some((&tools.valgrind, &valgrind_args)),
     )?;
-    let mut args: Vec<String> = vec![
-        "bench".into(),
-        server.url.clone(),
-        "--connections".into(),
-        scenario.connections.to_string(),
-        "--size".into(),
-        scenario.size.to_string(),
-        "--window".into(),
-        scenario.window.to_string(),
-        "--messages".into(),
-        messages.to_string(),
-        "--json".into(),
-        "--quiet".into(),
-    ];
-    if scenario.text {
-        args.push("--text".into());
-    }
-    let output = run_with_timeout(pinned(host, CLIENT_CORE, &host.weft, &args), RUN_TIMEOUT)
-        .map_err(|err| format!("weft bench against {} under callgrind: {err}", kind.name))?;
+    let output = run_weft_bench(
+        host,
+        &server.url,
+        scenario,
+        Load::Messages(messages),
+        RUN_TIMEOUT,
+    )
+    .map_err(|err| format!("{err} (against {} under callgrind)", kind.name))?;
     if !output.status.success() {
         return Err(format!(
             "weft bench against {} under callgrind failed ({}): {}",
@@ -192,29 +181,6 @@ fn count(
         .map(|(_, count)| count)
         .sum();
     Ok(Count { total, own })
-}
-
-/// Runs `command` to completion with its output captured, killing it after `timeout`.
-fn run_with_timeout(
-    mut command: Command,
-    timeout: Duration,
-) -> Result<std::process::Output, String> {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|err| format!("cannot start: {err}"))?;
-    let deadline = Instant::now() + timeout;
-    while child.try_wait().ok().flatten().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("did not finish within {}", proc::secs(timeout)));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().map_err(|err| err.to_string())
 }
 
 /// The `summary:` (or `totals:`) line of a callgrind profile: instructions in all.
