@@ -66,11 +66,9 @@ pub struct WebSocket<S> {
     /// How much the next read asks for: grows while reads fill it, and starts over when the
     /// connection let go of its input buffer.
     read_size: usize,
-    timer: Option<Pin<Box<Sleep>>>,
+    timer: Option<Alarm>,
     /// `timer` is set for a deadline that has not fired yet.
     timer_armed: bool,
-    /// The waker the armed `timer` was polled with, if it was polled since it was last set.
-    timer_waker: Option<Waker>,
     /// A decoding error waiting for its close frame to be written before it is returned.
     pending_error: Option<Error>,
     /// A data message that started arriving in pieces, assembled for a whole-message reader.
@@ -94,22 +92,60 @@ struct CloseSignal {
     signal: Pin<Box<dyn Future<Output = ()> + Send>>,
     code: CloseCode,
     reason: Utf8Bytes,
-    /// What `signal` is polled with: it records the wake-up before passing it on to the task.
-    wake: Arc<SignalWake>,
+    gate: WakeGate,
+}
+
+/// The timer for the connection's next deadline.
+struct Alarm {
+    sleep: Pin<Box<Sleep>>,
+    gate: WakeGate,
+}
+
+/// Polls a future only after it asked to be polled. A connection waits once per message, and
+/// polling its keepalive `Sleep` and its close signal (a `CancellationToken`'s future takes a
+/// mutex) at every wait cost as much as decoding a small message. The future is polled with
+/// this gate's waker, which records the wake-up before passing it on to the task that polled
+/// the connection last (a split connection is polled by two tasks, taking turns).
+struct WakeGate {
+    state: Arc<GateState>,
     waker: Waker,
 }
 
-/// The waker a close signal is polled with. The signal is polled again only after it woke its
-/// task: a connection waits once per message, and polling a signal each time (a
-/// `CancellationToken`'s future takes a mutex) cost as much as decoding a small message.
-struct SignalWake {
-    /// The signal asked to be polled (set at first, so that it is polled once to begin with).
+struct GateState {
+    /// The future asked to be polled (set at first, so that it is polled once to begin with).
     woken: AtomicBool,
-    /// The task that polled the connection last.
     task: AtomicWaker,
 }
 
-impl Wake for SignalWake {
+impl WakeGate {
+    fn new() -> Self {
+        let state = Arc::new(GateState {
+            woken: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
+        Self {
+            waker: Waker::from(state.clone()),
+            state,
+        }
+    }
+
+    /// Polls `future` if it woke since it was last polled (or [`reopen`](Self::reopen) was
+    /// called); `task` is woken when it next does.
+    fn poll<F: Future + ?Sized>(&self, future: Pin<&mut F>, task: &Waker) -> Poll<F::Output> {
+        self.state.task.register(task);
+        if !self.state.woken.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        future.poll(&mut Context::from_waker(&self.waker))
+    }
+
+    /// Makes the next [`poll`](Self::poll) poll the future (after it was changed).
+    fn reopen(&self) {
+        self.state.woken.store(true, Ordering::Release);
+    }
+}
+
+impl Wake for GateState {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
@@ -146,7 +182,6 @@ where
             read_size: MIN_READ,
             timer: None,
             timer_armed: false,
-            timer_waker: None,
             pending_error: None,
             assembling: None,
             needs_flush: false,
@@ -178,16 +213,11 @@ where
         reason: impl Into<Utf8Bytes>,
         signal: impl Future<Output = ()> + Send + 'static,
     ) {
-        let wake = Arc::new(SignalWake {
-            woken: AtomicBool::new(true),
-            task: AtomicWaker::new(),
-        });
         self.close_signal = Some(CloseSignal {
             signal: Box::pin(signal),
             code,
             reason: reason.into(),
-            waker: Waker::from(wake.clone()),
-            wake,
+            gate: WakeGate::new(),
         });
     }
 
@@ -200,14 +230,11 @@ where
             self.close_signal = None;
             return false;
         }
-        // The task to wake may change (a split connection is polled by two tasks); the signal
-        // keeps `close.waker`, which wakes whichever registered last.
-        close.wake.task.register(cx.waker());
-        if !close.wake.woken.swap(false, Ordering::AcqRel) {
-            return false;
-        }
-        let mut signal_cx = Context::from_waker(&close.waker);
-        if close.signal.as_mut().poll(&mut signal_cx).is_pending() {
+        if close
+            .gate
+            .poll(close.signal.as_mut(), cx.waker())
+            .is_pending()
+        {
             return false;
         }
         let (code, reason) = (close.code, close.reason.clone());
@@ -499,7 +526,6 @@ where
                 self.done = true;
                 self.timer = None;
                 self.timer_armed = false;
-                self.timer_waker = None;
                 return Poll::Ready(None);
             }
 
@@ -665,45 +691,26 @@ where
             self.conn.handle_timeout(now.into_std());
             return true;
         }
-        let timer = match &mut self.timer {
-            Some(timer) if self.timer_armed && timer.deadline() <= deadline => {
-                // Polled with this task's waker and not fired: it will wake the task when it
-                // does. (Polling a tokio `Sleep` costs as much as decoding a small message.)
-                if !timer.is_elapsed()
-                    && self
-                        .timer_waker
-                        .as_ref()
-                        .is_some_and(|waker| waker.will_wake(cx.waker()))
-                {
-                    return false;
-                }
-                timer
-            }
-            Some(timer) => {
-                timer.as_mut().reset(deadline);
+        let alarm = match &mut self.timer {
+            Some(alarm) if self.timer_armed && alarm.sleep.deadline() <= deadline => alarm,
+            Some(alarm) => {
+                alarm.sleep.as_mut().reset(deadline);
+                alarm.gate.reopen();
                 self.timer_armed = true;
-                self.timer_waker = None;
-                timer
+                alarm
             }
             None => {
                 self.timer_armed = true;
-                self.timer_waker = None;
-                self.timer
-                    .insert(Box::pin(::tokio::time::sleep_until(deadline)))
+                self.timer.insert(Alarm {
+                    sleep: Box::pin(::tokio::time::sleep_until(deadline)),
+                    gate: WakeGate::new(),
+                })
             }
         };
-        if timer.as_mut().poll(cx).is_ready() {
+        if alarm.gate.poll(alarm.sleep.as_mut(), cx.waker()).is_ready() {
             self.timer_armed = false;
-            self.timer_waker = None;
             self.conn.handle_timeout(Instant::now().into_std());
             return true;
-        }
-        if !self
-            .timer_waker
-            .as_ref()
-            .is_some_and(|waker| waker.will_wake(cx.waker()))
-        {
-            self.timer_waker = Some(cx.waker().clone());
         }
         false
     }

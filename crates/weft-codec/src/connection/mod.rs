@@ -699,10 +699,6 @@ impl Connection {
     // Decoding
 
     fn read_step(&mut self) -> Result<Step, ProtocolError> {
-        // The usual answer once a message is handed out: no header yet, too few bytes for one.
-        if self.reader.frame.is_none() && self.reader.buf.len() < 2 {
-            return Ok(Step::NeedMore);
-        }
         let mut frame = match self.reader.frame.take() {
             Some(frame) => frame,
             None => match self.begin_frame()? {
