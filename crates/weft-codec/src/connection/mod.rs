@@ -517,10 +517,11 @@ impl Connection {
     #[inline]
     pub fn poll_event(&mut self) -> Result<Option<Event>, Error> {
         // The usual answer between messages, without entering the decoder: an async shell asks
-        // after every read and every wake-up, and most of the time nothing is buffered.
+        // after every read and every wake-up, and most of the time nothing is buffered. (Only
+        // when nothing at all is: a first byte alone can already be refused.)
         if self.pending_error.is_none()
             && self.reader.frame.is_none()
-            && self.reader.buf.len() < 2
+            && self.reader.buf.is_empty()
             && !(self.closing.received || self.closing.eof || self.closing.done)
         {
             self.note_empty_buffer();

@@ -202,6 +202,15 @@ fn s5_2_reserved_opcodes_fail_with_1002() {
 }
 
 #[test]
+fn s5_2_a_reserved_opcode_is_refused_from_the_first_byte() {
+    // No need to wait for the length byte: the first byte already cannot start a frame.
+    for op in [3, 0xB] {
+        let (err, code) = server_error(&[0x80 | op]);
+        assert_eq!((err, code), (ProtocolError::ReservedOpcode(op), 1002));
+    }
+}
+
+#[test]
 fn s5_2_reserved_bits_fail_with_1002_without_an_extension() {
     for rsv in [0x40, 0x20, 0x10, 0x70] {
         let (err, code) = server_error(&wire(true, rsv, 1, KEY, b"x"));
