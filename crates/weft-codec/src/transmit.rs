@@ -116,8 +116,22 @@ impl Buf for Transmit {
             cnt <= self.len,
             "advanced past the end of the transmit queue"
         );
-        self.len -= cnt;
         self.written_total += cnt as u64;
+        if cnt == self.len {
+            // Everything was written, the usual case. Clearing the tail, rather than advancing
+            // past its bytes first, keeps its allocation's start: the next frame finds all of
+            // its room without a reserve moving it back.
+            self.len = 0;
+            self.segments.clear();
+            if self.tail_peak > RETAINED_CAPACITY {
+                self.tail = BytesMut::new();
+            } else {
+                self.tail.clear();
+            }
+            self.tail_peak = 0;
+            return;
+        }
+        self.len -= cnt;
         while cnt > 0 {
             match self.segments.front_mut() {
                 Some(front) if cnt >= front.len() => {
@@ -133,14 +147,6 @@ impl Buf for Transmit {
                     cnt = 0;
                 }
             }
-        }
-        if self.len == 0 {
-            if self.tail_peak > RETAINED_CAPACITY {
-                self.tail = BytesMut::new();
-            } else {
-                self.tail.clear();
-            }
-            self.tail_peak = 0;
         }
     }
 
@@ -207,6 +213,32 @@ mod tests {
         };
         t.push_frame(&header, &Bytes::from_static(&[0, 0, 0, 0]));
         assert_eq!(t.chunk(), &[0x82, 0x84, 1, 2, 3, 4, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_drained_buffer_is_reused_from_its_start() {
+        let mut t = Transmit::default();
+        let frame = |t: &mut Transmit| {
+            t.push_frame(
+                &FrameHeader::new(OpCode::Binary, 20),
+                &Bytes::from_static(&[1; 20]),
+            );
+        };
+        frame(&mut t);
+        let start = t.chunk().as_ptr();
+        for _ in 0..3 {
+            let room = t.tail.capacity();
+            t.advance(t.len());
+            assert_eq!(t.tail.capacity(), room, "all the room is there again");
+            frame(&mut t);
+            assert_eq!(t.chunk().as_ptr(), start);
+        }
+        // A partial write moves through the bytes; the rest is still to be written.
+        t.advance(5);
+        assert_eq!(t.chunk(), &[1; 17]);
+        t.advance(17);
+        assert!(t.is_empty());
+        assert_eq!(t.written_total(), t.queued_total());
     }
 
     #[test]

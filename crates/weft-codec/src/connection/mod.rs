@@ -302,9 +302,10 @@ impl Connection {
         }
     }
 
-    /// The connection's input buffer, with room to read into: at least `min_spare` bytes, and
-    /// room for the whole frame being received when its length is known (so that it lands in
-    /// one allocation, without copies). Append the bytes read (for instance with
+    /// The connection's input buffer, with room to read into: at least half of `min_spare`
+    /// bytes (when it has to grow, it makes room for all of them), and room for the whole frame
+    /// being received when its length is known (so that it lands in one allocation, without
+    /// copies). Append the bytes read (for instance with
     /// `tokio_util::io::poll_read_buf`) and then call [`handle_read`](Self::handle_read).
     ///
     /// This is the copy-free alternative to [`handle_bytes`](Self::handle_bytes), which takes
@@ -323,6 +324,10 @@ impl Connection {
     /// ```
     pub fn read_buf(&mut self, min_spare: usize) -> &mut BytesMut {
         let buf = &mut self.reader.buf;
+        // Each message decoded takes its bytes off the front of the buffer and leaves it a
+        // little less room. Growing back to `min_spare` on every read would reserve (moving the
+        // allocation's start back) once per message; below half, it grows back to all of it.
+        let mut need = min_spare.div_ceil(2);
         let mut want = min_spare;
         if let Some(frame) = &self.reader.frame
             && frame.in_place
@@ -330,9 +335,11 @@ impl Connection {
             let unread = buf.len() - frame.held;
             let missing = to_usize(frame.remaining).saturating_sub(unread);
             // Trust the announced length up to the limit; beyond it, grow with the data.
-            want = want.max(missing.min(PREALLOC_LIMIT.max(buf.len())));
+            let frame_room = missing.min(PREALLOC_LIMIT.max(buf.len()));
+            need = need.max(frame_room);
+            want = want.max(frame_room);
         }
-        if buf.capacity() - buf.len() < want {
+        if buf.capacity() - buf.len() < need {
             buf.reserve(want);
         }
         self.reader.peak = self.reader.peak.max(buf.capacity());

@@ -992,6 +992,37 @@ fn the_write_buffer_limit_refuses_further_sends() {
 }
 
 #[test]
+fn the_read_buffer_is_topped_up_only_below_half_the_room_asked_for() {
+    let mut srv = server();
+    let message = from_client(true, 2, &[7; 20]);
+    let spare = |srv: &mut Connection| {
+        let buf = srv.read_buf(512);
+        (buf.capacity() - buf.len(), buf.as_ptr())
+    };
+    let (room, start) = spare(&mut srv);
+    assert!(room >= 512);
+    // Each message read and handed out leaves a little less room; no reserve for that.
+    let mut messages_read = 0;
+    loop {
+        let buf = srv.read_buf(512);
+        buf.extend_from_slice(&message);
+        srv.handle_read(message.len());
+        assert_eq!(messages(&mut srv).len(), 1);
+        messages_read += 1;
+        let (left, at) = spare(&mut srv);
+        if at == start.wrapping_add(messages_read * message.len()) {
+            assert!(left >= 256, "{left} bytes of room left after {messages_read} messages");
+        } else {
+            // Below half: the buffer grew back to all of it, in the same allocation.
+            assert_eq!(at, start);
+            assert!(left >= 512);
+            assert!(messages_read * message.len() > 512 / 2 - message.len());
+            break;
+        }
+    }
+}
+
+#[test]
 fn input_after_the_close_frame_is_not_kept() {
     let mut srv = server();
     feed(&mut srv, &from_client(true, 8, b""));
