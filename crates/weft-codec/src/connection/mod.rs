@@ -20,6 +20,12 @@ use crate::utf8::{Utf8Bytes, Utf8Validator};
 /// a peer that announces large frames and trickles them cannot make us allocate ahead.
 const PREALLOC_LIMIT: usize = 1 << 20;
 
+/// Room reserved beyond the rest of a frame whose length is known. A read that brings exactly
+/// the rest of the frame then does not fill the buffer, and a short read is how a reader knows
+/// the socket is drained (tokio skips the read that would only find it empty); the next frame's
+/// header can come along in the same read.
+const FRAME_SLACK: usize = 512;
+
 /// A quiet connection lets go of an input buffer grown past `Config::read_buffer_size` after
 /// this long without input.
 const SHRINK_DELAY: Duration = Duration::from_secs(1);
@@ -336,8 +342,8 @@ impl Connection {
             let missing = to_usize(frame.remaining).saturating_sub(unread);
             // Trust the announced length up to the limit; beyond it, grow with the data.
             let frame_room = missing.min(PREALLOC_LIMIT.max(buf.len()));
-            need = need.max(frame_room);
-            want = want.max(frame_room);
+            need = need.max(frame_room + 1);
+            want = want.max(frame_room + FRAME_SLACK);
         }
         if buf.capacity() - buf.len() < need {
             buf.reserve(want);

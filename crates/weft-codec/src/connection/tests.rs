@@ -1023,6 +1023,24 @@ fn the_read_buffer_is_topped_up_only_below_half_the_room_asked_for() {
 }
 
 #[test]
+fn a_frame_of_known_length_gets_room_for_its_rest_and_a_little_more() {
+    let mut srv = server();
+    let message = from_client(true, 2, &[7; 70_000]);
+    let buf = srv.read_buf(512);
+    buf.extend_from_slice(&message[..1000]);
+    srv.handle_read(1000);
+    assert_quiet(&mut srv, "a frame begun");
+    let buf = srv.read_buf(512);
+    let room = buf.capacity() - buf.len();
+    let rest = message.len() - 1000;
+    // More than the rest: a read bringing exactly the rest does not fill the buffer.
+    assert!(room > rest, "{room} bytes of room for the {rest} still to come");
+    buf.extend_from_slice(&message[1000..]);
+    srv.handle_read(rest);
+    assert_eq!(messages(&mut srv), [Message::binary(vec![7; 70_000])]);
+}
+
+#[test]
 fn input_after_the_close_frame_is_not_kept() {
     let mut srv = server();
     feed(&mut srv, &from_client(true, 8, b""));
