@@ -132,6 +132,9 @@ struct ServerKind {
     /// Source paths of the library's own code (its crates and the echo example), as parts of
     /// the paths in debug info, for `--instructions`.
     sources: &'static [&'static str],
+    /// Path prefixes of the library's own functions (its crates and the echo example), for
+    /// `--instructions`: std and core code inlined into them is theirs too.
+    functions: &'static [&'static str],
 }
 
 const SERVERS: [ServerKind; 4] = [
@@ -139,6 +142,7 @@ const SERVERS: [ServerKind; 4] = [
         name: "weft",
         example: "echo_weft",
         sources: &["/crates/weft", "/examples/echo_weft.rs"],
+        functions: &["weft_", "echo_weft::"],
     },
     ServerKind {
         name: "tungstenite",
@@ -148,16 +152,19 @@ const SERVERS: [ServerKind; 4] = [
             "/tokio-tungstenite-",
             "/examples/echo_tungstenite.rs",
         ],
+        functions: &["tungstenite::", "tokio_tungstenite::", "echo_tungstenite::"],
     },
     ServerKind {
         name: "fastwebsockets",
         example: "echo_fastwebsockets",
         sources: &["/fastwebsockets-", "/examples/echo_fastwebsockets.rs"],
+        functions: &["fastwebsockets::", "echo_fastwebsockets::"],
     },
     ServerKind {
         name: "tokio-websockets",
         example: "echo_tokio_websockets",
         sources: &["/tokio-websockets-", "/examples/echo_tokio_websockets.rs"],
+        functions: &["tokio_websockets::", "echo_tokio_websockets::"],
     },
 ];
 

@@ -10,8 +10,10 @@
 //! For each scenario and server, two fresh servers run under `valgrind --tool=callgrind`, one
 //! echoing `n` messages and one `n + d`; the difference divided by `d` is the cost of one
 //! message with the start-up, the handshakes and the shutdown taken out. `callgrind_annotate`
-//! then splits that cost by source file: code in the library's own crate (and its echo example)
-//! is the library's own; tokio, std, libc and the rest are shared by every server.
+//! then splits that cost by source file and function: code in the library's own crate (and its
+//! echo example) is the library's own, and so is std and core code inlined into the library's
+//! functions (its iterators, slices and SIMD intrinsics are the library's loops); tokio, libc,
+//! std's own functions and the rest are shared by every server.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -174,13 +176,29 @@ fn count(
         .map_err(|err| format!("no callgrind profile {}: {err}", profile.display()))?;
     let total = profile_total(&text)
         .ok_or_else(|| format!("no instruction total in {}", profile.display()))?;
-    let by_file = annotate(&tools.annotate, &profile)?;
-    let own = by_file
+    let by_function = annotate(&tools.annotate, &profile)?;
+    let own = by_function
         .iter()
-        .filter(|(file, _)| kind.sources.iter().any(|source| file.contains(source)))
+        .filter(|((file, function), _)| is_own(kind, file, function))
         .map(|(_, count)| count)
         .sum();
     Ok(Count { total, own })
+}
+
+/// Whether code at `file` running as `function` is the library's own: its sources, or std and
+/// core source inlined into one of its functions. Inlined tokio or bytes code stays shared.
+fn is_own(kind: ServerKind, file: &str, function: &str) -> bool {
+    if kind.sources.iter().any(|source| file.contains(source)) {
+        return true;
+    }
+    let from_std = file.starts_with("/rustc/") || file.starts_with("library/");
+    // `<weft_server::stream::ServerStream as tokio::io::AsyncRead>::poll_read` is weft's.
+    let function = function.trim_start_matches('<');
+    from_std
+        && kind
+            .functions
+            .iter()
+            .any(|prefix| function.starts_with(prefix))
 }
 
 /// The `summary:` (or `totals:`) line of a callgrind profile: instructions in all.
@@ -192,10 +210,9 @@ fn profile_total(profile: &str) -> Option<u64> {
     })
 }
 
-/// Instructions by source file: `callgrind_annotate`'s exclusive cost per function, summed
-/// per file. Inlined code counts where its source is, so a tokio function inlined into the
-/// library's counts as tokio's.
-fn annotate(program: &Path, profile: &Path) -> Result<BTreeMap<String, u64>, String> {
+/// Instructions by source file and function: `callgrind_annotate`'s exclusive cost of the code
+/// from each file inlined into (or defined in) each function.
+fn annotate(program: &Path, profile: &Path) -> Result<BTreeMap<(String, String), u64>, String> {
     // From `/`: callgrind_annotate shortens paths under its working directory.
     let output = Command::new(program)
         .current_dir("/")
@@ -214,8 +231,8 @@ fn annotate(program: &Path, profile: &Path) -> Result<BTreeMap<String, u64>, Str
 }
 
 /// Parses lines like `1,234 (0.50%)  /path/file.rs:crate::function [/path/binary]`.
-fn parse_annotate(text: &str) -> BTreeMap<String, u64> {
-    let mut by_file = BTreeMap::new();
+fn parse_annotate(text: &str) -> BTreeMap<(String, String), u64> {
+    let mut by_function = BTreeMap::new();
     for line in text.lines() {
         let line = line.trim_start();
         let Some((count, rest)) = line.split_once(' ') else {
@@ -233,12 +250,19 @@ fn parse_annotate(text: &str) -> BTreeMap<String, u64> {
         if rest.starts_with("PROGRAM TOTALS") {
             continue;
         }
-        let Some((file, _function)) = rest.split_once(':') else {
+        let Some((file, function)) = rest.split_once(':') else {
             continue;
         };
-        *by_file.entry(file.to_owned()).or_insert(0) += count;
+        // Drop the ` [/path/binary]` suffix.
+        let function = function
+            .rsplit_once(" [")
+            .map_or(function, |(f, _)| f)
+            .trim_end();
+        *by_function
+            .entry((file.to_owned(), function.to_owned()))
+            .or_insert(0) += count;
     }
-    by_file
+    by_function
 }
 
 fn render(scenario: Scenario, rows: &[Row]) -> String {
@@ -306,7 +330,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn annotate_lines_sum_per_file() {
+    fn annotate_lines_sum_per_file_and_function() {
         let text = "\
 --------------------------------------------------------------------------------
 Ir
@@ -316,14 +340,57 @@ Ir
 3,612,339 ( 7.17%)  /w/crates/weft-codec/src/connection/mod.rs:weft_codec::Connection::poll_event [/bin/echo]
   744,172 ( 1.48%)  /w/crates/weft-codec/src/connection/mod.rs:serve::{{closure}}
   600,190 ( 1.19%)  ./time/../clock_gettime.c:clock_gettime@@GLIBC_2.17 [/lib/libc.so.6]
+    1,000 ( 0.01%)  /w/crates/weft-codec/src/connection/mod.rs:serve::{{closure}} [/bin/echo]
 ";
-        let by_file = parse_annotate(text);
+        let by_function = parse_annotate(text);
+        let key = |file: &str, function: &str| (file.to_owned(), function.to_owned());
+        let mod_rs = "/w/crates/weft-codec/src/connection/mod.rs";
         assert_eq!(
-            by_file["/w/crates/weft-codec/src/connection/mod.rs"],
-            4_356_511
+            by_function[&key(mod_rs, "weft_codec::Connection::poll_event")],
+            3_612_339
         );
-        assert_eq!(by_file["./time/../clock_gettime.c"], 600_190);
-        assert_eq!(by_file.len(), 2);
+        assert_eq!(by_function[&key(mod_rs, "serve::{{closure}}")], 745_172);
+        assert_eq!(
+            by_function[&key("./time/../clock_gettime.c", "clock_gettime@@GLIBC_2.17")],
+            600_190
+        );
+        assert_eq!(by_function.len(), 3);
+    }
+
+    #[test]
+    fn std_code_inlined_into_the_library_is_its_own() {
+        let tws = super::super::SERVERS
+            .into_iter()
+            .find(|kind| kind.name == "tokio-websockets")
+            .unwrap();
+        let intrinsics =
+            "/rustc/abc/library/core/src/../../stdarch/crates/core_arch/src/x86/avx2.rs";
+        assert!(is_own(
+            tws,
+            intrinsics,
+            "tokio_websockets::mask::frame_avx2"
+        ));
+        assert!(is_own(
+            tws,
+            "/rustc/abc/library/core/src/result.rs",
+            "<tokio_websockets::proto::stream::WebSocketStream<T> as futures::Sink>::poll_flush"
+        ));
+        assert!(is_own(
+            tws,
+            "/reg/tokio-websockets-0.13.3/src/mask.rs",
+            "tokio_websockets::mask::frame_avx2"
+        ));
+        // std's own functions, and tokio code inlined into the library, are shared.
+        assert!(!is_own(
+            tws,
+            "/rustc/abc/library/std/src/sys/pal/unix/time.rs",
+            "<std::sys::pal::unix::time::Timespec>::now"
+        ));
+        assert!(!is_own(
+            tws,
+            "/reg/tokio-1.54.1/src/net/tcp/stream.rs",
+            "tokio_websockets::proto::stream::poll_read"
+        ));
     }
 
     #[test]
