@@ -1011,7 +1011,10 @@ fn the_read_buffer_is_topped_up_only_below_half_the_room_asked_for() {
         messages_read += 1;
         let (left, at) = spare(&mut srv);
         if at == start.wrapping_add(messages_read * message.len()) {
-            assert!(left >= 256, "{left} bytes of room left after {messages_read} messages");
+            assert!(
+                left >= 256,
+                "{left} bytes of room left after {messages_read} messages"
+            );
         } else {
             // Below half: the buffer grew back to all of it, in the same allocation.
             assert_eq!(at, start);
@@ -1034,7 +1037,10 @@ fn a_frame_of_known_length_gets_room_for_its_rest_and_a_little_more() {
     let room = buf.capacity() - buf.len();
     let rest = message.len() - 1000;
     // More than the rest: a read bringing exactly the rest does not fill the buffer.
-    assert!(room > rest, "{room} bytes of room for the {rest} still to come");
+    assert!(
+        room > rest,
+        "{room} bytes of room for the {rest} still to come"
+    );
     buf.extend_from_slice(&message[1000..]);
     srv.handle_read(rest);
     assert_eq!(messages(&mut srv), [Message::binary(vec![7; 70_000])]);
