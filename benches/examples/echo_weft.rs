@@ -8,23 +8,35 @@
 //! Like the other `echo_*` examples: the listen address is the first argument (port 0 picks
 //! one), `listening on ADDR` is printed once bound, and the runtime is tokio's
 //! `current_thread`, so the server uses one core whatever the machine has.
+//!
+//! `--no-keepalive` after the address turns weft's keepalive pings off (`Config::ping_interval`
+//! `None`): the other servers have none, and `cargo xtask bench --compare --servers
+//! weft,weft-no-keepalive,…` shows what the timer costs.
 
-use weft::{Acceptor, DeflateConfig, Limits, Message, Server};
+use weft::{Acceptor, Config, DeflateConfig, Limits, Message, Server};
 
 /// The largest message and frame accepted, the same for every comparison server.
 const MAX_MESSAGE: usize = 64 << 20;
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9101".to_owned());
+    let mut args = std::env::args().skip(1);
+    let addr = args.next().unwrap_or_else(|| "127.0.0.1:9101".to_owned());
+    let config = match args.next().as_deref() {
+        None => Config::default(),
+        Some("--no-keepalive") => Config::default().ping_interval(None),
+        Some(other) => {
+            return Err(std::io::Error::other(format!(
+                "unknown argument `{other}` (expected --no-keepalive)"
+            )));
+        }
+    };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(serve(&addr))
+        .block_on(serve(&addr, config))
 }
 
-async fn serve(addr: &str) -> std::io::Result<()> {
+async fn serve(addr: &str, config: Config) -> std::io::Result<()> {
     let acceptor = Acceptor::builder()
         .limits(
             Limits::default()
@@ -32,6 +44,7 @@ async fn serve(addr: &str) -> std::io::Result<()> {
                 .max_frame_size(MAX_MESSAGE),
         )
         .deflate(DeflateConfig::default().enabled(false))
+        .config(config)
         .build()
         .map_err(std::io::Error::other)?;
     let server = Server::builder()

@@ -56,7 +56,8 @@ options:
   --scenarios LIST   comma-separated, default all: 1x20B, 1x20B-w64, 100x1KiB, 10x64KiB,
                      1x1MiB, 10x16KiB-text, idle
   --servers LIST     comma-separated, default all: weft, tungstenite, fastwebsockets,
-                     tokio-websockets
+                     tokio-websockets; also weft-no-keepalive (weft's server with its
+                     keepalive pings off, as the others have none)
   --rounds N         interleaved rounds per scenario (default 5)
   --duration SECS    length of each run (default 3)
   --warmup SECS      discarded run per server before the rounds (default 1; 0 for none)
@@ -135,15 +136,13 @@ struct ServerKind {
     /// Path prefixes of the library's own functions (its crates and the echo example), for
     /// `--instructions`: std and core code inlined into them is theirs too.
     functions: &'static [&'static str],
+    /// Arguments for the server after its listen address.
+    args: &'static [&'static str],
 }
 
+/// The servers compared by default.
 const SERVERS: [ServerKind; 4] = [
-    ServerKind {
-        name: "weft",
-        example: "echo_weft",
-        sources: &["/crates/weft", "/examples/echo_weft.rs"],
-        functions: &["weft_", "echo_weft::"],
-    },
+    WEFT,
     ServerKind {
         name: "tungstenite",
         example: "echo_tungstenite",
@@ -153,20 +152,39 @@ const SERVERS: [ServerKind; 4] = [
             "/examples/echo_tungstenite.rs",
         ],
         functions: &["tungstenite::", "tokio_tungstenite::", "echo_tungstenite::"],
+        args: &[],
     },
     ServerKind {
         name: "fastwebsockets",
         example: "echo_fastwebsockets",
         sources: &["/fastwebsockets-", "/examples/echo_fastwebsockets.rs"],
         functions: &["fastwebsockets::", "echo_fastwebsockets::"],
+        args: &[],
     },
     ServerKind {
         name: "tokio-websockets",
         example: "echo_tokio_websockets",
         sources: &["/tokio-websockets-", "/examples/echo_tokio_websockets.rs"],
         functions: &["tokio_websockets::", "echo_tokio_websockets::"],
+        args: &[],
     },
 ];
+
+const WEFT: ServerKind = ServerKind {
+    name: "weft",
+    example: "echo_weft",
+    sources: &["/crates/weft", "/examples/echo_weft.rs"],
+    functions: &["weft_", "echo_weft::"],
+    args: &[],
+};
+
+/// Servers that `--servers` may name besides the default ones: weft without keepalive shows
+/// what the keepalive timer costs (the other servers have no timer).
+const EXTRA_SERVERS: [ServerKind; 1] = [ServerKind {
+    name: "weft-no-keepalive",
+    args: &["--no-keepalive"],
+    ..WEFT
+}];
 
 /// The cores servers and the client are pinned to.
 const SERVER_CORE: usize = 0;
@@ -236,6 +254,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     .map(|name| {
                         SERVERS
                             .iter()
+                            .chain(&EXTRA_SERVERS)
                             .find(|server| server.name == name.trim())
                             .copied()
                             .ok_or_else(|| format!("bench: unknown server `{name}`\n{USAGE}"))
@@ -435,9 +454,12 @@ fn build(servers: &[ServerKind]) -> Result<(PathBuf, BTreeMap<&'static str, Path
     let mut args: Vec<String> = ["build", "--release", "-p", "weft-benches"]
         .map(str::to_owned)
         .to_vec();
-    for server in servers {
+    let mut examples: Vec<&str> = servers.iter().map(|server| server.example).collect();
+    examples.sort_unstable();
+    examples.dedup();
+    for example in examples {
         args.push("--example".to_owned());
-        args.push(server.example.to_owned());
+        args.push(example.to_owned());
     }
     args.extend(
         [
@@ -593,7 +615,7 @@ struct ServerProcess {
 
 impl ServerProcess {
     /// Starts `kind` on a free loopback port (it prints the port) with its log in `logs`.
-    fn start(host: &Host, kind: &'static str, scenario: &str) -> Result<Self, String> {
+    fn start(host: &Host, kind: ServerKind, scenario: &str) -> Result<Self, String> {
         Self::start_under(host, kind, scenario, None)
     }
 
@@ -601,16 +623,17 @@ impl ServerProcess {
     /// the server's command line), as `valgrind` runs it for `--instructions`.
     fn start_under(
         host: &Host,
-        kind: &'static str,
+        server_kind: ServerKind,
         scenario: &str,
         wrapper: Option<(&Path, &[String])>,
     ) -> Result<Self, String> {
+        let kind = server_kind.name;
         let server = &host.servers[kind];
         let log = host.logs.join(format!("{kind}-{scenario}.log"));
         let log_file = fs::File::create(&log)
             .map_err(|err| format!("cannot create {}: {err}", log.display()))?;
         let listen = "127.0.0.1:0".to_owned();
-        let (program, args) = match wrapper {
+        let (program, mut args) = match wrapper {
             Some((program, args)) => {
                 let mut args = args.to_vec();
                 args.extend([server.display().to_string(), listen]);
@@ -618,6 +641,7 @@ impl ServerProcess {
             }
             None => (server.as_path(), vec![listen]),
         };
+        args.extend(server_kind.args.iter().map(|&arg| arg.to_owned()));
         let mut child = pinned(host, SERVER_CORE, program, &args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -930,7 +954,7 @@ fn load_scenario(
     );
     let mut servers = Vec::new();
     for kind in &options.servers {
-        servers.push(ServerProcess::start(host, kind.name, scenario.name)?);
+        servers.push(ServerProcess::start(host, *kind, scenario.name)?);
     }
     let mut samples: BTreeMap<&str, Vec<Sample>> = BTreeMap::new();
     let mut failures: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -1216,7 +1240,7 @@ fn idle_scenario(options: &Options, host: &Host) -> (String, Value) {
     eprintln!("bench: scenario idle: {} idle connections", options.idle);
     let mut rows = Vec::new();
     for kind in &options.servers {
-        let result = idle_one(options, host, kind.name);
+        let result = idle_one(options, host, *kind);
         match &result {
             Ok(memory) => eprintln!(
                 "bench: idle {:<16} {:.1} KiB per connection (RSS {} → {} KiB)",
@@ -1236,7 +1260,7 @@ fn idle_scenario(options: &Options, host: &Host) -> (String, Value) {
 }
 
 /// A fresh server, its RSS, N idle connections, its RSS again.
-fn idle_one(options: &Options, host: &Host, kind: &'static str) -> Result<IdleMemory, String> {
+fn idle_one(options: &Options, host: &Host, kind: ServerKind) -> Result<IdleMemory, String> {
     let mut server = ServerProcess::start(host, kind, IDLE)?;
     std::thread::sleep(Duration::from_millis(200));
     let before_kib = server.rss_kib()?;
@@ -1388,6 +1412,11 @@ mod tests {
             (options.rounds, options.duration, options.warmup),
             (2, 0.5, 0.0)
         );
+        // The extra server is named explicitly; it runs weft's example with an argument.
+        let options = parse(&args(&["--servers", "weft,weft-no-keepalive"])).unwrap();
+        assert_eq!(options.servers, [WEFT, EXTRA_SERVERS[0]]);
+        assert_eq!(options.servers[1].example, "echo_weft");
+        assert_eq!(options.servers[1].args, ["--no-keepalive"]);
         let options = parse(&args(&["--quick", "--", "echo", "--noplot"])).unwrap();
         assert!(options.quick);
         assert_eq!(options.criterion_args, ["echo", "--noplot"]);

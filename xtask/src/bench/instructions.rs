@@ -148,12 +148,8 @@ fn count(
         format!("--callgrind-out-file={}", profile.display()),
     ];
     let label = format!("{}-instructions-{messages}", scenario.name);
-    let mut server = ServerProcess::start_under(
-        host,
-        kind.name,
-        &label,
-        Some((&tools.valgrind, &valgrind_args)),
-    )?;
+    let mut server =
+        ServerProcess::start_under(host, kind, &label, Some((&tools.valgrind, &valgrind_args)))?;
     let output = run_weft_bench(
         host,
         &server.url,
