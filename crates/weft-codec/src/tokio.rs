@@ -793,36 +793,12 @@ impl<S> Shared<S> {
 }
 
 /// The tasks waiting for the transport to accept writes. A transport remembers one waker per
-/// direction, so both halves register here and the transport gets a waker that wakes both.
+/// direction, so both halves register here (each slot holds the waker of the last task that
+/// polled that half) and the transport gets a waker that wakes both.
 #[derive(Default)]
 struct WriteWakers {
-    reader: WakerSlot,
-    writer: WakerSlot,
-}
-
-/// The waker of the last task that polled one half.
-#[derive(Default)]
-struct WakerSlot(Mutex<Option<Waker>>);
-
-impl WakerSlot {
-    fn register(&self, waker: &Waker) {
-        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        match &*slot {
-            Some(current) if current.will_wake(waker) => {}
-            _ => *slot = Some(waker.clone()),
-        }
-    }
-
-    fn wake(&self) {
-        let waker = self
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
+    reader: AtomicWaker,
+    writer: AtomicWaker,
 }
 
 impl Wake for WriteWakers {
