@@ -1102,12 +1102,9 @@ fn render_load(scenario: Scenario, rows: &[Row]) -> String {
         .filter(|&cpu| cpu > 0.0)
         .fold(f64::INFINITY, f64::min);
     let mut out = format!(
-        "### {}: {} connection(s) × {}{}, {} in flight per connection\n\n",
+        "### {}: {} per connection\n\n",
         scenario.name,
-        scenario.connections,
-        size_text(scenario.size),
-        if scenario.text { " text" } else { " binary" },
-        scenario.window
+        scenario.describe()
     );
     out.push_str(
         "| server | msgs/s | MB/s | p50 µs | p99 µs | CPU µs/msg user | sys | total | \
@@ -1202,6 +1199,19 @@ fn rows_json(scenario: Scenario, rows: &[Row]) -> Value {
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
+}
+
+impl Scenario {
+    /// `1 connection(s) × 20 B binary, 1 in flight`, for table headings.
+    fn describe(self) -> String {
+        format!(
+            "{} connection(s) × {}{}, {} in flight",
+            self.connections,
+            size_text(self.size),
+            if self.text { " text" } else { " binary" },
+            self.window
+        )
+    }
 }
 
 fn size_text(size: usize) -> String {
@@ -1540,6 +1550,16 @@ mod tests {
             100,
         );
         let table = render_load(SCENARIOS[0], &[fast, slow, broken]);
+        assert!(
+            table.starts_with(
+                "### 1x20B: 1 connection(s) × 20 B binary, 1 in flight per connection\n\n"
+            ),
+            "{table}"
+        );
+        assert_eq!(
+            SCENARIOS[5].describe(),
+            "10 connection(s) × 16 KiB text, 1 in flight"
+        );
         assert!(
             table.contains(
                 "| weft | 200 | 0.2 | 10.0 | 20.0 | 1.00 | 1.00 | 2.00 | 1.00 | 1.00 | 0% |"

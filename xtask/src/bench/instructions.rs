@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{Host, Load, Scenario, ServerKind, ServerProcess, ratio, run_weft_bench, size_text};
+use super::{Host, Load, Scenario, ServerKind, ServerProcess, ratio, run_weft_bench};
 use crate::proc;
 
 /// Payload bytes echoed in the measured difference, per scenario (bounded in messages below).
@@ -270,12 +270,9 @@ fn render(scenario: Scenario, rows: &[Row]) -> String {
     };
     let (best_total, best_own) = (best(|r| r.0), best(|r| r.1));
     let mut out = format!(
-        "### {}: {} connection(s) × {}{}, {} in flight: user-space instructions per message\n\n",
+        "### {}: {}: user-space instructions per message\n\n",
         scenario.name,
-        scenario.connections,
-        size_text(scenario.size),
-        if scenario.text { " text" } else { " binary" },
-        scenario.window
+        scenario.describe()
     );
     out.push_str(
         "| server | instructions/msg | library's own code | runtime, std, libc, other | \
