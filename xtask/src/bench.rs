@@ -827,9 +827,11 @@ enum Load {
 }
 
 /// Runs `weft bench` pinned to the client core for `scenario` against `url`, with a JSON report,
-/// and returns its output once it exits; it is killed after `timeout`.
+/// and returns its output once it exits successfully; it is killed after `timeout`. `against`
+/// names the server in errors.
 fn run_weft_bench(
     host: &Host,
+    against: &str,
     url: &str,
     scenario: Scenario,
     load: Load,
@@ -858,22 +860,30 @@ fn run_weft_bench(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|err| format!("could not start weft bench: {err}"))?;
+        .map_err(|err| format!("could not start weft bench: {err} (against {against})"))?;
     let deadline = Instant::now() + timeout;
     while child.try_wait().ok().flatten().is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
             return Err(format!(
-                "weft bench did not finish within {}",
+                "weft bench did not finish within {} (against {against})",
                 proc::secs(timeout)
             ));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    child
+    let output = child
         .wait_with_output()
-        .map_err(|err| format!("weft bench: {err}"))
+        .map_err(|err| format!("weft bench: {err} (against {against})"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "weft bench against {against} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(output)
 }
 
 /// Runs `weft bench` for `scenario` against `server` and measures the server around it.
@@ -888,12 +898,14 @@ fn measure(
     let timeout = Duration::from_secs_f64(duration) + RUN_GRACE;
     let output = run_weft_bench(
         host,
+        server.name,
         &server.url,
         scenario,
         Load::Seconds(duration),
         timeout,
     )
-    .map_err(|err| format!("{err} (against {})", server.name))?;
+    // A server that died says more than the client's failure.
+    .map_err(|err| server.exited().unwrap_or(err))?;
     let after = server.cpu()?;
     let cores_after = core_ticks();
     if let Some(exited) = server.exited() {
@@ -901,14 +913,6 @@ fn measure(
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() {
-        return Err(format!(
-            "weft bench against {} failed ({}): {}",
-            server.name,
-            output.status,
-            stderr.trim()
-        ));
-    }
     let report: Value = serde_json::from_str(stdout.trim())
         .map_err(|err| format!("weft bench printed no JSON ({err}): {stdout}{stderr}"))?;
     let number = |value: &Value| value.as_f64().unwrap_or(0.0);

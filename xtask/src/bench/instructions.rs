@@ -150,22 +150,14 @@ fn count(
     let label = format!("{}-instructions-{messages}", scenario.name);
     let mut server =
         ServerProcess::start_under(host, kind, &label, Some((&tools.valgrind, &valgrind_args)))?;
-    let output = run_weft_bench(
+    run_weft_bench(
         host,
+        &format!("{} under callgrind", kind.name),
         &server.url,
         scenario,
         Load::Messages(messages),
         RUN_TIMEOUT,
-    )
-    .map_err(|err| format!("{err} (against {} under callgrind)", kind.name))?;
-    if !output.status.success() {
-        return Err(format!(
-            "weft bench against {} under callgrind failed ({}): {}",
-            kind.name,
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
+    )?;
     // valgrind writes the profile when the server dies of SIGTERM as when it exits.
     server.terminate(STOP_TIMEOUT)?;
     let text = fs::read_to_string(&profile)
