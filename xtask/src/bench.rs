@@ -693,21 +693,15 @@ impl ServerProcess {
     /// Stops the server with SIGTERM and waits for it to exit (valgrind writes its profile
     /// then), killing it after `timeout`.
     fn terminate(&mut self, timeout: Duration) -> Result<(), String> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status();
-        let deadline = Instant::now() + timeout;
-        while self.child.try_wait().ok().flatten().is_none() {
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "the {} server did not exit within {} of SIGTERM",
-                    self.name,
-                    proc::secs(timeout)
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        proc::send_sigterm(self.pid());
+        match proc::wait_for_exit(&mut self.child, Instant::now() + timeout) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "the {} server did not exit within {} of SIGTERM",
+                self.name,
+                proc::secs(timeout)
+            )),
         }
-        Ok(())
     }
 
     fn exited(&mut self) -> Option<String> {
@@ -861,17 +855,13 @@ fn run_weft_bench(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|err| format!("could not start weft bench: {err} (against {against})"))?;
-    let deadline = Instant::now() + timeout;
-    while child.try_wait().ok().flatten().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "weft bench did not finish within {} (against {against})",
-                proc::secs(timeout)
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if proc::wait_for_exit(&mut child, Instant::now() + timeout).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!(
+            "weft bench did not finish within {} (against {against})",
+            proc::secs(timeout)
+        ));
     }
     let output = child
         .wait_with_output()
@@ -1315,10 +1305,7 @@ fn idle_one(options: &Options, host: &Host, kind: ServerKind) -> Result<IdleMemo
     };
     // The end of stdin closes the connections.
     drop(stdin);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while client.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    proc::wait_for_exit(&mut client, Instant::now() + Duration::from_secs(60));
     let _ = client.kill();
     let output = client.wait_with_output();
     match measured {

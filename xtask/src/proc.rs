@@ -87,6 +87,28 @@ pub(crate) fn log_to(command: &mut Command, log: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Waits until `child` exits or `deadline` passes, looking every 20 ms; its exit status, or
+/// `None` if it is still running at the deadline.
+pub(crate) fn wait_for_exit(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    loop {
+        if let Some(status) = child.try_wait().ok().flatten() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Asks process `pid` to stop (SIGTERM).
+pub(crate) fn send_sigterm(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
 /// A child process that is stopped (SIGTERM, then SIGKILL) when this value is dropped, so no
 /// server or wstest outlives the task, whichever way it returns.
 pub(crate) struct Running {
@@ -172,15 +194,9 @@ impl Running {
     /// Stops the child: SIGTERM, up to three seconds to exit, then SIGKILL.
     pub(crate) fn stop(&mut self) {
         if self.exited().is_none() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .stderr(Stdio::null())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while self.exited().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if self.exited().is_none() {
+            send_sigterm(self.child.id());
+            self.exited = wait_for_exit(&mut self.child, Instant::now() + Duration::from_secs(3));
+            if self.exited.is_none() {
                 let _ = self.child.kill();
                 self.exited = self.child.wait().ok();
             }
@@ -219,5 +235,30 @@ pub(crate) fn apt_install(package: &str, log: &Path) -> Result<(), String> {
             log.display(),
             tail(log, 15)
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiting_for_exit_returns_the_status_or_gives_up_at_the_deadline() {
+        let mut quick = Command::new("true").spawn().unwrap();
+        let status = wait_for_exit(&mut quick, Instant::now() + Duration::from_secs(10));
+        assert!(status.is_some_and(|status| status.success()));
+
+        let mut slow = Command::new("sleep").arg("10").spawn().unwrap();
+        let started = Instant::now();
+        assert_eq!(
+            wait_for_exit(&mut slow, started + Duration::from_millis(100)),
+            None
+        );
+        send_sigterm(slow.id());
+        let status = wait_for_exit(&mut slow, Instant::now() + Duration::from_secs(10));
+        assert!(
+            status.is_some_and(|status| !status.success()),
+            "SIGTERM ends it"
+        );
     }
 }
