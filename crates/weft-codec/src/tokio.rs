@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker, ready};
 
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use ::tokio::time::{Instant, Sleep};
 use atomic_waker::AtomicWaker;
 use bytes::{Buf, BytesMut};
 use futures_core::Stream;
@@ -26,6 +25,10 @@ use crate::connection::{Connection, Event};
 use crate::error::Error;
 use crate::message::{DataKind, Fragment, Message};
 use crate::utf8::Utf8Bytes;
+
+use alarm::{Alarm, Clock};
+
+mod alarm;
 
 /// Reads start at this size (an idle connection holds no more), and double while they fill up.
 const MIN_READ: usize = 512;
@@ -69,6 +72,8 @@ pub struct WebSocket<S> {
     timer: Option<Alarm>,
     /// `timer` is set for a deadline that has not fired yet.
     timer_armed: bool,
+    /// The clock the connection's deadlines follow, chosen when it first needs the time.
+    clock: Option<Clock>,
     /// A decoding error waiting for its close frame to be written before it is returned.
     pending_error: Option<Error>,
     /// A data message that started arriving in pieces, assembled for a whole-message reader.
@@ -95,15 +100,9 @@ struct CloseSignal {
     gate: WakeGate,
 }
 
-/// The timer for the connection's next deadline.
-struct Alarm {
-    sleep: Pin<Box<Sleep>>,
-    gate: WakeGate,
-}
-
 /// Polls a future only after it asked to be polled. A connection waits once per message, and
-/// polling its keepalive `Sleep` and its close signal (a `CancellationToken`'s future takes a
-/// mutex) at every wait cost as much as decoding a small message. The future is polled with
+/// polling its close signal (a `CancellationToken`'s future takes a mutex) or its timer's
+/// `Sleep` (on a paused clock) at every wait cost as much as decoding a small message. The future is polled with
 /// this gate's waker, which records the wake-up before passing it on to the task that polled
 /// the connection last (a split connection is polled by two tasks, taking turns).
 struct WakeGate {
@@ -182,6 +181,7 @@ where
             read_size: MIN_READ,
             timer: None,
             timer_armed: false,
+            clock: None,
             pending_error: None,
             assembling: None,
             needs_flush: false,
@@ -484,7 +484,8 @@ where
                             Event::Message(Message::Pong(_)) => {
                                 // Tell the connection the time now, so that the round trip of
                                 // a keepalive ping is known when the caller sees its pong.
-                                let _ = self.conn.poll_timeout(Instant::now().into_std());
+                                let now = self.now();
+                                let _ = self.conn.poll_timeout(now);
                             }
                             _ => {}
                         }
@@ -680,39 +681,42 @@ where
     /// would cost a timer-wheel update per read, so the timer is only moved earlier: when it
     /// fires too early, the connection does nothing and names the later deadline.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let now = Instant::now();
-        let Some(deadline) = self.conn.poll_timeout(now.into_std()) else {
+        let clock = *self.clock.get_or_insert_with(Clock::of_runtime);
+        let now = clock.now();
+        let Some(deadline) = self.conn.poll_timeout(now) else {
             self.timer_armed = false;
             return false;
         };
-        let deadline = Instant::from_std(deadline);
         if deadline <= now {
             self.timer_armed = false;
-            self.conn.handle_timeout(now.into_std());
+            self.conn.handle_timeout(now);
             return true;
         }
+        // A deadline that moved later (keepalive, after traffic) keeps the alarm set for the
+        // earlier one: when that fires, the alarm is set again. No timer work per message.
         let alarm = match &mut self.timer {
-            Some(alarm) if self.timer_armed && alarm.sleep.deadline() <= deadline => alarm,
+            Some(alarm) if self.timer_armed && alarm.deadline() <= deadline => alarm,
             Some(alarm) => {
-                alarm.sleep.as_mut().reset(deadline);
-                alarm.gate.reopen();
+                alarm.reset(deadline);
                 self.timer_armed = true;
                 alarm
             }
             None => {
                 self.timer_armed = true;
-                self.timer.insert(Alarm {
-                    sleep: Box::pin(::tokio::time::sleep_until(deadline)),
-                    gate: WakeGate::new(),
-                })
+                self.timer.insert(Alarm::new(clock, deadline))
             }
         };
-        if alarm.gate.poll(alarm.sleep.as_mut(), cx.waker()).is_ready() {
+        if alarm.poll(cx.waker()).is_ready() {
             self.timer_armed = false;
-            self.conn.handle_timeout(Instant::now().into_std());
+            self.conn.handle_timeout(clock.now());
             return true;
         }
         false
+    }
+
+    /// The time now on the clock the connection's deadlines follow.
+    fn now(&mut self) -> std::time::Instant {
+        self.clock.get_or_insert_with(Clock::of_runtime).now()
     }
 
     fn poll_ready_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {

@@ -192,6 +192,60 @@ async fn a_silent_peer_cannot_hold_the_close_forever() {
     drop(raw);
 }
 
+// On a running clock a connection's deadlines are kept by weft's timer thread (the paused-clock
+// tests above use tokio's timer): both the close timeout and keepalive must still fire.
+#[tokio::test]
+async fn on_the_real_clock_a_silent_peer_cannot_hold_the_close_forever() {
+    let (raw, peer) = tokio::io::duplex(1024);
+    let config = Config::default().close_timeout(Duration::from_millis(50));
+    let mut server = WebSocket::from_parts(
+        peer,
+        Connection::new(Role::Server).with_config(config),
+        Default::default(),
+    );
+    let started = std::time::Instant::now();
+    // A task of its own, so that only the connection's timer can wake it (a timeout wrapped
+    // around the close would poll it when the bound expires). The bound only stops a stuck test.
+    let closing = tokio::spawn(async move { server.close(CloseCode::NORMAL, "").await });
+    let closed = tokio::time::timeout(Duration::from_secs(10), closing)
+        .await
+        .expect("the close timeout fired")
+        .unwrap();
+    assert!(matches!(closed, Err(Error::CloseTimeout)), "{closed:?}");
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    drop(raw);
+}
+
+#[tokio::test]
+async fn on_the_real_clock_keepalive_pings_a_quiet_peer_and_times_the_pong() {
+    let (mut raw, peer) = tokio::io::duplex(1024);
+    let config = Config::default().ping_interval(Some(Duration::from_millis(30)));
+    let mut server = WebSocket::from_parts(
+        peer,
+        Connection::new(Role::Server).with_config(config),
+        Default::default(),
+    );
+    let reader = tokio::spawn(async move {
+        let event = server.next().await;
+        (server, event)
+    });
+    let mut header = [0u8; 2];
+    tokio::time::timeout(Duration::from_secs(10), raw.read_exact(&mut header))
+        .await
+        .expect("a ping within the bound")
+        .unwrap();
+    assert_eq!(header[0], 0x89, "a final ping frame");
+    let mut payload = vec![0u8; usize::from(header[1] & 0x7f)];
+    raw.read_exact(&mut payload).await.unwrap();
+    // The pong, masked with a zero key, carries the ping's payload back.
+    let mut pong = vec![0x8a, 0x80 | header[1], 0, 0, 0, 0];
+    pong.extend_from_slice(&payload);
+    raw.write_all(&pong).await.unwrap();
+    let (server, event) = reader.await.unwrap();
+    assert!(matches!(event, Some(Ok(Message::Pong(_)))), "{event:?}");
+    assert!(server.connection().rtt().is_some());
+}
+
 #[tokio::test]
 async fn eof_without_close_is_an_abnormal_closure() {
     let (raw, peer) = tokio::io::duplex(1024);
