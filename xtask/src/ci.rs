@@ -88,6 +88,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// One `cargo miri test` of the codec's library.
+struct MiriRun {
+    features: &'static [&'static str],
+    filter: Option<&'static str>,
+    rustflags: Option<&'static str>,
+    miriflags: &'static str,
+}
+
 /// The codec's unit tests under Miri (the masking code above all), when a nightly toolchain
 /// is installed: Miri and its `rust-src` are added to it first if missing. Skipped with a
 /// message when there is no nightly or the components cannot be installed.
@@ -125,11 +133,36 @@ fn miri() -> Result<(), String> {
     }
     // The whole library as built; then, since Miri reports a CPU feature present only when it
     // is enabled at compile time, the mask tests with AVX2 enabled, which walk the `unsafe`
-    // dispatch in `mask::wide` and the AVX2 word loop.
-    for (filter, rustflags) in [
-        (None, None),
-        (Some("mask::"), Some("-C target-feature=+avx2")),
-    ] {
+    // dispatch in `mask::wide` and the AVX2 word loop; then the shared timer thread's tests
+    // (feature `tokio`), for Miri's data-race checks. That thread runs for the life of the
+    // process, which Miri would report as a leak.
+    let runs = [
+        MiriRun {
+            features: &[],
+            filter: None,
+            rustflags: None,
+            miriflags: "-Zmiri-disable-isolation",
+        },
+        MiriRun {
+            features: &[],
+            filter: Some("mask::"),
+            rustflags: Some("-C target-feature=+avx2"),
+            miriflags: "-Zmiri-disable-isolation",
+        },
+        MiriRun {
+            features: &["--features", "tokio"],
+            filter: Some("tokio::alarm::"),
+            rustflags: None,
+            miriflags: "-Zmiri-disable-isolation -Zmiri-ignore-leaks",
+        },
+    ];
+    for MiriRun {
+        features,
+        filter,
+        rustflags,
+        miriflags,
+    } in runs
+    {
         let mut miri = Cmd::new("cargo")
             .args([
                 "+nightly",
@@ -139,11 +172,12 @@ fn miri() -> Result<(), String> {
                 "weft-codec",
                 "--lib",
             ])
+            .args(features.iter().copied())
             .args(filter)
             // Property tests run few cases under Miri, which is slow; proptest reads its
             // regression files, which Miri's isolation refuses.
             .env("PROPTEST_CASES", "4")
-            .env("MIRIFLAGS", "-Zmiri-disable-isolation");
+            .env("MIRIFLAGS", miriflags);
         if let Some(flags) = rustflags {
             miri = miri.env("RUSTFLAGS", flags);
         }
