@@ -313,6 +313,9 @@ impl Entry {
         })
     }
 
+    /// A reset that races this may be told "fired" for its new deadline; the connection
+    /// then finds nothing due (`Connection::handle_timeout` acts only on expired timers) and
+    /// sets the alarm again.
     fn fire(self) {
         let Some(alarm) = self.alarm.upgrade() else {
             return;
