@@ -46,8 +46,11 @@ const MAX_READ: usize = 256 << 10;
 /// bytes are queued. The stream ends (`None`) once the closing handshake is over and the
 /// transport is closed.
 ///
-/// The tokio runtime must have its time driver enabled (`enable_all`, as `#[tokio::main]`
-/// does) for the close and keepalive timeouts.
+/// The close and keepalive timeouts are kept by one background thread, `weft-timer`, started
+/// by the first connection that needs one: a pending tokio timer would make the runtime arm a
+/// kernel timer on every wait for I/O. On a paused tokio clock (`start_paused` tests) they use
+/// tokio's timer instead, and follow that clock; the runtime then needs its time driver, as
+/// paused tests always have.
 ///
 /// ```no_run
 /// # async fn demo(tcp: tokio::net::TcpStream) -> Result<(), weft_codec::Error> {
