@@ -105,9 +105,10 @@ struct CloseSignal {
 
 /// Polls a future only after it asked to be polled. A connection waits once per message, and
 /// polling its close signal (a `CancellationToken`'s future takes a mutex) or its timer's
-/// `Sleep` (on a paused clock) at every wait cost as much as decoding a small message. The future is polled with
-/// this gate's waker, which records the wake-up before passing it on to the task that polled
-/// the connection last (a split connection is polled by two tasks, taking turns).
+/// `Sleep` (on a paused clock) at every wait cost as much as decoding a small message. The
+/// future is polled with this gate's waker, which records the wake-up before passing it on to
+/// the task that polled the connection last (a split connection is polled by two tasks, taking
+/// turns).
 struct WakeGate {
     state: Arc<GateState>,
     waker: Waker,
@@ -487,7 +488,7 @@ where
                             Event::Message(Message::Pong(_)) => {
                                 // Tell the connection the time now, so that the round trip of
                                 // a keepalive ping is known when the caller sees its pong.
-                                let now = self.now();
+                                let now = self.clock().now();
                                 let _ = self.conn.poll_timeout(now);
                             }
                             _ => {}
@@ -680,11 +681,11 @@ where
     /// Arms the timer for the connection's next deadline; fires it if due. Returns whether a
     /// timer fired (and the loop should run again).
     ///
-    /// Keepalive moves the deadline later with every read. Re-arming a tokio timer each time
-    /// would cost a timer-wheel update per read, so the timer is only moved earlier: when it
-    /// fires too early, the connection does nothing and names the later deadline.
+    /// Keepalive moves the deadline later with every read. Re-arming the alarm each time would
+    /// cost a timer update per read, so it is only moved earlier: when it fires too early, the
+    /// connection does nothing and names the later deadline.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let clock = *self.clock.get_or_insert_with(Clock::of_runtime);
+        let clock = self.clock();
         let now = clock.now();
         let Some(deadline) = self.conn.poll_timeout(now) else {
             self.timer_armed = false;
@@ -695,8 +696,6 @@ where
             self.conn.handle_timeout(now);
             return true;
         }
-        // A deadline that moved later (keepalive, after traffic) keeps the alarm set for the
-        // earlier one: when that fires, the alarm is set again. No timer work per message.
         let alarm = match &mut self.timer {
             Some(alarm) if self.timer_armed && alarm.deadline() <= deadline => alarm,
             Some(alarm) => {
@@ -717,9 +716,9 @@ where
         false
     }
 
-    /// The time now on the clock the connection's deadlines follow.
-    fn now(&mut self) -> std::time::Instant {
-        self.clock.get_or_insert_with(Clock::of_runtime).now()
+    /// The clock the connection's deadlines follow, chosen the first time it is asked for.
+    fn clock(&mut self) -> Clock {
+        *self.clock.get_or_insert_with(Clock::of_runtime)
     }
 
     fn poll_ready_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
