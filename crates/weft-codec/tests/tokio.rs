@@ -24,6 +24,13 @@ fn pair() -> (WebSocket<DuplexStream>, WebSocket<DuplexStream>) {
     pair_with(Config::default())
 }
 
+/// A server over a pipe whose other end the test drives byte by byte, as a raw peer.
+fn server_with_raw_peer(config: Config) -> (DuplexStream, WebSocket<DuplexStream>) {
+    let (raw, peer) = tokio::io::duplex(1024);
+    let server = Connection::new(Role::Server).with_config(config);
+    (raw, WebSocket::from_parts(peer, server, Default::default()))
+}
+
 async fn echo(mut server: WebSocket<DuplexStream>) -> Result<(), Error> {
     while let Some(message) = server.next().await {
         if let msg @ (Message::Text(_) | Message::Binary(_)) = message? {
@@ -160,9 +167,7 @@ async fn fragments_stream_in_and_out() {
 
 #[tokio::test]
 async fn a_protocol_violation_sends_its_close_code_before_the_error_surfaces() {
-    let (raw, peer) = tokio::io::duplex(1024);
-    let mut server = WebSocket::from_parts(peer, Connection::new(Role::Server), Default::default());
-    let mut raw = raw;
+    let (mut raw, mut server) = server_with_raw_peer(Config::default());
     // An unmasked text frame from a "client".
     raw.write_all(b"\x81\x02hi").await.unwrap();
     let err = server.next().await.unwrap().unwrap_err();
@@ -178,13 +183,8 @@ async fn a_protocol_violation_sends_its_close_code_before_the_error_surfaces() {
 
 #[tokio::test(start_paused = true)]
 async fn a_silent_peer_cannot_hold_the_close_forever() {
-    let (raw, peer) = tokio::io::duplex(1024);
-    let config = Config::default().close_timeout(Duration::from_secs(3));
-    let mut server = WebSocket::from_parts(
-        peer,
-        Connection::new(Role::Server).with_config(config),
-        Default::default(),
-    );
+    let (raw, mut server) =
+        server_with_raw_peer(Config::default().close_timeout(Duration::from_secs(3)));
     let started = tokio::time::Instant::now();
     let err = server.close(CloseCode::NORMAL, "").await.unwrap_err();
     assert!(matches!(err, Error::CloseTimeout), "{err}");
@@ -196,13 +196,8 @@ async fn a_silent_peer_cannot_hold_the_close_forever() {
 // tests above use tokio's timer): both the close timeout and keepalive must still fire.
 #[tokio::test]
 async fn on_the_real_clock_a_silent_peer_cannot_hold_the_close_forever() {
-    let (raw, peer) = tokio::io::duplex(1024);
-    let config = Config::default().close_timeout(Duration::from_millis(50));
-    let mut server = WebSocket::from_parts(
-        peer,
-        Connection::new(Role::Server).with_config(config),
-        Default::default(),
-    );
+    let (raw, mut server) =
+        server_with_raw_peer(Config::default().close_timeout(Duration::from_millis(50)));
     let started = std::time::Instant::now();
     // A task of its own, so that only the connection's timer can wake it (a timeout wrapped
     // around the close would poll it when the bound expires). The bound only stops a stuck test.
@@ -218,13 +213,8 @@ async fn on_the_real_clock_a_silent_peer_cannot_hold_the_close_forever() {
 
 #[tokio::test]
 async fn on_the_real_clock_keepalive_pings_a_quiet_peer_and_times_the_pong() {
-    let (mut raw, peer) = tokio::io::duplex(1024);
-    let config = Config::default().ping_interval(Some(Duration::from_millis(30)));
-    let mut server = WebSocket::from_parts(
-        peer,
-        Connection::new(Role::Server).with_config(config),
-        Default::default(),
-    );
+    let (mut raw, mut server) =
+        server_with_raw_peer(Config::default().ping_interval(Some(Duration::from_millis(30))));
     let reader = tokio::spawn(async move {
         let event = server.next().await;
         (server, event)
@@ -248,8 +238,7 @@ async fn on_the_real_clock_keepalive_pings_a_quiet_peer_and_times_the_pong() {
 
 #[tokio::test]
 async fn eof_without_close_is_an_abnormal_closure() {
-    let (raw, peer) = tokio::io::duplex(1024);
-    let mut server = WebSocket::from_parts(peer, Connection::new(Role::Server), Default::default());
+    let (raw, mut server) = server_with_raw_peer(Config::default());
     drop(raw);
     assert!(matches!(
         server.next().await,
