@@ -139,7 +139,7 @@ impl SharedAlarm {
         });
         let mut queue = timers.lock();
         queue.alarms += 1;
-        queue.schedule(deadline, 0, Arc::downgrade(&state));
+        queue.schedule(&timers.thread, deadline, 0, Arc::downgrade(&state));
         drop(queue);
         Self {
             timers,
@@ -154,9 +154,12 @@ impl SharedAlarm {
         let generation = self.state.generation.fetch_add(1, Ordering::AcqRel) + 1;
         self.state.fired.store(false, Ordering::Release);
         self.deadline = deadline;
-        self.timers
-            .lock()
-            .schedule(deadline, generation, Arc::downgrade(&self.state));
+        self.timers.lock().schedule(
+            &self.timers.thread,
+            deadline,
+            generation,
+            Arc::downgrade(&self.state),
+        );
     }
 
     pub(super) fn poll(&self, task: &Waker) -> Poll<()> {
@@ -225,17 +228,14 @@ impl TimerThread {
             .as_ref()
     }
 
-    fn lock(&self) -> QueueGuard<'_> {
-        QueueGuard {
-            queue: self.queue.lock().unwrap_or_else(PoisonError::into_inner),
-            thread: &self.thread,
-        }
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn run(&self) -> ! {
         let mut due = Vec::new();
         loop {
-            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut queue = self.lock();
             let now = Instant::now();
             while queue
                 .entries
@@ -261,40 +261,27 @@ impl TimerThread {
     }
 }
 
-struct QueueGuard<'a> {
-    queue: MutexGuard<'a, Queue>,
-    thread: &'a Thread,
-}
-
-impl QueueGuard<'_> {
-    fn schedule(&mut self, deadline: Instant, generation: u64, alarm: Weak<AlarmState>) {
-        let queue = &mut *self.queue;
-        if queue.entries.len() > 2 * queue.alarms + SWEEP_SLACK {
-            queue.entries.retain(Entry::is_current);
+impl Queue {
+    /// Queues `alarm`'s entry for `deadline`; wakes `thread` if it is now the earliest.
+    fn schedule(
+        &mut self,
+        thread: &Thread,
+        deadline: Instant,
+        generation: u64,
+        alarm: Weak<AlarmState>,
+    ) {
+        if self.entries.len() > 2 * self.alarms + SWEEP_SLACK {
+            self.entries.retain(Entry::is_current);
         }
-        queue.entries.push(Entry {
+        self.entries.push(Entry {
             deadline,
             generation,
             alarm,
         });
-        if queue.wake_at.is_none_or(|at| deadline < at) {
-            queue.wake_at = Some(deadline);
-            self.thread.unpark();
+        if self.wake_at.is_none_or(|at| deadline < at) {
+            self.wake_at = Some(deadline);
+            thread.unpark();
         }
-    }
-}
-
-impl std::ops::Deref for QueueGuard<'_> {
-    type Target = Queue;
-
-    fn deref(&self) -> &Queue {
-        &self.queue
-    }
-}
-
-impl std::ops::DerefMut for QueueGuard<'_> {
-    fn deref_mut(&mut self) -> &mut Queue {
-        &mut self.queue
     }
 }
 
