@@ -57,7 +57,9 @@ options:
                      1x1MiB, 10x16KiB-text, idle
   --servers LIST     comma-separated, default all: weft, tungstenite, fastwebsockets,
                      tokio-websockets; also weft-no-keepalive (weft's server with its
-                     keepalive pings off, as the others have none)
+                     keepalive pings off, as the others have none) and floor (an echo
+                     with no library and no checks: what tokio and the kernel cost by
+                     themselves; a reference, never counted as the best)
   --rounds N         interleaved rounds per scenario (default 5)
   --duration SECS    length of each run (default 3)
   --warmup SECS      discarded run per server before the rounds (default 1; 0 for none)
@@ -138,6 +140,8 @@ struct ServerKind {
     functions: &'static [&'static str],
     /// Arguments for the server after its listen address.
     args: &'static [&'static str],
+    /// A reference, not a library: shown for comparison, never the best in a ratio.
+    reference: bool,
 }
 
 /// The servers compared by default.
@@ -153,6 +157,7 @@ const SERVERS: [ServerKind; 4] = [
         ],
         functions: &["tungstenite::", "tokio_tungstenite::", "echo_tungstenite::"],
         args: &[],
+        reference: false,
     },
     ServerKind {
         name: "fastwebsockets",
@@ -160,6 +165,7 @@ const SERVERS: [ServerKind; 4] = [
         sources: &["/fastwebsockets-", "/examples/echo_fastwebsockets.rs"],
         functions: &["fastwebsockets::", "echo_fastwebsockets::"],
         args: &[],
+        reference: false,
     },
     ServerKind {
         name: "tokio-websockets",
@@ -167,6 +173,7 @@ const SERVERS: [ServerKind; 4] = [
         sources: &["/tokio-websockets-", "/examples/echo_tokio_websockets.rs"],
         functions: &["tokio_websockets::", "echo_tokio_websockets::"],
         args: &[],
+        reference: false,
     },
 ];
 
@@ -176,15 +183,34 @@ const WEFT: ServerKind = ServerKind {
     sources: &["/crates/weft", "/examples/echo_weft.rs"],
     functions: &["weft_", "echo_weft::"],
     args: &[],
+    reference: false,
 };
 
 /// Servers that `--servers` may name besides the default ones: weft without keepalive shows
-/// what the keepalive timer costs (the other servers have no timer).
-const EXTRA_SERVERS: [ServerKind; 1] = [ServerKind {
-    name: "weft-no-keepalive",
-    args: &["--no-keepalive"],
-    ..WEFT
-}];
+/// what the keepalive timer costs (the other servers have no timer); `floor`, an echo with no
+/// WebSocket library and no checks, shows what tokio and the kernel cost by themselves.
+const EXTRA_SERVERS: [ServerKind; 2] = [
+    ServerKind {
+        name: "weft-no-keepalive",
+        args: &["--no-keepalive"],
+        ..WEFT
+    },
+    ServerKind {
+        name: "floor",
+        example: "echo_floor",
+        sources: &["/examples/echo_floor.rs"],
+        functions: &["echo_floor::"],
+        args: &[],
+        reference: true,
+    },
+];
+
+/// Whether the server named so is a reference (`floor`), left out when finding the best.
+fn is_reference(name: &str) -> bool {
+    EXTRA_SERVERS
+        .iter()
+        .any(|server| server.name == name && server.reference)
+}
 
 /// The cores servers and the client are pinned to.
 const SERVER_CORE: usize = 0;
@@ -1089,9 +1115,11 @@ fn ratio(value: f64, best: f64) -> String {
 
 fn render_load(scenario: Scenario, rows: &[Row]) -> String {
     let ok: Vec<&Row> = rows.iter().filter(|row| row.runs > 0).collect();
-    let best_rate = ok.iter().map(|row| row.messages_per_s).fold(0.0, f64::max);
-    let best_cpu = ok
-        .iter()
+    let libraries = || ok.iter().filter(|row| !is_reference(row.server));
+    let best_rate = libraries()
+        .map(|row| row.messages_per_s)
+        .fold(0.0, f64::max);
+    let best_cpu = libraries()
         .map(|row| row.cpu_total_us())
         .filter(|&cpu| cpu > 0.0)
         .fold(f64::INFINITY, f64::min);
@@ -1147,6 +1175,12 @@ fn render_load(scenario: Scenario, rows: &[Row]) -> String {
         other * 100.0,
         client * 100.0
     );
+    if rows.iter().any(|row| is_reference(row.server)) {
+        out.push_str(
+            "floor: an echo with no WebSocket library and no checks (tokio and the kernel by \
+             themselves); a reference, its ratios are to the best library.\n",
+        );
+    }
     for row in rows {
         if !row.failures.is_empty() && row.runs > 0 {
             let _ = writeln!(
@@ -1330,6 +1364,7 @@ fn idle_one(options: &Options, host: &Host, kind: ServerKind) -> Result<IdleMemo
 fn render_idle(connections: usize, rows: &[IdleRow]) -> String {
     let best = rows
         .iter()
+        .filter(|row| !is_reference(row.server))
         .filter_map(|row| row.result.as_ref().ok())
         .map(IdleMemory::per_connection_kib)
         .filter(|&kib| kib > 0.0)
@@ -1418,6 +1453,9 @@ mod tests {
         assert_eq!(options.servers, [WEFT, EXTRA_SERVERS[0]]);
         assert_eq!(options.servers[1].example, "echo_weft");
         assert_eq!(options.servers[1].args, ["--no-keepalive"]);
+        let options = parse(&args(&["--servers", "floor,weft"])).unwrap();
+        assert_eq!(options.servers[0].example, "echo_floor");
+        assert!(is_reference("floor") && !is_reference("weft"));
         let options = parse(&args(&["--quick", "--", "echo", "--noplot"])).unwrap();
         assert!(options.quick);
         assert_eq!(options.criterion_args, ["echo", "--noplot"]);
@@ -1568,6 +1606,36 @@ mod tests {
             "{table}"
         );
         assert_eq!(ratio(0.0, 1.0), "–");
+    }
+
+    #[test]
+    fn the_floor_is_never_the_best() {
+        let weft = Row::new(
+            "weft",
+            vec![sample(200.0, 10.0, 10, 10, 100_000)],
+            vec![],
+            100,
+        );
+        let floor = Row::new(
+            "floor",
+            vec![sample(400.0, 10.0, 5, 5, 100_000)],
+            vec![],
+            100,
+        );
+        let table = render_load(SCENARIOS[0], &[weft, floor]);
+        // weft is the best library; the floor's ratios are to weft.
+        assert!(
+            table.contains(
+                "| weft | 200 | 0.2 | 10.0 | 20.0 | 1.00 | 1.00 | 2.00 | 1.00 | 1.00 | 0% |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "| floor | 400 | 0.4 | 10.0 | 20.0 | 0.50 | 0.50 | 1.00 | 2.00 | 0.50 | 0% |"
+            ),
+            "{table}"
+        );
     }
 
     #[test]

@@ -256,6 +256,7 @@ fn parse_annotate(text: &str) -> BTreeMap<(String, String), u64> {
 fn render(scenario: Scenario, rows: &[Row]) -> String {
     let best = |pick: fn(&(f64, f64)) -> f64| {
         rows.iter()
+            .filter(|row| !super::is_reference(row.server))
             .filter_map(|row| row.result.as_ref().ok().map(pick))
             .filter(|&v| v > 0.0)
             .fold(f64::INFINITY, f64::min)
