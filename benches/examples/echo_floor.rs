@@ -24,8 +24,10 @@ use weft_codec::apply_mask;
 
 /// The largest request head read before giving up on a connection.
 const MAX_HEAD: usize = 8 << 10;
-/// Room kept free in the read buffer for the next read.
+/// Room kept free in the read buffer for the next read between frames.
 const READ_ROOM: usize = 4 << 10;
+/// Room beyond the rest of a frame that has started.
+const FRAME_SLACK: usize = 512;
 
 fn main() -> io::Result<()> {
     let addr = std::env::args()
@@ -73,10 +75,14 @@ async fn echo(mut tcp: TcpStream) -> io::Result<()> {
     let mut out = Vec::new();
     loop {
         let mut closed = false;
+        // Room for the next read: the rest of a frame that has started (and a little more, for
+        // the next header), else `READ_ROOM`. Never more, so a large frame is not copied into
+        // a grown buffer.
+        let mut room = READ_ROOM;
         while let Some(frame) = Frame::parse(&input) {
             let total = frame.header_len + frame.payload_len;
             if input.len() < total {
-                input.reserve(total - input.len());
+                room = total - input.len() + FRAME_SLACK;
                 break;
             }
             let mut whole = input.split_to(total);
@@ -103,7 +109,7 @@ async fn echo(mut tcp: TcpStream) -> io::Result<()> {
         if closed {
             return Ok(());
         }
-        input.reserve(READ_ROOM);
+        input.reserve(room);
         if tcp.read_buf(&mut input).await? == 0 {
             return Ok(());
         }
