@@ -17,6 +17,11 @@ fn masking(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("apply_mask", size), &size, |b, _| {
             b.iter(|| apply_mask(black_box(&mut buf), KEY, black_box(1)));
         });
+        // Where a payload usually sits: after a 14-byte header (64-bit length and mask key).
+        group.bench_with_input(BenchmarkId::new("apply_mask_at_14", size), &size, |b, _| {
+            let mut framed = vec![0x5Au8; size + 14];
+            b.iter(|| apply_mask(black_box(&mut framed[14..]), KEY, black_box(1)));
+        });
         group.bench_with_input(BenchmarkId::new("portable", size), &size, |b, _| {
             b.iter(|| apply_mask_portable(black_box(&mut buf), KEY, black_box(1)));
         });
