@@ -217,6 +217,23 @@ mod tests {
         }
     }
 
+    #[test]
+    fn every_distance_to_a_cache_line_masks_correctly() {
+        // 64 consecutive starts put the slice at every distance from a 64-byte boundary, so the
+        // head before the word loop takes every length from 0 to 63, at every key phase.
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        let data: Vec<u8> = (0..=255).collect();
+        for start in 0..CACHE_LINE {
+            for offset in 0..4 {
+                let mut fast = data.clone();
+                let mut slow = data.clone();
+                apply_mask(&mut fast[start..start + 130], key, offset);
+                apply_mask_bytewise(&mut slow[start..start + 130], key, offset);
+                assert_eq!(fast, slow, "start {start}, offset {offset}");
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn masking_in_pieces_equals_masking_at_once(
