@@ -1104,9 +1104,10 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
-/// `value / best`: for rates the best is the highest, for costs the lowest.
+/// `value / best`: for rates the best is the highest, for costs the lowest. With no best (only
+/// the floor ran, or nothing did) there is no ratio.
 fn ratio(value: f64, best: f64) -> String {
-    if best > 0.0 && value > 0.0 {
+    if best > 0.0 && best.is_finite() && value > 0.0 {
         format!("{:.2}", value / best)
     } else {
         "–".to_owned()
@@ -1600,6 +1601,7 @@ mod tests {
             "{table}"
         );
         assert_eq!(ratio(0.0, 1.0), "–");
+        assert_eq!(ratio(1.0, f64::INFINITY), "–");
     }
 
     #[test]
