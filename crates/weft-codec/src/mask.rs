@@ -42,6 +42,7 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     }
     // A vector store that straddles two cache lines costs about two: start the word loop on a
     // cache-line boundary. (A payload follows its header, so it rarely starts on one.)
+    // (`align_offset` may answer "never"; then the four-byte loop takes it all.)
     let head_len = buf.as_ptr().align_offset(CACHE_LINE).min(buf.len());
     let (head, body) = buf.split_at_mut(head_len);
     xor_bytes(head, key);
