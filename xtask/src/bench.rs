@@ -58,8 +58,8 @@ options:
   --servers LIST     comma-separated, default all: weft, tungstenite, fastwebsockets,
                      tokio-websockets; also weft-no-keepalive (weft's server with its
                      keepalive pings off, as the others have none) and floor (an echo
-                     with no library and no checks: what tokio and the kernel cost by
-                     themselves; a reference, never counted as the best)
+                     that only decodes headers and unmasks, checking nothing: what tokio
+                     and the kernel cost by themselves; a reference, never the best)
   --rounds N         interleaved rounds per scenario (default 5)
   --duration SECS    length of each run (default 3)
   --warmup SECS      discarded run per server before the rounds (default 1; 0 for none)
@@ -181,8 +181,8 @@ const WEFT: ServerKind = ServerKind {
 };
 
 /// Servers that `--servers` may name besides the default ones: weft without keepalive shows
-/// what the keepalive timer costs (the other servers have no timer); `floor`, an echo with no
-/// WebSocket library and no checks, shows what tokio and the kernel cost by themselves.
+/// what the keepalive timer costs (the other servers have no timer); `floor`, an echo that only
+/// decodes headers and unmasks, shows what tokio and the kernel cost by themselves.
 const EXTRA_SERVERS: [ServerKind; 2] = [
     ServerKind {
         name: "weft-no-keepalive",
@@ -1178,8 +1178,8 @@ fn render_load(scenario: Scenario, rows: &[Row]) -> String {
     );
     if rows.iter().any(|row| is_reference(row.server)) {
         out.push_str(
-            "floor: an echo with no WebSocket library and no checks (tokio and the kernel by \
-             themselves); a reference, its ratios are to the best library.\n",
+            "floor: an echo that only decodes headers and unmasks, checking nothing (tokio and \
+             the kernel by themselves); a reference, its ratios are to the best library.\n",
         );
     }
     for row in rows {
