@@ -2,7 +2,9 @@
 //! - any sequence of valid messages, encoded by one role and fed to the other in arbitrary
 //!   chunk sizes (one byte at a time included), comes out identical, whole or streamed;
 //! - arbitrary bytes never panic the decoder, what it holds stays within `Limits`, and every
-//!   protocol error has queued a close frame with its close code.
+//!   protocol error has queued a close frame with its close code;
+//! - any input, valid or corrupted, decodes to the same events, the same error and the same
+//!   answers whether it arrives whole or one byte at a time.
 #![allow(
     clippy::cast_possible_truncation,
     reason = "test fixtures use small lengths"
@@ -150,6 +152,98 @@ proptest! {
         }
         check_hostile_input(&wire, &chunks, server, streaming)?;
     }
+
+    #[test]
+    fn whole_and_byte_by_byte_input_decode_alike(
+        messages in proptest::collection::vec(message(), 1..8),
+        close in close(),
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..3),
+        server in any::<bool>(),
+        streaming in any::<bool>(),
+    ) {
+        let mut sender = Connection::new(if server { Role::Client } else { Role::Server })
+            .with_config(Config::default().fragment_size(Some(700)));
+        for message in messages.into_iter().chain(close) {
+            sender.send(message).unwrap();
+        }
+        let mut wire = drain_transmit(&mut sender);
+        for (at, byte) in flips {
+            let len = wire.len();
+            wire[at % len] ^= byte | 1;
+        }
+        let role = if server { Role::Server } else { Role::Client };
+        let whole = decode_in_chunks(&wire, wire.len(), role, streaming);
+        let byte_by_byte = decode_in_chunks(&wire, 1, role, streaming);
+        prop_assert_eq!(whole, byte_by_byte);
+    }
+}
+
+/// What a connection makes of `input` fed in pieces of `chunk` bytes: each event or error (as
+/// text), then the frames it answered with (opcode and unmasked payload).
+fn decode_in_chunks(
+    input: &[u8],
+    chunk: usize,
+    role: Role,
+    streaming: bool,
+) -> (Vec<String>, Vec<(OpCode, Vec<u8>)>) {
+    let limits = Limits::default()
+        .max_frame_size(MAX_FRAME)
+        .max_message_size(MAX_MESSAGE)
+        .max_fragments(16);
+    let mut conn = Connection::new(role)
+        .with_limits(limits)
+        .with_config(Config::default().receive_fragments(streaming));
+    let mut events = Vec::new();
+    let mut answers = Vec::new();
+    // Streamed pieces follow the reads, so they are joined into their message; pieces of a
+    // message that then fails are dropped (a reader may have seen more or fewer of them).
+    let mut partial = Vec::new();
+    let mut drain = |conn: &mut Connection, events: &mut Vec<String>| {
+        loop {
+            // Each answer is collected as soon as it is queued, so that a pong owed for an
+            // earlier ping is not replaced by a later one's.
+            answers.extend(frames(&drain_transmit(conn)));
+            match conn.poll_event() {
+                Ok(Some(Event::Fragment(fragment))) => {
+                    partial.extend_from_slice(&fragment.data);
+                    if fragment.fin {
+                        events.push(format!("{:?} {:?}", fragment.kind, partial));
+                        partial.clear();
+                    }
+                }
+                Ok(Some(event)) => events.push(format!("{event:?}")),
+                Ok(None) => break,
+                Err(err) => {
+                    partial.clear();
+                    events.push(format!("error: {err:?}"));
+                }
+            }
+        }
+    };
+    for piece in input.chunks(chunk) {
+        conn.handle_bytes(&mut BytesMut::from(piece));
+        drain(&mut conn, &mut events);
+    }
+    conn.handle_eof();
+    drain(&mut conn, &mut events);
+    answers.extend(frames(&drain_transmit(&mut conn)));
+    (events, answers)
+}
+
+/// The frames in `wire`, each as its opcode and unmasked payload.
+fn frames(mut wire: &[u8]) -> Vec<(OpCode, Vec<u8>)> {
+    let mut frames = Vec::new();
+    while !wire.is_empty() {
+        let (header, used) = FrameHeader::decode(wire).unwrap().unwrap();
+        let end = used + header.payload_len as usize;
+        let mut payload = wire[used..end].to_vec();
+        if let Some(key) = header.mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        frames.push((header.opcode, payload));
+        wire = &wire[end..];
+    }
+    frames
 }
 
 const MAX_FRAME: usize = 1024;
