@@ -243,6 +243,11 @@ impl From<&String> for Utf8Bytes {
     }
 }
 
+/// Whether `bytes` is UTF-8 as a whole (the SIMD check [`Utf8Validator`] uses for its pieces).
+pub(crate) fn is_utf8(bytes: &[u8]) -> bool {
+    simdutf8::basic::from_utf8(bytes).is_ok()
+}
+
 impl From<Utf8Bytes> for Bytes {
     fn from(text: Utf8Bytes) -> Self {
         text.0

@@ -13,7 +13,7 @@ use crate::frame::{FrameHeader, OpCode, Rsv};
 use crate::mask::apply_mask;
 use crate::message::{DataKind, Fragment, Message};
 use crate::transmit::Transmit;
-use crate::utf8::{Utf8Bytes, Utf8Validator};
+use crate::utf8::{Utf8Bytes, Utf8Validator, is_utf8};
 
 /// The most input buffer reserved ahead of data for a frame whose length is known. A frame up
 /// to this size lands in one allocation; a larger one grows the buffer as its bytes arrive, so
@@ -534,13 +534,88 @@ impl Connection {
         // when nothing at all is: a first byte alone can already be refused.)
         if self.pending_error.is_none()
             && self.reader.frame.is_none()
-            && self.reader.buf.is_empty()
             && !(self.closing.received || self.closing.eof || self.closing.done)
         {
-            self.note_empty_buffer();
-            return Ok(None);
+            if self.reader.buf.is_empty() {
+                self.note_empty_buffer();
+                return Ok(None);
+            }
+            if let Some(message) = self.decode_whole_message() {
+                self.note_empty_buffer();
+                return Ok(Some(Event::Message(message)));
+            }
         }
         self.decode_event()
+    }
+
+    /// The usual message, decoded without the general decoder: one unfragmented, uncompressed
+    /// text or binary frame with a 7- or 16-bit length, all of it in the buffer, within the
+    /// limits, with no message under way. Anything else, including every error, returns
+    /// `None` with the input untouched, and [`decode_event`](Self::decode_event) decides.
+    ///
+    /// It gives the same result as the general path (the `whole_and_byte_by_byte_input_decode_
+    /// alike` property checks this); it exists because an async shell decodes one small
+    /// message per read, and the general path's frame and message state costs more than the
+    /// message itself.
+    #[inline]
+    fn decode_whole_message(&mut self) -> Option<Message> {
+        if self.reader.message.is_some()
+            || self.closing.failed
+            || self.config.get_receive_fragments()
+        {
+            return None;
+        }
+        let buf = &mut self.reader.buf;
+        let (&first, &second) = (buf.first()?, buf.get(1)?);
+        // FIN set, no reserved bit: 0x81 is a whole text frame, 0x82 a whole binary one.
+        let kind = match first {
+            0x81 => DataKind::Text,
+            0x82 => DataKind::Binary,
+            _ => return None,
+        };
+        let masked = second & 0x80 != 0;
+        if masked != (self.role == Role::Server) {
+            return None;
+        }
+        let (len, mut header_len) = match second & 0x7F {
+            126 => {
+                let len = usize::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?]));
+                (len, 4)
+            }
+            127 => return None,
+            short => (usize::from(short), 2),
+        };
+        // A 16-bit length below 126 is not minimal: the general path refuses it.
+        if (header_len == 4 && len < 126)
+            || len > self.limits.get_max_frame_size()
+            || len > self.limits.get_max_message_size()
+        {
+            return None;
+        }
+        let key = if masked {
+            let key = buf.get(header_len..header_len + 4)?;
+            header_len += 4;
+            Some([key[0], key[1], key[2], key[3]])
+        } else {
+            None
+        };
+        let payload = buf.get_mut(header_len..header_len + len)?;
+        if let Some(key) = key {
+            apply_mask(payload, key, 0);
+        }
+        if kind == DataKind::Text && !is_utf8(payload) {
+            // Put the input back as it came: the general path reports the error.
+            if let Some(key) = key {
+                apply_mask(payload, key, 0);
+            }
+            return None;
+        }
+        buf.advance(header_len);
+        let data = buf.split_to(len).freeze();
+        Some(match kind {
+            DataKind::Text => Message::Text(Utf8Bytes::from_validated(data)),
+            DataKind::Binary => Message::Binary(data),
+        })
     }
 
     /// [`poll_event`](Self::poll_event) once something may be there to decode.

@@ -231,6 +231,33 @@ fn s5_2_length_with_top_bit_and_non_minimal_lengths_fail_with_1002() {
 }
 
 #[test]
+fn s5_2_whole_frames_that_look_usual_but_break_a_rule_are_refused() {
+    // Each is one complete frame, payload included: the shape the whole-message shortcut
+    // decodes, which must leave every one of them to the general decoder's verdict.
+    let mut non_minimal = vec![0x82, 0xFE, 0x00, 0x05, 0, 0, 0, 0];
+    non_minimal.extend_from_slice(b"hello");
+    assert_eq!(
+        server_error(&non_minimal),
+        (ProtocolError::NonMinimalLength, 1002)
+    );
+    let (err, code) = server_error(&from_client(true, 1, b"caf\xc3"));
+    assert_eq!((err, code), (ProtocolError::InvalidUtf8, 1007));
+    let (err, code) = server_error(&from_server(true, 2, b"unmasked"));
+    assert_eq!((err, code), (ProtocolError::UnmaskedFrame, 1002));
+    let (err, code) = server_error_with(
+        server().with_limits(Limits::default().max_message_size(4)),
+        &from_client(true, 2, b"12345"),
+    );
+    assert_eq!(code, 1009, "{err}");
+    let mut under_way = from_client(false, 1, b"a");
+    under_way.extend(from_client(true, 2, b"b"));
+    assert_eq!(
+        server_error(&under_way),
+        (ProtocolError::ExpectedContinuation(OpCode::Binary), 1002)
+    );
+}
+
+#[test]
 fn s5_2_a_huge_announced_length_fails_with_1009_before_any_payload() {
     // 2^63 - 1 bytes announced; nothing of the payload is sent.
     let mut bomb = vec![0x82, 0xFF];
