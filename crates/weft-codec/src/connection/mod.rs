@@ -1184,7 +1184,12 @@ impl Connection {
             Some(ext) if transform => ext.encode_begin(opcode, Some(data.len())),
             _ => Rsv::NONE,
         };
-        let payload = self.encode_with_extension(rsv, &data, true)?;
+        let payload = if rsv.is_empty() {
+            // Sent as it is: no copy of the handle (and no reference count to touch).
+            data
+        } else {
+            self.encode_with_extension(rsv, &data, true)?
+        };
         match self.config.get_fragment_size() {
             Some(size) if payload.len() > size => {
                 let mut offset = 0;
