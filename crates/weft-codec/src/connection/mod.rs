@@ -663,25 +663,34 @@ impl Connection {
     ///
     /// Write from it (with [`Buf::chunks_vectored`] for one system call per batch) and
     /// [`advance`](Buf::advance) it by what was written.
+    #[inline]
     pub fn poll_transmit(&mut self) -> Option<&mut Transmit> {
         if self.closing.aborted {
             return None;
         }
-        if let Some(payload) = self.writer.owed_pong.take() {
-            if self.closing.sent {
-                // No pong after our close frame; the peer expects nothing more.
-            } else if self.writer.out.written_total() >= self.writer.queued_pong_end {
-                self.push_control(OpCode::Pong, &payload);
-                self.writer.queued_pong_end = self.writer.out.queued_total();
-            } else {
-                // The previous pong is still queued: keep only the latest payload.
-                self.writer.owed_pong = Some(payload);
-            }
+        if self.writer.owed_pong.is_some() {
+            self.queue_owed_pong();
         }
         if self.writer.out.is_empty() {
             None
         } else {
             Some(&mut self.writer.out)
+        }
+    }
+
+    /// Queues the pong owed for the last ping, unless the one before it is still queued.
+    fn queue_owed_pong(&mut self) {
+        let Some(payload) = self.writer.owed_pong.take() else {
+            return;
+        };
+        if self.closing.sent {
+            // No pong after our close frame; the peer expects nothing more.
+        } else if self.writer.out.written_total() >= self.writer.queued_pong_end {
+            self.push_control(OpCode::Pong, &payload);
+            self.writer.queued_pong_end = self.writer.out.queued_total();
+        } else {
+            // The previous pong is still queued: keep only the latest payload.
+            self.writer.owed_pong = Some(payload);
         }
     }
 
