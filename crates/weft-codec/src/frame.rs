@@ -224,6 +224,7 @@ impl FrameHeader {
     /// byte is there; a 64-bit length with its most significant bit set and a length that does
     /// not use the shortest form are errors too (§5.2: "the minimal number of bytes MUST be
     /// used").
+    #[inline]
     pub fn decode(src: &[u8]) -> Result<Option<(Self, usize)>, ProtocolError> {
         let Some(&first) = src.first() else {
             return Ok(None);

@@ -548,9 +548,10 @@ impl Connection {
         self.decode_event()
     }
 
-    /// The usual message, decoded without the general decoder: one unfragmented, uncompressed
-    /// text or binary frame with a 7- or 16-bit length, all of it in the buffer, within the
-    /// limits, with no message under way. Anything else, including every error, returns
+    /// The usual message, decoded without the general decoder's frame and message state: one
+    /// unfragmented, uncompressed text or binary frame, all of it in the buffer, within the
+    /// limits, with no message under way. (A large frame rarely arrives in one read: it is
+    /// usually under way in the general decoder, unmasked as it lands, by the time it is whole.) Anything else, including every error, returns
     /// `None` with the input untouched, and [`decode_event`](Self::decode_event) decides.
     ///
     /// It gives the same result as the general path (the `whole_and_byte_by_byte_input_decode_
@@ -566,46 +567,29 @@ impl Connection {
             return None;
         }
         let buf = &mut self.reader.buf;
-        let (&first, &second) = (buf.first()?, buf.get(1)?);
-        // FIN set, no reserved bit: 0x81 is a whole text frame, 0x82 a whole binary one.
-        let kind = match first {
-            0x81 => DataKind::Text,
-            0x82 => DataKind::Binary,
+        // A header `decode` refuses is the general path's to report.
+        let (header, header_len) = FrameHeader::decode(buf).ok()??;
+        let kind = match header.opcode {
+            OpCode::Text => DataKind::Text,
+            OpCode::Binary => DataKind::Binary,
             _ => return None,
         };
-        let masked = second & 0x80 != 0;
-        if masked != (self.role == Role::Server) {
-            return None;
-        }
-        let (len, mut header_len) = match second & 0x7F {
-            126 => {
-                let len = usize::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?]));
-                (len, 4)
-            }
-            127 => return None,
-            short => (usize::from(short), 2),
-        };
-        // A 16-bit length below 126 is not minimal: the general path refuses it.
-        if (header_len == 4 && len < 126)
+        let len = usize::try_from(header.payload_len).ok()?;
+        if !header.fin
+            || !header.rsv.is_empty()
+            || header.mask.is_some() != (self.role == Role::Server)
             || len > self.limits.get_max_frame_size()
             || len > self.limits.get_max_message_size()
         {
             return None;
         }
-        let key = if masked {
-            let key = buf.get(header_len..header_len + 4)?;
-            header_len += 4;
-            Some([key[0], key[1], key[2], key[3]])
-        } else {
-            None
-        };
         let payload = buf.get_mut(header_len..header_len + len)?;
-        if let Some(key) = key {
+        if let Some(key) = header.mask {
             apply_mask(payload, key, 0);
         }
         if kind == DataKind::Text && !is_utf8(payload) {
             // Put the input back as it came: the general path reports the error.
-            if let Some(key) = key {
+            if let Some(key) = header.mask {
                 apply_mask(payload, key, 0);
             }
             return None;
