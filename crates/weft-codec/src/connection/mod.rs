@@ -490,7 +490,7 @@ impl Connection {
             }
             self.writer.text_check = check;
         }
-        let payload = self.encode_with_extension(rsv, &data, fin)?;
+        let payload = self.encode_with_extension(rsv, data, fin)?;
         let opcode = if first {
             data_opcode(kind)
         } else {
@@ -1177,12 +1177,7 @@ impl Connection {
             Some(ext) if transform => ext.encode_begin(opcode, Some(data.len())),
             _ => Rsv::NONE,
         };
-        let payload = if rsv.is_empty() {
-            // Sent as it is: no copy of the handle (and no reference count to touch).
-            data
-        } else {
-            self.encode_with_extension(rsv, &data, true)?
-        };
+        let payload = self.encode_with_extension(rsv, data, true)?;
         match self.config.get_fragment_size() {
             Some(size) if payload.len() > size => {
                 let mut offset = 0;
@@ -1203,14 +1198,16 @@ impl Connection {
         Ok(())
     }
 
-    fn encode_with_extension(&mut self, rsv: Rsv, data: &Bytes, fin: bool) -> Result<Bytes, Error> {
+    /// The payload to send for `data`: encoded by the extension when `rsv` says so, otherwise
+    /// `data` itself (no copy of the handle, no reference count to touch).
+    fn encode_with_extension(&mut self, rsv: Rsv, data: Bytes, fin: bool) -> Result<Bytes, Error> {
         match &mut self.extension {
             Some(ext) if !rsv.is_empty() => {
                 let mut out = BytesMut::with_capacity(data.len() / 2 + 64);
-                ext.encode(data, fin, &mut out).map_err(Error::Extension)?;
+                ext.encode(&data, fin, &mut out).map_err(Error::Extension)?;
                 Ok(out.freeze())
             }
-            _ => Ok(data.clone()),
+            _ => Ok(data),
         }
     }
 
