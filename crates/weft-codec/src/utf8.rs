@@ -70,7 +70,7 @@ impl Utf8Validator {
         }
         let complete = incomplete_suffix_start(input);
         let (body, tail) = input.split_at(complete);
-        if simdutf8::basic::from_utf8(body).is_err() {
+        if !is_utf8(body) {
             return Err(Utf8Error);
         }
         if !tail.is_empty() {
@@ -243,7 +243,8 @@ impl From<&String> for Utf8Bytes {
     }
 }
 
-/// Whether `bytes` is UTF-8 as a whole (the SIMD check [`Utf8Validator`] uses for its pieces).
+/// Whether `bytes` is UTF-8 as a whole, with the SIMD check [`Utf8Validator`] uses for its
+/// pieces.
 pub(crate) fn is_utf8(bytes: &[u8]) -> bool {
     simdutf8::basic::from_utf8(bytes).is_ok()
 }
@@ -257,9 +258,10 @@ impl From<Utf8Bytes> for Bytes {
 impl TryFrom<Bytes> for Utf8Bytes {
     type Error = Utf8Error;
     fn try_from(bytes: Bytes) -> Result<Self, Utf8Error> {
-        match simdutf8::basic::from_utf8(&bytes) {
-            Ok(_) => Ok(Self(bytes)),
-            Err(_) => Err(Utf8Error),
+        if is_utf8(&bytes) {
+            Ok(Self(bytes))
+        } else {
+            Err(Utf8Error)
         }
     }
 }
