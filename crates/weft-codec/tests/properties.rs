@@ -186,13 +186,7 @@ fn decode_in_chunks(
     role: Role,
     streaming: bool,
 ) -> (Vec<String>, Vec<(OpCode, Vec<u8>)>) {
-    let limits = Limits::default()
-        .max_frame_size(MAX_FRAME)
-        .max_message_size(MAX_MESSAGE)
-        .max_fragments(16);
-    let mut conn = Connection::new(role)
-        .with_limits(limits)
-        .with_config(Config::default().receive_fragments(streaming));
+    let mut conn = small_limits_receiver(role, streaming);
     let mut events = Vec::new();
     let mut answers = Vec::new();
     // Streamed pieces follow the reads, so they are joined into their message; pieces of a
@@ -202,7 +196,7 @@ fn decode_in_chunks(
         loop {
             // Each answer is collected as soon as it is queued, so that a pong owed for an
             // earlier ping is not replaced by a later one's.
-            answers.extend(frames(&drain_transmit(conn)));
+            answers.extend(frames(&drain_transmit(conn), role));
             match conn.poll_event() {
                 Ok(Some(Event::Fragment(fragment))) => {
                     partial.extend_from_slice(&fragment.data);
@@ -226,15 +220,16 @@ fn decode_in_chunks(
     }
     conn.handle_eof();
     drain(&mut conn, &mut events);
-    answers.extend(frames(&drain_transmit(&mut conn)));
+    answers.extend(frames(&drain_transmit(&mut conn), role));
     (events, answers)
 }
 
-/// The frames in `wire`, each as its opcode and unmasked payload.
-fn frames(mut wire: &[u8]) -> Vec<(OpCode, Vec<u8>)> {
+/// The frames in `wire`, as sent by `role`, each as its opcode and unmasked payload.
+fn frames(mut wire: &[u8], role: Role) -> Vec<(OpCode, Vec<u8>)> {
     let mut frames = Vec::new();
     while !wire.is_empty() {
         let (header, used) = FrameHeader::decode(wire).unwrap().unwrap();
+        assert_eq!(header.mask.is_some(), role == Role::Client);
         let end = used + header.payload_len as usize;
         let mut payload = wire[used..end].to_vec();
         if let Some(key) = header.mask {
@@ -249,20 +244,25 @@ fn frames(mut wire: &[u8]) -> Vec<(OpCode, Vec<u8>)> {
 const MAX_FRAME: usize = 1024;
 const MAX_MESSAGE: usize = 4096;
 
+/// A receiving connection with limits small enough for generated input to reach them.
+fn small_limits_receiver(role: Role, streaming: bool) -> Connection {
+    let limits = Limits::default()
+        .max_frame_size(MAX_FRAME)
+        .max_message_size(MAX_MESSAGE)
+        .max_fragments(16);
+    Connection::new(role)
+        .with_limits(limits)
+        .with_config(Config::default().receive_fragments(streaming))
+}
+
 fn check_hostile_input(
     input: &[u8],
     chunks: &[usize],
     server: bool,
     streaming: bool,
 ) -> Result<(), TestCaseError> {
-    let limits = Limits::default()
-        .max_frame_size(MAX_FRAME)
-        .max_message_size(MAX_MESSAGE)
-        .max_fragments(16);
     let role = if server { Role::Server } else { Role::Client };
-    let mut conn = Connection::new(role)
-        .with_limits(limits)
-        .with_config(Config::default().receive_fragments(streaming));
+    let mut conn = small_limits_receiver(role, streaming);
     // An in-place frame, a message being assembled, and a partial control frame with its header.
     let bound = MAX_FRAME + MAX_MESSAGE + 125 + FrameHeader::MAX_SIZE;
     let mut sizes = chunks.iter().cycle();
@@ -306,22 +306,12 @@ fn check_hostile_input(
 }
 
 /// The codes of the close frames in `wire`, as sent by `role`.
-fn close_codes(mut wire: &[u8], role: Role) -> Vec<Option<CloseCode>> {
-    let mut codes = Vec::new();
-    while !wire.is_empty() {
-        let (header, used) = FrameHeader::decode(wire).unwrap().unwrap();
-        assert_eq!(header.mask.is_some(), role == Role::Client);
-        let end = used + header.payload_len as usize;
-        let mut payload = wire[used..end].to_vec();
-        if let Some(key) = header.mask {
-            apply_mask(&mut payload, key, 0);
-        }
-        if header.opcode == OpCode::Close {
-            codes.push(
-                (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]).into()),
-            );
-        }
-        wire = &wire[end..];
-    }
-    codes
+fn close_codes(wire: &[u8], role: Role) -> Vec<Option<CloseCode>> {
+    frames(wire, role)
+        .into_iter()
+        .filter(|(opcode, _)| *opcode == OpCode::Close)
+        .map(|(_, payload)| {
+            (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]).into())
+        })
+        .collect()
 }
