@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use weft::{ClientTls, CloseCode, Message, TlsConfig};
@@ -269,6 +270,114 @@ async fn a_single_accept_over_tls() {
     assert!(bounded(ws.next()).await.unwrap().unwrap().is_close());
     // Reading on to the end closes our side, which ends the server's lingering close.
     assert!(bounded(ws.next()).await.is_none());
+    bounded(server).await.unwrap();
+}
+
+/// A bare wss:// server for `host`, for scripts no weft server would follow: it accepts one
+/// connection, answers the upgrade, and hands the TLS stream to the test.
+async fn bare_wss_server(
+    ca: &Ca,
+    host: &str,
+) -> (
+    SocketAddr,
+    tokio::task::JoinHandle<tokio_rustls::server::TlsStream<TcpStream>>,
+) {
+    let (cert, key) = ca.issue(&[host], false);
+    let chain = vec![rustls::pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()];
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let tls = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let upgraded = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut stream = tls.accept(tcp).await.unwrap();
+        let mut request = Vec::new();
+        while !request.ends_with(b"\r\n\r\n") {
+            request.push(stream.read_u8().await.unwrap());
+        }
+        let request = String::from_utf8(request).unwrap();
+        let client_key = request
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("sec-websocket-key")
+                    .then(|| value.trim().to_owned())
+            })
+            .expect("a Sec-WebSocket-Key");
+        let response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\n\r\n",
+            weft::handshake::accept_key(client_key.as_bytes())
+        );
+        stream.write_all(response.as_bytes()).await.unwrap();
+        stream.flush().await.unwrap();
+        stream
+    });
+    (addr, upgraded)
+}
+
+/// Ends TCP under a TLS stream without `close_notify`, as tokio-tungstenite, tokio-websockets
+/// and fastwebsockets do when their stream is dropped.
+fn drop_without_close_notify(stream: tokio_rustls::server::TlsStream<TcpStream>) {
+    let (tcp, _) = stream.into_inner();
+    drop(tcp);
+}
+
+#[tokio::test]
+async fn a_server_that_skips_close_notify_after_the_closing_handshake_ends_cleanly() {
+    let ca = Ca::new();
+    let (addr, upgraded) = bare_wss_server(&ca, "localhost").await;
+    let server = tokio::spawn(async move {
+        let mut stream = upgraded.await.unwrap();
+        // Close 1000, unmasked as a server sends it; then the client's masked close: 2 + 4 + 2.
+        stream.write_all(&[0x88, 0x02, 0x03, 0xE8]).await.unwrap();
+        stream.flush().await.unwrap();
+        let mut answer = [0u8; 8];
+        stream.read_exact(&mut answer).await.unwrap();
+        assert_eq!(answer[..2], [0x88, 0x82], "the client's close frame");
+        drop_without_close_notify(stream);
+    });
+    let (mut ws, _) = bounded(
+        weft::ClientBuilder::new(wss_url(addr, "localhost"))
+            .tls(ca.client_tls())
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let close = bounded(ws.next()).await.unwrap().unwrap();
+    assert!(close.is_close(), "{close:?}");
+    // The end of TCP after the closing handshake is the end of the connection.
+    let end = bounded(ws.next()).await;
+    assert!(end.is_none(), "{end:?}");
+    bounded(server).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_that_vanishes_without_close_notify_or_close_frame_is_an_abnormal_closure() {
+    let ca = Ca::new();
+    let (addr, upgraded) = bare_wss_server(&ca, "localhost").await;
+    let server = tokio::spawn(async move { drop_without_close_notify(upgraded.await.unwrap()) });
+    let (mut ws, _) = bounded(
+        weft::ClientBuilder::new(wss_url(addr, "localhost"))
+            .tls(ca.client_tls())
+            .connect(),
+    )
+    .await
+    .unwrap();
+    // As over plain TCP: the peer went away without the closing handshake (1006).
+    let end = bounded(ws.next()).await;
+    assert!(
+        matches!(end, Some(Err(weft::Error::AbnormalClosure))),
+        "{end:?}"
+    );
     bounded(server).await.unwrap();
 }
 

@@ -610,11 +610,20 @@ where
         // room for all of it at once.
         let buf = self.conn.read_buf(self.read_size);
         let spare = buf.capacity() - buf.len();
-        let n = ready!(tokio_util::io::poll_read_buf(
+        let n = match ready!(tokio_util::io::poll_read_buf(
             Pin::new(&mut self.io),
             cx,
             buf
-        ))?;
+        )) {
+            Ok(n) => n,
+            // The transport ended without its own end marker: TLS without `close_notify`, as
+            // tokio-rustls reports it (tokio-tungstenite, tokio-websockets and fastwebsockets
+            // servers end so). That is how TCP ends too, and it means the same: after the
+            // peer's close frame, the end of the connection (the frame is the authenticated
+            // end of the data, RFC 6455 §5.5.1); before it, an abnormal closure (1006).
+            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => 0,
+            Err(err) => return Poll::Ready(Err(err.into())),
+        };
         if n == 0 {
             self.read_eof = true;
             self.conn.handle_eof();
