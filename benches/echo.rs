@@ -9,6 +9,9 @@
 //!
 //! - `echo/round_trip/SIZE`: send one binary message, wait for its echo.
 //! - `echo/window_16/SIZE`: up to 16 messages in flight; time per message.
+//! - `echo/tls_round_trip/SIZE` and `echo/tls_window_16/SIZE`: the same over `wss://`, with the
+//!   rustls settings of the comparison servers (`weft_benches::tls`) and a throwaway CA: what
+//!   TLS adds to an echo through weft.
 //!
 //! Throughput counts each message's payload once.
 
@@ -16,24 +19,32 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
-use weft::{Acceptor, ClientBuilder, ClientStream, DeflateConfig, Message, Server, WebSocket};
+use weft::{
+    Acceptor, ClientBuilder, ClientStream, ClientTls, DeflateConfig, Message, Server, TlsConfig,
+    WebSocket,
+};
+use weft_benches::tls::Certificates;
 
 const SIZES: [(&str, usize); 3] = [("20B", 20), ("1KiB", 1 << 10), ("64KiB", 64 << 10)];
 /// Messages in flight for the `window_16` benchmarks.
 const WINDOW: u64 = 16;
 
-/// Starts the echo server on a free loopback port and connects to it.
-async fn connect() -> WebSocket<ClientStream> {
-    let acceptor = Acceptor::builder()
-        .deflate(DeflateConfig::default().enabled(false))
-        .build()
-        .expect("valid acceptor settings");
+/// Starts the echo server on a free loopback port and connects to it, over TLS with `tls`.
+async fn connect(tls: Option<&Certificates>) -> WebSocket<ClientStream> {
+    let mut acceptor = Acceptor::builder().deflate(DeflateConfig::default().enabled(false));
+    if let Some(certs) = tls {
+        let config = weft_benches::tls::server_config_from_pem(&certs.cert, &certs.key)
+            .expect("the bench's certificate");
+        acceptor = acceptor.tls(TlsConfig::from_rustls(config));
+    }
+    let acceptor = acceptor.build().expect("valid acceptor settings");
     let server = Server::builder()
         .acceptor(acceptor)
         .bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
-    let url = format!("ws://{}", server.local_addr().expect("local address"));
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    let url = format!("{scheme}://{}", server.local_addr().expect("local address"));
     tokio::spawn(server.serve(|mut ws, _accepted| async move {
         while let Some(Ok(message)) = ws.next().await {
             if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err() {
@@ -41,11 +52,14 @@ async fn connect() -> WebSocket<ClientStream> {
             }
         }
     }));
-    let (ws, _response) = ClientBuilder::new(url)
-        .deflate(DeflateConfig::default().enabled(false))
-        .connect()
-        .await
-        .expect("connect to the echo server");
+    let mut client = ClientBuilder::new(url).deflate(DeflateConfig::default().enabled(false));
+    if let Some(certs) = tls {
+        let roots = ClientTls::default()
+            .add_root_pem(certs.ca.as_bytes())
+            .expect("the bench's CA");
+        client = client.tls(roots);
+    }
+    let (ws, _response) = client.connect().await.expect("connect to the echo server");
     ws
 }
 
@@ -95,17 +109,20 @@ fn echo(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let mut ws = runtime.block_on(connect());
+    let certs = weft_benches::tls::generate().expect("throwaway certificates");
     let mut group = c.benchmark_group("echo");
-    for (name, size) in SIZES {
-        let message = Message::binary(vec![0x5a; size]);
-        group.throughput(Throughput::Bytes(size as u64));
-        group.bench_function(BenchmarkId::new("round_trip", name), |b| {
-            b.iter_custom(|iters| runtime.block_on(round_trips(&mut ws, &message, iters)));
-        });
-        group.bench_function(BenchmarkId::new("window_16", name), |b| {
-            b.iter_custom(|iters| runtime.block_on(windowed(&mut ws, &message, iters)));
-        });
+    for (prefix, tls) in [("", None), ("tls_", Some(&certs))] {
+        let mut ws = runtime.block_on(connect(tls));
+        for (name, size) in SIZES {
+            let message = Message::binary(vec![0x5a; size]);
+            group.throughput(Throughput::Bytes(size as u64));
+            group.bench_function(BenchmarkId::new(format!("{prefix}round_trip"), name), |b| {
+                b.iter_custom(|iters| runtime.block_on(round_trips(&mut ws, &message, iters)));
+            });
+            group.bench_function(BenchmarkId::new(format!("{prefix}window_16"), name), |b| {
+                b.iter_custom(|iters| runtime.block_on(windowed(&mut ws, &message, iters)));
+            });
+        }
     }
     group.finish();
 }

@@ -8,8 +8,9 @@
 //! ```
 //!
 //! Like the other `echo_*` examples: the listen address is the first argument, `listening on
-//! ADDR` is printed once bound, the runtime is tokio's `current_thread`, and accepted sockets
-//! get `TCP_NODELAY` (weft's server sets it).
+//! ADDR` is printed once bound, the runtime is tokio's `current_thread`, accepted sockets
+//! get `TCP_NODELAY` (weft's server sets it), and `--tls CERT KEY` serves `wss://` through
+//! tokio-rustls with the settings every comparison server shares (`weft_benches::tls`).
 //!
 //! Validation: fastwebsockets checks UTF-8 of every final text frame as it reads it (with
 //! `simdutf8` under its default `simd` feature), and the `FragmentCollector` checks fragmented
@@ -17,6 +18,9 @@
 //! unfinished text fragments unchecked. So this server validates text like the others do.
 //! Its limit is per frame (`set_max_message_size`; the collector does not bound a message of
 //! many frames), and the benchmark sends one frame per message.
+//!
+//! Over TLS: the collector has no `flush`. tokio-rustls sends each write's records within the
+//! write unless the socket is full, which the TLS scenarios' small messages never make it.
 //!
 //! fastwebsockets' own echo example runs each connection under `tokio::task::unconstrained`;
 //! no comparison server opts out of tokio's cooperative budget.
@@ -28,35 +32,50 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use weft_benches::EchoArgs;
 
 /// The largest frame accepted (fastwebsockets refuses a frame of exactly this size, so one
 /// more), the same limit as every comparison server's.
 const MAX_MESSAGE: usize = (64 << 20) + 1;
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9103".to_owned());
+    let args = EchoArgs::from_env("127.0.0.1:9103", &[])?;
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(serve(&addr))
+        .block_on(serve(&args.addr, args.tls.map(TlsAcceptor::from)))
 }
 
-async fn serve(addr: &str) -> std::io::Result<()> {
+async fn serve(addr: &str, tls: Option<TlsAcceptor>) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     println!("listening on {}", listener.local_addr()?);
     loop {
         let (tcp, _) = listener.accept().await?;
         let _ = tcp.set_nodelay(true);
-        tokio::spawn(async move {
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), service_fn(upgrade_request))
-                .with_upgrades()
-                .await;
-        });
+        match &tls {
+            None => {
+                tokio::spawn(serve_http(tcp));
+            }
+            Some(tls) => {
+                let accept = tls.accept(tcp);
+                tokio::spawn(async move {
+                    if let Ok(stream) = accept.await {
+                        serve_http(stream).await;
+                    }
+                });
+            }
+        }
     }
+}
+
+async fn serve_http(stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static) {
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service_fn(upgrade_request))
+        .with_upgrades()
+        .await;
 }
 
 async fn upgrade_request(

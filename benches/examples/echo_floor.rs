@@ -14,12 +14,16 @@
 //! (weft-codec's `FrameHeader`), unmask (weft's `apply_mask`, the fastest here), write.
 //!
 //! Like the other `echo_*` examples: the listen address is the first argument (port 0 picks
-//! one), `listening on ADDR` is printed once bound, and the runtime is tokio's `current_thread`.
+//! one), `listening on ADDR` is printed once bound, the runtime is tokio's `current_thread`, and
+//! `--tls CERT KEY` serves `wss://` through tokio-rustls with the settings every comparison
+//! server shares (`weft_benches::tls`).
 
 use bytes::{Buf, BytesMut};
 use std::io::{self, IoSlice};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use weft_benches::EchoArgs;
 use weft_codec::{FrameHeader, OpCode, apply_mask};
 use weft_handshake::Parsed;
 
@@ -29,26 +33,35 @@ const READ_ROOM: usize = 4 << 10;
 const FRAME_SLACK: usize = 512;
 
 fn main() -> io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9105".to_owned());
+    let args = EchoArgs::from_env("127.0.0.1:9105", &[])?;
+    let tls = args.tls.map(TlsAcceptor::from);
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
         .block_on(async {
-            let listener = TcpListener::bind(&addr).await?;
+            let listener = TcpListener::bind(&args.addr).await?;
             println!("listening on {}", listener.local_addr()?);
             loop {
                 let (tcp, _) = listener.accept().await?;
-                tokio::spawn(async move {
-                    let _ = echo(tcp).await;
-                });
+                let _ = tcp.set_nodelay(true);
+                match &tls {
+                    None => {
+                        tokio::spawn(echo(tcp));
+                    }
+                    Some(tls) => {
+                        let accept = tls.accept(tcp);
+                        tokio::spawn(async move {
+                            if let Ok(stream) = accept.await {
+                                let _ = echo(stream).await;
+                            }
+                        });
+                    }
+                }
             }
         })
 }
 
-async fn echo(mut tcp: TcpStream) -> io::Result<()> {
-    tcp.set_nodelay(true)?;
+async fn echo(mut tcp: impl AsyncRead + AsyncWrite + Unpin) -> io::Result<()> {
     let mut input = BytesMut::with_capacity(READ_ROOM);
     let handshake = weft_handshake::Server::default();
     let mut parser = handshake.parser();
@@ -112,6 +125,8 @@ async fn echo(mut tcp: TcpStream) -> io::Result<()> {
             tcp.write_all(&out).await?;
             out.clear();
         }
+        // A no-op on TCP; over TLS, pushes out records a full socket left in rustls' buffer.
+        tcp.flush().await?;
         if closed {
             return Ok(());
         }
@@ -122,7 +137,11 @@ async fn echo(mut tcp: TcpStream) -> io::Result<()> {
     }
 }
 
-async fn write_all_vectored(tcp: &mut TcpStream, header: &[u8], payload: &[u8]) -> io::Result<()> {
+async fn write_all_vectored(
+    tcp: &mut (impl AsyncWrite + Unpin),
+    header: &[u8],
+    payload: &[u8],
+) -> io::Result<()> {
     let (mut header, mut payload) = (header, payload);
     while !header.is_empty() {
         let n = tcp

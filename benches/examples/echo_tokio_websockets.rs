@@ -7,8 +7,9 @@
 //! ```
 //!
 //! Like the other `echo_*` examples: the listen address is the first argument, `listening on
-//! ADDR` is printed once bound, the runtime is tokio's `current_thread`, and accepted sockets
-//! get `TCP_NODELAY` (weft's server sets it).
+//! ADDR` is printed once bound, the runtime is tokio's `current_thread`, accepted sockets
+//! get `TCP_NODELAY` (weft's server sets it), and `--tls CERT KEY` serves `wss://` through
+//! tokio-rustls with the settings every comparison server shares (`weft_benches::tls`).
 //!
 //! tokio-websockets' own echo example lifts every limit (`Limits::unlimited`, an unlimited
 //! outgoing frame size) and runs each connection under `tokio::task::unconstrained`; here the
@@ -16,36 +17,49 @@
 //! messages than the scenarios send), and no server opts out of tokio's cooperative budget.
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_websockets::{Limits, ServerBuilder};
+use weft_benches::EchoArgs;
 
 /// The largest message accepted, the same for every comparison server.
 const MAX_MESSAGE: usize = 64 << 20;
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9104".to_owned());
+    let args = EchoArgs::from_env("127.0.0.1:9104", &[])?;
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(serve(&addr))
+        .block_on(serve(&args.addr, args.tls.map(TlsAcceptor::from)))
 }
 
-async fn serve(addr: &str) -> std::io::Result<()> {
+async fn serve(addr: &str, tls: Option<TlsAcceptor>) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     println!("listening on {}", listener.local_addr()?);
     loop {
         let (tcp, _) = listener.accept().await?;
-        tokio::spawn(echo(tcp));
+        let _ = tcp.set_nodelay(true);
+        match &tls {
+            None => {
+                tokio::spawn(echo(tcp));
+            }
+            Some(tls) => {
+                let accept = tls.accept(tcp);
+                tokio::spawn(async move {
+                    if let Ok(stream) = accept.await {
+                        echo(stream).await;
+                    }
+                });
+            }
+        }
     }
 }
 
-async fn echo(tcp: TcpStream) {
-    let _ = tcp.set_nodelay(true);
+async fn echo(stream: impl AsyncRead + AsyncWrite + Unpin) {
     let accepted = ServerBuilder::new()
         .limits(Limits::default().max_payload_len(Some(MAX_MESSAGE)))
-        .accept(tcp)
+        .accept(stream)
         .await;
     let Ok((_request, mut ws)) = accepted else {
         return;

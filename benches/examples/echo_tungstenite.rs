@@ -7,45 +7,60 @@
 //! ```
 //!
 //! Like the other `echo_*` examples: the listen address is the first argument, `listening on
-//! ADDR` is printed once bound, the runtime is tokio's `current_thread`, and accepted sockets
-//! get `TCP_NODELAY` (weft's server sets it; small echoes must not wait for Nagle).
+//! ADDR` is printed once bound, the runtime is tokio's `current_thread`, accepted sockets
+//! get `TCP_NODELAY` (weft's server sets it; small echoes must not wait for Nagle), and `--tls
+//! CERT KEY` serves `wss://` through tokio-rustls with the settings every comparison server
+//! shares (`weft_benches::tls`).
 //!
 //! tokio-tungstenite's own echo example forwards the read half into the write half
 //! (`StreamExt::forward`, which flushes only when no message is ready); the loop here sends
 //! and flushes each message, as every comparison server does, so they all answer the same way.
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use weft_benches::EchoArgs;
 
 /// The largest message and frame accepted, the same for every comparison server.
 const MAX_MESSAGE: usize = 64 << 20;
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9102".to_owned());
+    let args = EchoArgs::from_env("127.0.0.1:9102", &[])?;
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(serve(&addr))
+        .block_on(serve(&args.addr, args.tls.map(TlsAcceptor::from)))
 }
 
-async fn serve(addr: &str) -> std::io::Result<()> {
+async fn serve(addr: &str, tls: Option<TlsAcceptor>) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     println!("listening on {}", listener.local_addr()?);
     loop {
         let (tcp, _) = listener.accept().await?;
-        tokio::spawn(echo(tcp));
+        let _ = tcp.set_nodelay(true);
+        match &tls {
+            None => {
+                tokio::spawn(echo(tcp));
+            }
+            Some(tls) => {
+                let accept = tls.accept(tcp);
+                tokio::spawn(async move {
+                    if let Ok(stream) = accept.await {
+                        echo(stream).await;
+                    }
+                });
+            }
+        }
     }
 }
 
-async fn echo(tcp: TcpStream) {
-    let _ = tcp.set_nodelay(true);
+async fn echo(stream: impl AsyncRead + AsyncWrite + Unpin) {
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE));
-    let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await else {
+    let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else {
         return;
     };
     // Pings are answered and the closing handshake completed by the next read or write.

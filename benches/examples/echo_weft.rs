@@ -11,42 +11,47 @@
 //!
 //! `--no-keepalive` after the address turns weft's keepalive pings off (`Config::ping_interval`
 //! `None`): the other servers have none, and `cargo xtask bench --compare --servers
-//! weft,weft-no-keepalive,…` shows what the timer costs.
+//! weft,weft-no-keepalive,…` shows what the timer costs. `--tls CERT KEY` serves `wss://` with
+//! the rustls settings every comparison server shares (`weft_benches::tls`).
 
-use weft::{Acceptor, Config, DeflateConfig, Limits, Message, Server};
+use std::sync::Arc;
+
+use weft::{Acceptor, Config, DeflateConfig, Limits, Message, Server, TlsConfig};
+use weft_benches::EchoArgs;
 
 /// The largest message and frame accepted, the same for every comparison server.
 const MAX_MESSAGE: usize = 64 << 20;
 
 fn main() -> std::io::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let addr = args.next().unwrap_or_else(|| "127.0.0.1:9101".to_owned());
-    let config = match args.next().as_deref() {
-        None => Config::default(),
-        Some("--no-keepalive") => Config::default().ping_interval(None),
-        Some(other) => {
-            return Err(std::io::Error::other(format!(
-                "unknown argument `{other}` (expected --no-keepalive)"
-            )));
-        }
+    let args = EchoArgs::from_env("127.0.0.1:9101", &["--no-keepalive"])?;
+    let config = if args.has_flag("--no-keepalive") {
+        Config::default().ping_interval(None)
+    } else {
+        Config::default()
     };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(serve(&addr, config))
+        .block_on(serve(&args.addr, config, args.tls))
 }
 
-async fn serve(addr: &str, config: Config) -> std::io::Result<()> {
-    let acceptor = Acceptor::builder()
+async fn serve(
+    addr: &str,
+    config: Config,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> std::io::Result<()> {
+    let mut acceptor = Acceptor::builder()
         .limits(
             Limits::default()
                 .max_message_size(MAX_MESSAGE)
                 .max_frame_size(MAX_MESSAGE),
         )
         .deflate(DeflateConfig::default().enabled(false))
-        .config(config)
-        .build()
-        .map_err(std::io::Error::other)?;
+        .config(config);
+    if let Some(tls) = tls {
+        acceptor = acceptor.tls(TlsConfig::from_rustls(tls));
+    }
+    let acceptor = acceptor.build().map_err(std::io::Error::other)?;
     let server = Server::builder()
         .acceptor(acceptor)
         // The idle-memory scenario opens 10,000 connections; the cap must not refuse any.
