@@ -54,7 +54,8 @@ core 1. Writes target/bench/compare.md and compare.json.
 
 options:
   --scenarios LIST   comma-separated, default all: 1x20B, 1x20B-w64, 100x1KiB, 10x64KiB,
-                     1x1MiB, 10x16KiB-text, idle
+                     1x1MiB, 10x16KiB-text, 1x20B-w64-tls, 100x1KiB-tls, idle (the -tls
+                     ones over wss://, every server with the same rustls settings)
   --servers LIST     comma-separated, default all: weft, tungstenite, fastwebsockets,
                      tokio-websockets; also weft-no-keepalive (weft's server with its
                      keepalive pings off, as the others have none) and floor (an echo
@@ -77,15 +78,19 @@ struct Scenario {
     size: usize,
     window: usize,
     text: bool,
+    /// `wss://`: every server terminates TLS with the same rustls settings
+    /// (`weft_benches::tls`), and `weft bench` trusts a throwaway CA.
+    tls: bool,
 }
 
-const SCENARIOS: [Scenario; 6] = [
+const SCENARIOS: [Scenario; 8] = [
     Scenario {
         name: "1x20B",
         connections: 1,
         size: 20,
         window: 1,
         text: false,
+        tls: false,
     },
     Scenario {
         name: "1x20B-w64",
@@ -93,6 +98,7 @@ const SCENARIOS: [Scenario; 6] = [
         size: 20,
         window: 64,
         text: false,
+        tls: false,
     },
     Scenario {
         name: "100x1KiB",
@@ -100,6 +106,7 @@ const SCENARIOS: [Scenario; 6] = [
         size: 1 << 10,
         window: 1,
         text: false,
+        tls: false,
     },
     Scenario {
         name: "10x64KiB",
@@ -107,6 +114,7 @@ const SCENARIOS: [Scenario; 6] = [
         size: 64 << 10,
         window: 1,
         text: false,
+        tls: false,
     },
     Scenario {
         name: "1x1MiB",
@@ -114,6 +122,7 @@ const SCENARIOS: [Scenario; 6] = [
         size: 1 << 20,
         window: 1,
         text: false,
+        tls: false,
     },
     Scenario {
         name: "10x16KiB-text",
@@ -121,6 +130,25 @@ const SCENARIOS: [Scenario; 6] = [
         size: 16 << 10,
         window: 1,
         text: true,
+        tls: false,
+    },
+    // Over TLS, the kernel's share shrinks and the library's write pattern shows: each
+    // separate write of a message is a TLS record of its own (a seal and 22 bytes of framing).
+    Scenario {
+        name: "1x20B-w64-tls",
+        connections: 1,
+        size: 20,
+        window: 64,
+        text: false,
+        tls: true,
+    },
+    Scenario {
+        name: "100x1KiB-tls",
+        connections: 100,
+        size: 1 << 10,
+        window: 1,
+        text: false,
+        tls: true,
     },
 ];
 
@@ -343,7 +371,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 fn criterion(options: &Options) -> Result<(), String> {
     let mut args: Vec<String> = Vec::new();
     if options.quick {
-        // 58 benchmarks at about a second each, with criterion's analysis; `--noplot` skips
+        // 64 benchmarks at about a second each, with criterion's analysis; `--noplot` skips
         // the SVG reports.
         args.extend(
             [
@@ -383,6 +411,38 @@ struct Host {
     taskset: Option<PathBuf>,
     clk_tck: u64,
     logs: PathBuf,
+    /// The throwaway certificates of the TLS scenarios.
+    tls: TlsFiles,
+}
+
+/// The PEM files `examples/tls_cert.rs` writes: the CA `weft bench --ca` trusts, and the
+/// certificate and key every server's `--tls` takes.
+struct TlsFiles {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl TlsFiles {
+    /// Runs `tls_cert` (built with the servers) to write new certificates into `dir`.
+    fn generate(tls_cert: &Path, dir: &Path) -> Result<Self, String> {
+        let output = Command::new(tls_cert)
+            .arg(dir)
+            .output()
+            .map_err(|err| format!("could not run {}: {err}", tls_cert.display()))?;
+        if !output.status.success() {
+            return Err(format!(
+                "writing the TLS certificates failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        Ok(Self {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        })
+    }
 }
 
 fn compare(options: &Options) -> Result<(), String> {
@@ -390,7 +450,8 @@ fn compare(options: &Options) -> Result<(), String> {
     let out_dir = cmd::workspace_root().join("target/bench");
     let logs = out_dir.join("logs");
     fs::create_dir_all(&logs).map_err(|err| format!("cannot create {}: {err}", logs.display()))?;
-    let (weft, servers) = build(&options.servers)?;
+    let (weft, servers, tls_cert) = build(&options.servers)?;
+    let tls = TlsFiles::generate(&tls_cert, &out_dir.join("tls"))?;
     let taskset = proc::find_on_path("taskset");
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let taskset = match (taskset, cores) {
@@ -410,6 +471,7 @@ fn compare(options: &Options) -> Result<(), String> {
         taskset,
         clk_tck: clock_ticks(),
         logs,
+        tls,
     };
 
     let tools = if options.instructions {
@@ -473,13 +535,17 @@ fn compare(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// Builds the servers and `weft` in release mode; returns their executables.
-fn build(servers: &[ServerKind]) -> Result<(PathBuf, BTreeMap<&'static str, PathBuf>), String> {
+/// Builds the servers, `weft` and the certificate writer (`tls_cert`) in release mode; returns
+/// their executables.
+fn build(
+    servers: &[ServerKind],
+) -> Result<(PathBuf, BTreeMap<&'static str, PathBuf>, PathBuf), String> {
     let started = Instant::now();
     let mut args: Vec<String> = ["build", "--release", "-p", "weft-benches"]
         .map(str::to_owned)
         .to_vec();
     let mut examples: Vec<&str> = servers.iter().map(|server| server.example).collect();
+    examples.push("tls_cert");
     examples.sort_unstable();
     examples.dedup();
     for example in examples {
@@ -516,12 +582,13 @@ fn build(servers: &[ServerKind]) -> Result<(PathBuf, BTreeMap<&'static str, Path
             .ok_or_else(|| format!("cargo built no executable for {name}"))
     };
     let weft = find("weft")?;
+    let tls_cert = find("tls_cert")?;
     let mut built = BTreeMap::new();
     for server in servers {
         built.insert(server.name, find(server.example)?);
     }
     eprintln!("bench: built in {}", proc::secs(started.elapsed()));
-    Ok((weft, built))
+    Ok((weft, built, tls_cert))
 }
 
 /// Target name → executable, from cargo's JSON messages.
@@ -640,9 +707,10 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `kind` on a free loopback port (it prints the port) with its log in `logs`.
-    fn start(host: &Host, kind: ServerKind, scenario: &str) -> Result<Self, String> {
-        Self::start_under(host, kind, scenario, None)
+    /// Starts `kind` on a free loopback port (it prints the port) with its log in `logs`,
+    /// serving `wss://` with the host's certificates when `tls`.
+    fn start(host: &Host, kind: ServerKind, scenario: &str, tls: bool) -> Result<Self, String> {
+        Self::start_under(host, kind, scenario, tls, None)
     }
 
     /// As [`start`](Self::start), run by `wrapper` (a program and its arguments, followed by
@@ -651,6 +719,7 @@ impl ServerProcess {
         host: &Host,
         server_kind: ServerKind,
         scenario: &str,
+        tls: bool,
         wrapper: Option<(&Path, &[String])>,
     ) -> Result<Self, String> {
         let kind = server_kind.name;
@@ -668,6 +737,11 @@ impl ServerProcess {
             None => (server.as_path(), vec![listen]),
         };
         args.extend(server_kind.args.iter().map(|&arg| arg.to_owned()));
+        if tls {
+            args.push("--tls".to_owned());
+            args.push(host.tls.cert.display().to_string());
+            args.push(host.tls.key.display().to_string());
+        }
         let mut child = pinned(host, SERVER_CORE, program, &args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -693,7 +767,8 @@ impl ServerProcess {
                     proc::tail(&log, 10)
                 )
             })?;
-        server.url = format!("ws://{}", addr.trim());
+        let scheme = if tls { "wss" } else { "ws" };
+        server.url = format!("{scheme}://{}", addr.trim());
         Ok(server)
     }
 
@@ -875,6 +950,9 @@ fn run_weft_bench(
     if scenario.text {
         args.push("--text".into());
     }
+    if scenario.tls {
+        args.extend(["--ca".into(), host.tls.ca.display().to_string()]);
+    }
     let mut child = pinned(host, CLIENT_CORE, &host.weft, &args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -965,16 +1043,22 @@ fn load_scenario(
     scenario: Scenario,
 ) -> Result<(String, Value), String> {
     eprintln!(
-        "bench: scenario {}: {} connection(s) x {} B{}, window {}",
+        "bench: scenario {}: {} connection(s) x {} B{}, window {}{}",
         scenario.name,
         scenario.connections,
         scenario.size,
         if scenario.text { " text" } else { "" },
-        scenario.window
+        scenario.window,
+        if scenario.tls { ", TLS" } else { "" }
     );
     let mut servers = Vec::new();
     for kind in &options.servers {
-        servers.push(ServerProcess::start(host, *kind, scenario.name)?);
+        servers.push(ServerProcess::start(
+            host,
+            *kind,
+            scenario.name,
+            scenario.tls,
+        )?);
     }
     let mut samples: BTreeMap<&str, Vec<Sample>> = BTreeMap::new();
     let mut failures: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -1234,11 +1318,12 @@ impl Scenario {
     /// `1 connection(s) × 20 B binary, 1 in flight`, for table headings.
     fn describe(self) -> String {
         format!(
-            "{} connection(s) × {}{}, {} in flight",
+            "{} connection(s) × {}{}, {} in flight{}",
             self.connections,
             size_text(self.size),
             if self.text { " text" } else { " binary" },
-            self.window
+            self.window,
+            if self.tls { ", over TLS" } else { "" }
         )
     }
 }
@@ -1300,7 +1385,7 @@ fn idle_scenario(options: &Options, host: &Host) -> (String, Value) {
 
 /// A fresh server, its RSS, N idle connections, its RSS again.
 fn idle_one(options: &Options, host: &Host, kind: ServerKind) -> Result<IdleMemory, String> {
-    let mut server = ServerProcess::start(host, kind, IDLE)?;
+    let mut server = ServerProcess::start(host, kind, IDLE, false)?;
     std::thread::sleep(Duration::from_millis(200));
     let before_kib = server.rss_kib()?;
     let args: Vec<String> = vec![
@@ -1426,7 +1511,7 @@ mod tests {
     fn options_default_to_everything() {
         let options = parse(&[]).unwrap();
         assert!(!options.compare && !options.quick);
-        assert_eq!(options.scenarios.len(), 7);
+        assert_eq!(options.scenarios.len(), 9);
         assert_eq!(options.servers, SERVERS);
         assert_eq!((options.rounds, options.duration), (5, 3.0));
         let options = parse(&args(&[

@@ -148,8 +148,13 @@ fn count(
         format!("--callgrind-out-file={}", profile.display()),
     ];
     let label = format!("{}-instructions-{messages}", scenario.name);
-    let mut server =
-        ServerProcess::start_under(host, kind, &label, Some((&tools.valgrind, &valgrind_args)))?;
+    let mut server = ServerProcess::start_under(
+        host,
+        kind,
+        &label,
+        scenario.tls,
+        Some((&tools.valgrind, &valgrind_args)),
+    )?;
     run_weft_bench(
         host,
         &format!("{} under callgrind", kind.name),
@@ -394,6 +399,7 @@ Ir
             size,
             window: 1,
             text: false,
+            tls: false,
         };
         assert_eq!(message_counts(scenario(20)), (2_000, 10_000));
         assert_eq!(message_counts(scenario(1 << 20)), (40, 200));
