@@ -2,11 +2,16 @@
 //! `README.md`); run them with `cargo bench -p weft-benches` or `cargo xtask bench`.
 //!
 //! This library holds what the benches and the comparison servers in `examples/` share: the
-//! servers' command line ([`EchoArgs`]) and the TLS every server terminates `wss://` with
-//! ([`tls`]).
+//! servers' command line ([`EchoArgs`]), the accept loop of those not built on a server of
+//! their library ([`serve_echo`]), and the TLS every server terminates `wss://` with ([`tls`]).
 
+use std::future::Future;
 use std::io;
 use std::sync::Arc;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 
 pub mod tls;
 
@@ -77,6 +82,60 @@ impl EchoArgs {
     pub fn has_flag(&self, flag: &str) -> bool {
         self.flags.iter().any(|given| given == flag)
     }
+}
+
+/// Runs a comparison echo server on tokio's `current_thread` runtime (one core, whatever the
+/// machine has): binds `args.addr`, prints `listening on ADDR`, sets `TCP_NODELAY` on each
+/// accepted socket (weft's server sets it), and runs each connection in a task of its own,
+/// `plain(tcp)`, or with `--tls`, `tls(stream)` once the TLS handshake is done.
+///
+/// `plain` and `tls` are usually one generic function, given twice so that each stream type
+/// gets its own copy and the plain path has no TLS dispatch in it. What they return is dropped.
+///
+/// ```no_run
+/// use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+///
+/// async fn hello(mut stream: impl AsyncRead + AsyncWrite + Unpin) {
+///     let _ = stream.write_all(b"hello").await;
+/// }
+///
+/// let args = weft_benches::EchoArgs::from_env("127.0.0.1:9100", &[])?;
+/// weft_benches::serve_echo(args, hello, hello)
+/// # ; Ok::<(), std::io::Error>(())
+/// ```
+pub fn serve_echo<P, PF, T, TF>(args: EchoArgs, plain: P, tls: T) -> io::Result<()>
+where
+    P: Fn(TcpStream) -> PF,
+    PF: Future + Send + 'static,
+    PF::Output: Send + 'static,
+    T: Fn(TlsStream<TcpStream>) -> TF + Copy + Send + 'static,
+    TF: Future + Send,
+{
+    let acceptor = args.tls.map(TlsAcceptor::from);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let listener = TcpListener::bind(&args.addr).await?;
+            println!("listening on {}", listener.local_addr()?);
+            loop {
+                let (tcp, _) = listener.accept().await?;
+                let _ = tcp.set_nodelay(true);
+                match &acceptor {
+                    None => {
+                        tokio::spawn(plain(tcp));
+                    }
+                    Some(acceptor) => {
+                        let handshake = acceptor.accept(tcp);
+                        tokio::spawn(async move {
+                            if let Ok(stream) = handshake.await {
+                                let _ = tls(stream).await;
+                            }
+                        });
+                    }
+                }
+            }
+        })
 }
 
 #[cfg(test)]

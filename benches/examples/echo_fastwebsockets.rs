@@ -10,7 +10,8 @@
 //! Like the other `echo_*` examples: the listen address is the first argument, `listening on
 //! ADDR` is printed once bound, the runtime is tokio's `current_thread`, accepted sockets
 //! get `TCP_NODELAY` (weft's server sets it), and `--tls CERT KEY` serves `wss://` through
-//! tokio-rustls with the settings every comparison server shares (`weft_benches::tls`).
+//! tokio-rustls with the settings every comparison server shares (`weft_benches::tls`); that
+//! accept loop is `weft_benches::serve_echo`.
 //!
 //! Validation: fastwebsockets checks UTF-8 of every final text frame as it reads it (with
 //! `simdutf8` under its default `simd` feature), and the `FragmentCollector` checks fragmented
@@ -33,8 +34,6 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use weft_benches::EchoArgs;
 
 /// The largest frame accepted (fastwebsockets refuses a frame of exactly this size, so one
@@ -42,33 +41,11 @@ use weft_benches::EchoArgs;
 const MAX_MESSAGE: usize = (64 << 20) + 1;
 
 fn main() -> std::io::Result<()> {
-    let args = EchoArgs::from_env("127.0.0.1:9103", &[])?;
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(serve(&args.addr, args.tls.map(TlsAcceptor::from)))
-}
-
-async fn serve(addr: &str, tls: Option<TlsAcceptor>) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
-    println!("listening on {}", listener.local_addr()?);
-    loop {
-        let (tcp, _) = listener.accept().await?;
-        let _ = tcp.set_nodelay(true);
-        match &tls {
-            None => {
-                tokio::spawn(serve_http(tcp));
-            }
-            Some(tls) => {
-                let accept = tls.accept(tcp);
-                tokio::spawn(async move {
-                    if let Ok(stream) = accept.await {
-                        serve_http(stream).await;
-                    }
-                });
-            }
-        }
-    }
+    weft_benches::serve_echo(
+        EchoArgs::from_env("127.0.0.1:9103", &[])?,
+        serve_http,
+        serve_http,
+    )
 }
 
 async fn serve_http(stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static) {

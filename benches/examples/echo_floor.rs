@@ -16,13 +16,11 @@
 //! Like the other `echo_*` examples: the listen address is the first argument (port 0 picks
 //! one), `listening on ADDR` is printed once bound, the runtime is tokio's `current_thread`, and
 //! `--tls CERT KEY` serves `wss://` through tokio-rustls with the settings every comparison
-//! server shares (`weft_benches::tls`).
+//! server shares (`weft_benches::tls`); that accept loop is `weft_benches::serve_echo`.
 
 use bytes::{Buf, BytesMut};
 use std::io::{self, IoSlice};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use weft_benches::EchoArgs;
 use weft_codec::{FrameHeader, OpCode, apply_mask};
 use weft_handshake::Parsed;
@@ -33,32 +31,7 @@ const READ_ROOM: usize = 4 << 10;
 const FRAME_SLACK: usize = 512;
 
 fn main() -> io::Result<()> {
-    let args = EchoArgs::from_env("127.0.0.1:9105", &[])?;
-    let tls = args.tls.map(TlsAcceptor::from);
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async {
-            let listener = TcpListener::bind(&args.addr).await?;
-            println!("listening on {}", listener.local_addr()?);
-            loop {
-                let (tcp, _) = listener.accept().await?;
-                let _ = tcp.set_nodelay(true);
-                match &tls {
-                    None => {
-                        tokio::spawn(echo(tcp));
-                    }
-                    Some(tls) => {
-                        let accept = tls.accept(tcp);
-                        tokio::spawn(async move {
-                            if let Ok(stream) = accept.await {
-                                let _ = echo(stream).await;
-                            }
-                        });
-                    }
-                }
-            }
-        })
+    weft_benches::serve_echo(EchoArgs::from_env("127.0.0.1:9105", &[])?, echo, echo)
 }
 
 async fn echo(mut tcp: impl AsyncRead + AsyncWrite + Unpin) -> io::Result<()> {

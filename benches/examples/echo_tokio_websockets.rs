@@ -9,7 +9,8 @@
 //! Like the other `echo_*` examples: the listen address is the first argument, `listening on
 //! ADDR` is printed once bound, the runtime is tokio's `current_thread`, accepted sockets
 //! get `TCP_NODELAY` (weft's server sets it), and `--tls CERT KEY` serves `wss://` through
-//! tokio-rustls with the settings every comparison server shares (`weft_benches::tls`).
+//! tokio-rustls with the settings every comparison server shares (`weft_benches::tls`); that
+//! accept loop is `weft_benches::serve_echo`.
 //!
 //! tokio-websockets' own echo example lifts every limit (`Limits::unlimited`, an unlimited
 //! outgoing frame size) and runs each connection under `tokio::task::unconstrained`; here the
@@ -18,8 +19,6 @@
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use tokio_websockets::{Limits, ServerBuilder};
 use weft_benches::EchoArgs;
 
@@ -27,33 +26,7 @@ use weft_benches::EchoArgs;
 const MAX_MESSAGE: usize = 64 << 20;
 
 fn main() -> std::io::Result<()> {
-    let args = EchoArgs::from_env("127.0.0.1:9104", &[])?;
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(serve(&args.addr, args.tls.map(TlsAcceptor::from)))
-}
-
-async fn serve(addr: &str, tls: Option<TlsAcceptor>) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
-    println!("listening on {}", listener.local_addr()?);
-    loop {
-        let (tcp, _) = listener.accept().await?;
-        let _ = tcp.set_nodelay(true);
-        match &tls {
-            None => {
-                tokio::spawn(echo(tcp));
-            }
-            Some(tls) => {
-                let accept = tls.accept(tcp);
-                tokio::spawn(async move {
-                    if let Ok(stream) = accept.await {
-                        echo(stream).await;
-                    }
-                });
-            }
-        }
-    }
+    weft_benches::serve_echo(EchoArgs::from_env("127.0.0.1:9104", &[])?, echo, echo)
 }
 
 async fn echo(stream: impl AsyncRead + AsyncWrite + Unpin) {

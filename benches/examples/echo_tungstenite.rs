@@ -10,7 +10,7 @@
 //! ADDR` is printed once bound, the runtime is tokio's `current_thread`, accepted sockets
 //! get `TCP_NODELAY` (weft's server sets it; small echoes must not wait for Nagle), and `--tls
 //! CERT KEY` serves `wss://` through tokio-rustls with the settings every comparison server
-//! shares (`weft_benches::tls`).
+//! shares (`weft_benches::tls`); that accept loop is `weft_benches::serve_echo`.
 //!
 //! tokio-tungstenite's own echo example forwards the read half into the write half
 //! (`StreamExt::forward`, which flushes only when no message is ready); the loop here sends
@@ -18,8 +18,6 @@
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use weft_benches::EchoArgs;
 
@@ -27,33 +25,7 @@ use weft_benches::EchoArgs;
 const MAX_MESSAGE: usize = 64 << 20;
 
 fn main() -> std::io::Result<()> {
-    let args = EchoArgs::from_env("127.0.0.1:9102", &[])?;
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(serve(&args.addr, args.tls.map(TlsAcceptor::from)))
-}
-
-async fn serve(addr: &str, tls: Option<TlsAcceptor>) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
-    println!("listening on {}", listener.local_addr()?);
-    loop {
-        let (tcp, _) = listener.accept().await?;
-        let _ = tcp.set_nodelay(true);
-        match &tls {
-            None => {
-                tokio::spawn(echo(tcp));
-            }
-            Some(tls) => {
-                let accept = tls.accept(tcp);
-                tokio::spawn(async move {
-                    if let Ok(stream) = accept.await {
-                        echo(stream).await;
-                    }
-                });
-            }
-        }
-    }
+    weft_benches::serve_echo(EchoArgs::from_env("127.0.0.1:9102", &[])?, echo, echo)
 }
 
 async fn echo(stream: impl AsyncRead + AsyncWrite + Unpin) {
