@@ -53,6 +53,21 @@ impl Ca {
         (cert.pem(), key.serialize_pem())
     }
 
+    /// Connects to `addr` as `host`, trusting this CA, within the tests' time bound.
+    async fn connect(
+        &self,
+        addr: SocketAddr,
+        host: &str,
+    ) -> Result<(weft::WebSocket<weft::ClientStream>, weft::client::Response), weft::client::Error>
+    {
+        bounded(
+            weft::ClientBuilder::new(wss_url(addr, host))
+                .tls(self.client_tls())
+                .connect(),
+        )
+        .await
+    }
+
     fn client_tls(&self) -> ClientTls {
         ClientTls::default()
             .add_root_pem(self.pem.as_bytes())
@@ -81,13 +96,7 @@ fn wss_url(addr: SocketAddr, host: &str) -> String {
 async fn wss_echo_with_a_private_ca() {
     let ca = Ca::new();
     let server = wss_server(&ca.issue(&["localhost"], false), Duration::from_secs(10)).await;
-    let (mut ws, _) = bounded(
-        weft::ClientBuilder::new(wss_url(server.addr, "localhost"))
-            .tls(ca.client_tls())
-            .connect(),
-    )
-    .await
-    .unwrap();
+    let (mut ws, _) = ca.connect(server.addr, "localhost").await.unwrap();
     assert!(ws.get_ref().is_tls());
     for size in [0, 10, 70_000, 1 << 20] {
         let data = vec![7u8; size];
@@ -105,13 +114,7 @@ async fn wss_echo_with_a_private_ca() {
 async fn a_certificate_for_another_host_is_named_as_such() {
     let ca = Ca::new();
     let server = wss_server(&ca.issue(&["example.com"], false), Duration::from_secs(10)).await;
-    let err = bounded(
-        weft::ClientBuilder::new(wss_url(server.addr, "localhost"))
-            .tls(ca.client_tls())
-            .connect(),
-    )
-    .await
-    .unwrap_err();
+    let err = ca.connect(server.addr, "localhost").await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "the server's certificate is not valid for the host name localhost"
@@ -137,13 +140,7 @@ async fn an_untrusted_ca_is_named_as_such() {
 async fn an_expired_certificate_is_named_as_such() {
     let ca = Ca::new();
     let server = wss_server(&ca.issue(&["localhost"], true), Duration::from_secs(10)).await;
-    let err = bounded(
-        weft::ClientBuilder::new(wss_url(server.addr, "localhost"))
-            .tls(ca.client_tls())
-            .connect(),
-    )
-    .await
-    .unwrap_err();
+    let err = ca.connect(server.addr, "localhost").await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "the server's certificate for localhost has expired"
@@ -204,13 +201,7 @@ async fn garbage_instead_of_a_client_hello_is_dropped_and_the_server_keeps_servi
     let mut sink = Vec::new();
     let _ = bounded(tcp.read_to_end(&mut sink)).await;
     assert!(started.elapsed() < Duration::from_secs(2));
-    let (ws, _) = bounded(
-        weft::ClientBuilder::new(wss_url(server.addr, "localhost"))
-            .tls(ca.client_tls())
-            .connect(),
-    )
-    .await
-    .unwrap();
+    let (ws, _) = ca.connect(server.addr, "localhost").await.unwrap();
     drop(ws);
     server.shutdown().await.unwrap();
 }
@@ -255,13 +246,7 @@ async fn a_single_accept_over_tls() {
         ws.close(CloseCode::NORMAL, "").await.unwrap();
     });
     // An IP address as the server name works too.
-    let (mut ws, _) = bounded(
-        weft::ClientBuilder::new(wss_url(addr, "127.0.0.1"))
-            .tls(ca.client_tls())
-            .connect(),
-    )
-    .await
-    .unwrap();
+    let (mut ws, _) = ca.connect(addr, "127.0.0.1").await.unwrap();
     ws.send(Message::text("secure")).await.unwrap();
     assert_eq!(
         bounded(ws.next()).await.unwrap().unwrap(),
@@ -299,25 +284,21 @@ async fn bare_wss_server(
     let upgraded = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
         let mut stream = tls.accept(tcp).await.unwrap();
-        let mut request = Vec::new();
-        while !request.ends_with(b"\r\n\r\n") {
-            request.push(stream.read_u8().await.unwrap());
-        }
-        let request = String::from_utf8(request).unwrap();
-        let client_key = request
-            .lines()
-            .find_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                name.eq_ignore_ascii_case("sec-websocket-key")
-                    .then(|| value.trim().to_owned())
-            })
-            .expect("a Sec-WebSocket-Key");
-        let response = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {}\r\n\r\n",
-            weft::handshake::accept_key(client_key.as_bytes())
-        );
-        stream.write_all(response.as_bytes()).await.unwrap();
+        // weft's own sans-IO handshake answers the upgrade; nothing else of weft runs here.
+        let handshake = weft::handshake::Server::default();
+        let mut parser = handshake.parser();
+        let mut input = Vec::new();
+        let request = loop {
+            assert!(stream.read_buf(&mut input).await.unwrap() > 0, "no request");
+            if let weft::handshake::Parsed::Complete { value, .. } = parser.parse(&input).unwrap() {
+                break value;
+            }
+        };
+        let upgrade = handshake.validate(request.into_request()).unwrap();
+        stream
+            .write_all(&handshake.accept(&upgrade).to_vec())
+            .await
+            .unwrap();
         stream.flush().await.unwrap();
         stream
     });
@@ -345,13 +326,7 @@ async fn a_server_that_skips_close_notify_after_the_closing_handshake_ends_clean
         assert_eq!(answer[..2], [0x88, 0x82], "the client's close frame");
         drop_without_close_notify(stream);
     });
-    let (mut ws, _) = bounded(
-        weft::ClientBuilder::new(wss_url(addr, "localhost"))
-            .tls(ca.client_tls())
-            .connect(),
-    )
-    .await
-    .unwrap();
+    let (mut ws, _) = ca.connect(addr, "localhost").await.unwrap();
     let close = bounded(ws.next()).await.unwrap().unwrap();
     assert!(close.is_close(), "{close:?}");
     // The end of TCP after the closing handshake is the end of the connection.
@@ -365,13 +340,7 @@ async fn a_server_that_vanishes_without_close_notify_or_close_frame_is_an_abnorm
     let ca = Ca::new();
     let (addr, upgraded) = bare_wss_server(&ca, "localhost").await;
     let server = tokio::spawn(async move { drop_without_close_notify(upgraded.await.unwrap()) });
-    let (mut ws, _) = bounded(
-        weft::ClientBuilder::new(wss_url(addr, "localhost"))
-            .tls(ca.client_tls())
-            .connect(),
-    )
-    .await
-    .unwrap();
+    let (mut ws, _) = ca.connect(addr, "localhost").await.unwrap();
     // As over plain TCP: the peer went away without the closing handshake (1006).
     let end = bounded(ws.next()).await;
     assert!(
