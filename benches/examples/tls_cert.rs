@@ -1,6 +1,7 @@
 //! Writes a throwaway CA and a certificate for `localhost` and `127.0.0.1` signed by it, for the
 //! TLS scenarios of `cargo xtask bench --compare`: `ca.pem` for `weft bench --ca`, `cert.pem`
-//! and `key.pem` for the servers' `--tls CERT KEY`.
+//! and `key.pem` for the servers' `--tls CERT KEY`. It prints the three paths, one per line, in
+//! that order.
 //!
 //! ```sh
 //! cargo run --release -p weft-benches --example tls_cert -- target/bench/tls
@@ -13,6 +14,8 @@ fn main() -> std::io::Result<()> {
         .nth(1)
         .map_or_else(|| PathBuf::from("target/bench/tls"), PathBuf::from);
     let files = weft_benches::tls::write_certificates(&dir)?;
-    println!("{}", files.ca.display());
+    for path in [files.ca, files.cert, files.key] {
+        println!("{}", path.display());
+    }
     Ok(())
 }

@@ -424,7 +424,8 @@ struct TlsFiles {
 }
 
 impl TlsFiles {
-    /// Runs `tls_cert` (built with the servers) to write new certificates into `dir`.
+    /// Runs `tls_cert` (built with the servers) to write new certificates into `dir`; it
+    /// prints their paths.
     fn generate(tls_cert: &Path, dir: &Path) -> Result<Self, String> {
         let output = Command::new(tls_cert)
             .arg(dir)
@@ -437,10 +438,17 @@ impl TlsFiles {
                 String::from_utf8_lossy(&output.stderr).trim()
             ));
         }
-        Ok(Self {
-            ca: dir.join("ca.pem"),
-            cert: dir.join("cert.pem"),
-            key: dir.join("key.pem"),
+        Self::from_paths(&String::from_utf8_lossy(&output.stdout))
+            .ok_or_else(|| format!("{} did not print three paths", tls_cert.display()))
+    }
+
+    /// The CA, certificate and key paths, one per line.
+    fn from_paths(printed: &str) -> Option<Self> {
+        let mut lines = printed.lines().map(PathBuf::from);
+        Some(Self {
+            ca: lines.next()?,
+            cert: lines.next()?,
+            key: lines.next()?,
         })
     }
 }
@@ -1505,6 +1513,16 @@ mod tests {
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn certificate_paths_are_read_in_order() {
+        let files = TlsFiles::from_paths("/t/ca.pem\n/t/cert.pem\n/t/key.pem\n").unwrap();
+        assert_eq!(
+            [files.ca, files.cert, files.key],
+            ["/t/ca.pem", "/t/cert.pem", "/t/key.pem"].map(PathBuf::from)
+        );
+        assert!(TlsFiles::from_paths("/t/ca.pem\n/t/cert.pem\n").is_none());
     }
 
     #[test]
