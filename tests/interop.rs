@@ -4,8 +4,8 @@
 //! permessage-deflate (and with websockets' deflate parameters), and close codes both ways.
 //!
 //! The peers are the programs in `tests/peers/` (see its README), on the libraries that
-//! `cargo xtask peers` installs; without them every test here is skipped (or fails, when
-//! `WEFT_REQUIRE_PEERS` is set). Every wait is bounded, every child is killed when dropped,
+//! `cargo xtask peers` installs; without them every test here is listed as ignored, with the
+//! reason (and the build fails when `WEFT_REQUIRE_PEERS` is set). Every wait is bounded, every child is killed when dropped,
 //! and every port is chosen by the OS.
 
 #[path = "peers/peers.rs"]
@@ -545,7 +545,7 @@ fn assert_negotiated(weft_saw: Option<&str>, peer_saw: &Value, compression: bool
 // weft server, peer clients: echoes of every size.
 
 async fn peer_client_echoes_every_size(lang: Lang, compression: bool) {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::get();
     let mut server = WeftServer::start(Plan::default()).await;
     let sizes = comma_list(&SIZES);
     let args = [
@@ -594,21 +594,37 @@ async fn peer_client_echoes_every_size(lang: Lang, compression: bool) {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn python_client_weft_server_every_size_compressed() {
     peer_client_echoes_every_size(Lang::Python, true).await;
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn python_client_weft_server_every_size_uncompressed() {
     peer_client_echoes_every_size(Lang::Python, false).await;
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn node_client_weft_server_every_size_compressed() {
     peer_client_echoes_every_size(Lang::Node, true).await;
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn node_client_weft_server_every_size_uncompressed() {
     peer_client_echoes_every_size(Lang::Node, false).await;
 }
@@ -617,7 +633,7 @@ async fn node_client_weft_server_every_size_uncompressed() {
 // weft client, peer servers: echoes of every size.
 
 async fn weft_client_echoes_every_size(lang: Lang, compression: bool) {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::get();
     let mut server = PeerServer::start(&peers, lang, &["--compression", on_off(compression)]).await;
     let what = format!("{lang:?} server, compression {}", on_off(compression));
     let deflate = DeflateConfig::default().enabled(compression);
@@ -644,21 +660,37 @@ async fn weft_client_echoes_every_size(lang: Lang, compression: bool) {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn weft_client_python_server_every_size_compressed() {
     weft_client_echoes_every_size(Lang::Python, true).await;
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn weft_client_python_server_every_size_uncompressed() {
     weft_client_echoes_every_size(Lang::Python, false).await;
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn weft_client_node_server_every_size_compressed() {
     weft_client_echoes_every_size(Lang::Node, true).await;
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn weft_client_node_server_every_size_uncompressed() {
     weft_client_echoes_every_size(Lang::Node, false).await;
 }
@@ -676,7 +708,7 @@ fn indices_of(sizes: &[usize], size: usize) -> [usize; 2] {
 }
 
 async fn peer_client_weft_server_fragments(lang: Lang) {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::get();
     let sizes = comma_list(&FRAGMENTED_SIZES);
     let fragment = FRAGMENT.to_string();
     for compression in [true, false] {
@@ -738,17 +770,25 @@ async fn peer_client_weft_server_fragments(lang: Lang) {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn python_client_weft_server_fragmented_both_ways() {
     peer_client_weft_server_fragments(Lang::Python).await;
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn node_client_weft_server_fragmented_both_ways() {
     peer_client_weft_server_fragments(Lang::Node).await;
 }
 
 async fn weft_client_peer_server_fragments(lang: Lang) {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::get();
     let fragment = FRAGMENT.to_string();
     for compression in [true, false] {
         let what = format!("{lang:?} server, compression {}", on_off(compression));
@@ -815,11 +855,19 @@ async fn weft_client_peer_server_fragments(lang: Lang) {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn weft_client_python_server_fragmented_both_ways() {
     weft_client_peer_server_fragments(Lang::Python).await;
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn weft_client_node_server_fragmented_both_ways() {
     weft_client_peer_server_fragments(Lang::Node).await;
 }
@@ -828,7 +876,7 @@ async fn weft_client_node_server_fragmented_both_ways() {
 // Close codes both ways.
 
 async fn peer_client_weft_server_close_codes(lang: Lang) {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::get();
     let what = format!("{lang:?} client");
 
     // The peer closes with a code, then without one; weft reports what it got, and answers.
@@ -892,17 +940,25 @@ async fn peer_client_weft_server_close_codes(lang: Lang) {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn python_client_weft_server_close_codes_both_ways() {
     peer_client_weft_server_close_codes(Lang::Python).await;
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn node_client_weft_server_close_codes_both_ways() {
     peer_client_weft_server_close_codes(Lang::Node).await;
 }
 
 async fn weft_client_peer_server_close_codes(lang: Lang) {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::get();
     let what = format!("{lang:?} server");
     for (code, reason, expected) in [
         (
@@ -964,11 +1020,19 @@ async fn weft_client_peer_server_close_codes(lang: Lang) {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn weft_client_python_server_close_codes_both_ways() {
     weft_client_peer_server_close_codes(Lang::Python).await;
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn weft_client_node_server_close_codes_both_ways() {
     weft_client_peer_server_close_codes(Lang::Node).await;
 }
@@ -1001,7 +1065,7 @@ fn bits(parameters: &BTreeMap<String, Option<String>>, name: &str) -> Option<u8>
 
 /// Runs every variant between a peer client and a weft server.
 async fn peer_client_weft_server_variants(lang: Lang, variants: Vec<Variant>) {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::get();
     let sizes = comma_list(&PARAMETER_SIZES);
     let repeats = PARAMETER_REPEATS.to_string();
     for variant in variants {
@@ -1039,7 +1103,7 @@ async fn peer_client_weft_server_variants(lang: Lang, variants: Vec<Variant>) {
 
 /// Runs every variant between a weft client and a peer server.
 async fn weft_client_peer_server_variants(lang: Lang, variants: Vec<Variant>) {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::get();
     for variant in variants {
         let what = format!("{lang:?} server, {}", variant.name);
         let mut server = PeerServer::start(&peers, lang, variant.peer).await;
@@ -1073,6 +1137,10 @@ async fn weft_client_peer_server_variants(lang: Lang, variants: Vec<Variant>) {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn python_client_weft_server_deflate_parameters() {
     let variants = vec![
         Variant {
@@ -1137,10 +1205,14 @@ async fn python_client_weft_server_deflate_parameters() {
 /// current behaviour: if weft starts answering 9 instead, move the variant into
 /// `python_client_weft_server_deflate_parameters`.
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn python_client_gets_9_bits_from_a_weft_server_configured_for_8() {
     // zlib cannot compress raw deflate with an 8-bit window, so zlib-based clients refuse an
     // answer of 8; weft's server asks for 9 instead (RFC 7692 lets it answer any value).
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::get();
     let plan = Plan {
         deflate: DeflateConfig::default().client_max_window_bits(8),
         ..Plan::default()
@@ -1160,6 +1232,10 @@ async fn python_client_gets_9_bits_from_a_weft_server_configured_for_8() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn weft_client_python_server_deflate_parameters() {
     let variants = vec![
         Variant {
@@ -1229,6 +1305,10 @@ async fn weft_client_python_server_deflate_parameters() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn node_deflate_parameters_both_ways() {
     let variants = || {
         vec![
@@ -1267,8 +1347,12 @@ async fn node_deflate_parameters_both_ways() {
 // Messages over the receiver's limit: the sender is told 1009, not reset.
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn peer_clients_get_1009_from_weft_server_over_its_limit() {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::get();
     let limit = 64 << 10;
     for lang in [Lang::Python, Lang::Node] {
         for compression in [true, false] {
@@ -1306,8 +1390,12 @@ async fn peer_clients_get_1009_from_weft_server_over_its_limit() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn weft_client_gets_1009_from_peer_servers_over_their_limit() {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::get();
     for lang in [Lang::Python, Lang::Node] {
         for compression in [true, false] {
             let what = format!("{lang:?} server, compression {}", on_off(compression));

@@ -1,54 +1,79 @@
-//! Where `cargo xtask peers` installed the interop peers, and the gate every interop test passes
-//! first. Shared by `tests/interop.rs` and `crates/weft-cli/tests/browser.rs` through
-//! `#[path]`, since the two live in different packages.
+//! Where `cargo xtask peers` installed the interop peers. Shared by `tests/interop.rs` and
+//! `crates/weft-cli/tests/browser.rs` (and every other test that talks to a real peer) through
+//! `#[path]`, since they live in different packages.
+//!
+//! Whether the peers are there is decided when the tests are built (`cfg(weft_peers)`, see
+//! `crates/weft-cli/peers_installed.rs`); every test that needs them says so:
 //!
 //! ```ignore
-//! let Some(peers) = Peers::find() else { return };
+//! #[test]
+//! #[cfg_attr(not(weft_peers), ignore = "needs the interop peers: run `cargo xtask peers`")]
+//! fn talks_to_python() {
+//!     let peers = Peers::get();
+//! }
 //! ```
 
 use std::path::{Path, PathBuf};
 
-/// What a test prints (or, with `WEFT_REQUIRE_PEERS` set, fails with) when a peer is missing.
-pub(crate) const NOT_INSTALLED: &str =
-    "skipped: interop peers are not installed (run cargo xtask peers)";
+#[path = "../../crates/weft-cli/peers_installed.rs"]
+#[allow(dead_code, reason = "each test binary uses a part")]
+mod installed;
 
 /// The installed peers and the peer programs of `tests/peers/`.
 #[derive(Debug)]
+#[allow(dead_code, reason = "each test binary uses some of the peers")]
 pub(crate) struct Peers {
-    /// The venv's Python, with `websockets`.
+    /// The venv's Python, with `websockets`, `hypercorn` and `h2`.
     pub(crate) python: PathBuf,
+    /// The venv's `hypercorn` command.
+    pub(crate) hypercorn: PathBuf,
     /// `node_modules` with `ws` and `playwright-core`.
     pub(crate) node_modules: PathBuf,
     /// Debian's Chromium.
     pub(crate) chromium: PathBuf,
+    /// Debian's tinyproxy (HTTP CONNECT proxy).
+    pub(crate) tinyproxy: PathBuf,
+    /// Debian's dante-server (SOCKS5 proxy).
+    pub(crate) danted: PathBuf,
+    /// Debian's microsocks (SOCKS5 proxy).
+    pub(crate) microsocks: PathBuf,
+    /// Debian's redis-server.
+    pub(crate) redis_server: PathBuf,
     /// `tests/peers`: `python/*.py`, `node/*.js`.
     pub(crate) programs: PathBuf,
 }
 
+#[allow(dead_code, reason = "each test binary uses some of the peers")]
 impl Peers {
-    /// The peers, if every one is installed. Otherwise prints [`NOT_INSTALLED`] and returns
-    /// `None`, so the test passes as skipped; but when `WEFT_REQUIRE_PEERS` is set (CI sets
-    /// it after `cargo xtask peers`), a missing peer fails the test.
-    pub(crate) fn find() -> Option<Self> {
+    /// The peers. Call it only from a test marked
+    /// `#[cfg_attr(not(weft_peers), ignore = "…")]`: it panics, naming what is missing, when a
+    /// peer went away after the tests were built.
+    pub(crate) fn get() -> Self {
         let root = workspace_root();
-        let peers = Self {
-            python: root.join("target/peers/python/bin/python"),
-            node_modules: root.join("target/peers/node/node_modules"),
-            chromium: PathBuf::from("/usr/bin/chromium"),
-            programs: root.join("tests/peers"),
-        };
-        let installed = peers.python.exists()
-            && peers.node_modules.join("ws").exists()
-            && peers.chromium.exists();
-        if installed {
-            return Some(peers);
-        }
+        let missing: Vec<String> = installed::required(&root)
+            .into_iter()
+            .filter(|file| !file.exists())
+            .map(|file| file.display().to_string())
+            .collect();
         assert!(
-            std::env::var_os("WEFT_REQUIRE_PEERS").is_none(),
-            "{NOT_INSTALLED} (WEFT_REQUIRE_PEERS is set)"
+            missing.is_empty(),
+            "interop peers missing: {} (run `cargo xtask peers`)",
+            missing.join(", ")
         );
-        println!("{NOT_INSTALLED}");
-        None
+        let peers = root.join("target/peers");
+        let [chromium, tinyproxy, danted, microsocks, redis_server] =
+            installed::DEBIAN_PROGRAMS.map(PathBuf::from);
+        Self {
+            python: peers.join("python/bin/python"),
+            hypercorn: peers.join("python/bin/hypercorn"),
+            node_modules: peers.join("node/node_modules"),
+            chromium,
+            tinyproxy,
+            danted,
+            microsocks,
+            redis_server,
+            programs: root.join("tests/peers"),
+        }
     }
 
     /// A peer program of `tests/peers`, e.g. `python/echo_server.py`.
@@ -57,12 +82,8 @@ impl Peers {
     }
 }
 
-/// The workspace root: the closest ancestor of this package that holds `Cargo.lock`.
+/// The workspace root, found from this package's directory.
 fn workspace_root() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir
-        .ancestors()
-        .find(|dir| dir.join("Cargo.lock").exists())
-        .unwrap_or(manifest_dir)
-        .to_path_buf()
+    installed::workspace_root(manifest_dir).unwrap_or_else(|| manifest_dir.to_path_buf())
 }

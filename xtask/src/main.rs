@@ -35,8 +35,9 @@ tasks:
               options: [--time SECS] [--target NAME]... [--smoke]
   release     one version for every crate: bump, test, Autobahn, publish dry-run, tag
               usage: cargo xtask release X.Y.Z [--dry-run] [--skip-checks]
-  peers       installs the interop peers into target/peers/: Python websockets, Node ws and
-              playwright-core, Debian chromium (`cargo xtask peers --help`)
+  peers       installs the interop peers: Python websockets, hypercorn and h2, Node ws and
+              playwright-core into target/peers/; Debian chromium, tinyproxy, dante-server,
+              microsocks, redis-server (`cargo xtask peers --help`)
 ";
 
 fn main() -> ExitCode {

@@ -1,10 +1,13 @@
 //! `cargo xtask peers`: installs the real WebSocket implementations the interop tests talk to,
 //! into `target/peers/` of the workspace (never by hand, never outside `target/`):
 //!
-//! - `target/peers/python`: a venv with the latest `websockets` from PyPI;
+//! - `target/peers/python`: a venv with the latest `websockets`, `hypercorn` (WebSocket over
+//!   HTTP/1.1 and HTTP/2) and `h2` (a raw HTTP/2 client) from PyPI;
 //! - `target/peers/node`: the latest `ws` and `playwright-core` from npm (playwright's own
-//!   browser download is disabled; the browser is Debian's `chromium` at `/usr/bin/chromium`,
-//!   installed with apt-get when missing and running as root).
+//!   browser download is disabled; the browser is Debian's `chromium` at `/usr/bin/chromium`);
+//! - Debian's `chromium`, `tinyproxy` (an HTTP CONNECT proxy), `dante-server` and `microsocks`
+//!   (SOCKS5 proxies) and `redis-server`, installed with apt-get when missing and running as
+//!   root. Their services are not started: the tests start their own on loopback ports.
 //!
 //! Each part has a stamp (`.weft-peers-stamp`) naming what was asked for and what got
 //! installed; a run with every stamp current does nothing. `--refresh` upgrades to the latest
@@ -24,32 +27,44 @@ use crate::cmd::{self, Cmd};
 use crate::proc;
 
 pub(crate) const USAGE: &str = "\
-usage: cargo xtask peers [--refresh] [--check] [--no-chromium]
+usage: cargo xtask peers [--refresh] [--check] [--no-debian]
 
-Installs the interop peers into target/peers/: Python `websockets` (venv in
-target/peers/python) and Node `ws` + `playwright-core` (target/peers/node), and Debian's
-chromium for playwright when /usr/bin/chromium is missing (needs root). Idempotent: a second
-run only checks the stamps.
+Installs the interop peers into target/peers/: Python `websockets`, `hypercorn` and `h2`
+(venv in target/peers/python) and Node `ws` + `playwright-core` (target/peers/node); and the
+Debian packages the tests start on loopback when they are missing (needs root): chromium,
+tinyproxy, dante-server, microsocks, redis-server. Idempotent: a second run only checks the
+stamps and the programs.
 
 options:
   --refresh      reinstall at the latest releases even if the stamps are current
   --check        install nothing; exit 1 if a part is missing or stale
-  --no-chromium  leave the browser alone
+  --no-debian    leave the Debian packages alone
 ";
 
+/// The PyPI packages of the Python part.
+const PYTHON_PACKAGES: [&str; 3] = ["websockets", "hypercorn", "h2"];
 /// What the stamp of the Python part records as the request.
-const PYTHON_REQUEST: &str = "python: websockets (latest)";
+const PYTHON_REQUEST: &str = "python: websockets, hypercorn, h2 (latest)";
 /// What the stamp of the Node part records as the request.
 const NODE_REQUEST: &str = "node: ws (latest), playwright-core (latest), no browser download";
-const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The Debian packages the tests run, each with the program a test starts: `(package, path)`.
+/// Keep in step with `tests/peers/installed.rs`, which the tests' build scripts read.
+const DEBIAN: [(&str, &str); 5] = [
+    ("chromium", "/usr/bin/chromium"),
+    ("tinyproxy", "/usr/bin/tinyproxy"),
+    ("dante-server", "/usr/sbin/danted"),
+    ("microsocks", "/usr/bin/microsocks"),
+    ("redis-server", "/usr/bin/redis-server"),
+];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    let (mut refresh, mut check, mut chromium) = (false, false, true);
+    let (mut refresh, mut check, mut debian) = (false, false, true);
     for arg in args {
         match arg.as_str() {
             "--refresh" => refresh = true,
             "--check" => check = true,
-            "--no-chromium" => chromium = false,
+            "--no-debian" | "--no-chromium" => debian = false,
             "-h" | "--help" => {
                 print!("{USAGE}");
                 return Ok(());
@@ -104,25 +119,34 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
 
-    if chromium {
-        if Path::new(CHROMIUM).exists() {
-            eprintln!("peers: chromium present ({CHROMIUM})");
-        } else if check {
-            missing.push("chromium");
-        } else if proc::is_root() {
-            let chromium_started = Instant::now();
+    if debian {
+        let absent: Vec<&str> = DEBIAN
+            .iter()
+            .filter(|(_, path)| !Path::new(path).exists())
+            .map(|(package, _)| *package)
+            .collect();
+        if absent.is_empty() {
             eprintln!(
-                "peers: {CHROMIUM} missing: apt-get install chromium (Debian's build, used by playwright)"
+                "peers: Debian packages present ({})",
+                DEBIAN.map(|(package, _)| package).join(", ")
             );
-            proc::apt_install("chromium", &dir.join("apt.log"))?;
+        } else if check {
+            missing.extend(absent);
+        } else if proc::is_root() {
+            let debian_started = Instant::now();
+            eprintln!("peers: apt-get install {}", absent.join(" "));
+            proc::apt_install(&absent, &dir.join("apt.log"))?;
             eprintln!(
-                "peers: chromium installed ({})",
-                proc::secs(chromium_started.elapsed())
+                "peers: {} installed ({})",
+                absent.join(", "),
+                proc::secs(debian_started.elapsed())
             );
         } else {
             eprintln!(
-                "peers: WARNING: {CHROMIUM} is missing and installing it needs root \
-                 (`apt-get install chromium`); browser interop tests will not run"
+                "peers: WARNING: {} missing and installing needs root \
+                 (`apt-get install {}`); the tests that need them are ignored",
+                absent.join(", "),
+                absent.join(" ")
             );
         }
     }
@@ -133,12 +157,39 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             missing.join(", ")
         ));
     }
+    write_complete_stamp(&dir, &[&python, &node], debian)?;
     eprintln!(
         "peers: done in {}; python: {}/bin/python, node modules: {}/node_modules",
         proc::secs(started.elapsed()),
         python.dir.display(),
         node.dir.display()
     );
+    Ok(())
+}
+
+/// `target/peers/.weft-peers-complete`: what is installed, for the tests' build scripts
+/// (`crates/weft-cli/peers_installed.rs`). Written only when its content changes, so builds
+/// notice a new install (Debian's files keep their package's old mtimes) without rebuilding
+/// the tests after every run.
+fn write_complete_stamp(dir: &Path, parts: &[&Part], debian: bool) -> Result<(), String> {
+    let mut text = String::new();
+    for part in parts {
+        text.push_str(&format!(
+            "{}: {}\n",
+            part.name,
+            part.current().unwrap_or_default()
+        ));
+    }
+    if debian {
+        for (package, path) in DEBIAN {
+            text.push_str(&format!("{package}: {path}\n"));
+        }
+    }
+    let stamp = dir.join(".weft-peers-complete");
+    if fs::read_to_string(&stamp).ok().as_deref() != Some(text.as_str()) {
+        fs::write(&stamp, text)
+            .map_err(|err| format!("cannot write {}: {err}", stamp.display()))?;
+    }
     Ok(())
 }
 
@@ -159,7 +210,7 @@ impl Part {
         let stamp = fs::read_to_string(self.stamp()).ok()?;
         let (request, versions) = stamp.split_once('\n')?;
         let present = match self.name {
-            "python" => self.dir.join("bin/python").exists(),
+            "python" => self.dir.join("bin/hypercorn").exists(),
             _ => {
                 self.dir.join("node_modules/ws/package.json").exists()
                     && self
@@ -177,7 +228,7 @@ impl Part {
     }
 }
 
-/// A venv with the latest `websockets`; returns `websockets X.Y`.
+/// A venv with the latest [`PYTHON_PACKAGES`]; returns their versions.
 fn install_python(dir: &Path) -> Result<String, String> {
     let python = dir.join("bin/python");
     if !python.exists() {
@@ -197,19 +248,23 @@ fn install_python(dir: &Path) -> Result<String, String> {
             "--quiet",
             "--upgrade",
             "--disable-pip-version-check",
-            "websockets",
         ])
+        .args(PYTHON_PACKAGES)
         .run()?;
-    let version = Cmd::new(&python_str)
-        .args([
-            "-c",
-            "import websockets, sys; print(websockets.__version__, sys.version.split()[0])",
-        ])
+    let script = "import importlib.metadata as m, sys; \
+                  print(' '.join(m.version(p) for p in sys.argv[1:]), sys.version.split()[0])";
+    let versions = Cmd::new(&python_str)
+        .args(["-c", script])
+        .args(PYTHON_PACKAGES)
         .read()?;
-    let mut words = version.split_whitespace();
+    let mut words = versions.split_whitespace();
+    let packages = PYTHON_PACKAGES
+        .iter()
+        .map(|package| format!("{package} {}", words.next().unwrap_or("?")))
+        .collect::<Vec<_>>()
+        .join(", ");
     Ok(format!(
-        "websockets {} on Python {}",
-        words.next().unwrap_or("?"),
+        "{packages} on Python {}",
         words.next().unwrap_or("?")
     ))
 }

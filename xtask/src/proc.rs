@@ -213,28 +213,65 @@ impl Drop for Running {
     }
 }
 
-/// `apt-get install -y PACKAGE`, refreshing the package lists once if the first try fails
+/// `apt-get install -y PACKAGES`, refreshing the package lists once if the first try fails
 /// (a fresh machine may have none). apt's output goes to `log`; its tail is shown on failure.
-pub(crate) fn apt_install(package: &str, log: &Path) -> Result<(), String> {
+///
+/// Services the packages bring (a Redis server, proxies) are not started: while apt runs, a
+/// `policy-rc.d` that denies every start is in place (Debian's mechanism for exactly this, see
+/// invoke-rc.d(8)), so no daemon is left listening on a well-known port; tests start their own.
+pub(crate) fn apt_install(packages: &[&str], log: &Path) -> Result<(), String> {
+    let _no_services = DenyServiceStarts::install();
     let run = |args: &[&str]| -> Result<bool, String> {
         let mut command = Command::new("apt-get");
         command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         log_to(&mut command, log)?;
         Ok(command.status().is_ok_and(|status| status.success()))
     };
-    let install = ["install", "-y", "-q", "--no-install-recommends", package];
+    let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
+    install.extend_from_slice(packages);
+    let packages = packages.join(" ");
     if run(&install)? {
         return Ok(());
     }
-    eprintln!("apt-get install {package} failed; running apt-get update and trying again");
+    eprintln!("apt-get install {packages} failed; running apt-get update and trying again");
     if run(&["update", "-q"])? && run(&install)? {
         Ok(())
     } else {
         Err(format!(
-            "apt-get install {package} failed; last lines of {}:\n{}",
+            "apt-get install {packages} failed; last lines of {}:\n{}",
             log.display(),
             tail(log, 15)
         ))
+    }
+}
+
+/// A `/usr/sbin/policy-rc.d` answering 101 ("action forbidden") while it lives, unless the
+/// machine already has one (then that one decides).
+struct DenyServiceStarts(Option<PathBuf>);
+
+impl DenyServiceStarts {
+    fn install() -> Self {
+        let path = PathBuf::from("/usr/sbin/policy-rc.d");
+        if path.exists() {
+            return Self(None);
+        }
+        let written = std::fs::write(
+            &path,
+            "#!/bin/sh\n# cargo xtask: no service starts during apt-get\nexit 101\n",
+        )
+        .and_then(|()| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        });
+        Self(written.is_ok().then_some(path))
+    }
+}
+
+impl Drop for DenyServiceStarts {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

@@ -3,8 +3,8 @@
 //! message with non-ASCII characters and the page's 1 MiB binary message come back intact,
 //! permessage-deflate is negotiated, and the page closes with 1000.
 //!
-//! Skipped when the interop peers are not installed (`cargo xtask peers`), unless
-//! `WEFT_REQUIRE_PEERS` is set. Every wait is bounded; the server and the browser are stopped
+//! Ignored, with the reason, when the interop peers are not installed (`cargo xtask peers`);
+//! with `WEFT_REQUIRE_PEERS` set, the build fails instead. Every wait is bounded; the server and the browser are stopped
 //! when the test ends, however it ends.
 
 #[path = "../../../tests/peers/peers.rs"]
@@ -120,8 +120,12 @@ fn start_weft_serve() -> (Process, SocketAddr, Lines) {
 }
 
 #[test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 fn demo_page_in_headless_chromium_echoes_text_and_1_mib_with_deflate() {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::get();
     let (_server, addr, server_log) = start_weft_serve();
     let profile = TempDir::new("weft-chromium-profile");
 

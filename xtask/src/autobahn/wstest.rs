@@ -322,7 +322,7 @@ impl LocalInstall {
                 started,
                 "debootstrap is missing: apt-get install -y debootstrap",
             );
-            proc::apt_install("debootstrap", &self.dir.join("apt.log"))?;
+            proc::apt_install(&["debootstrap"], &self.dir.join("apt.log"))?;
         }
         let mirror = debian_mirror();
         step(

@@ -56,7 +56,7 @@ impl Tools {
             return Ok(tools);
         }
         eprintln!("bench: valgrind not found; installing Debian's valgrind");
-        proc::apt_install("valgrind", &logs.join("apt-valgrind.log"))?;
+        proc::apt_install(&["valgrind"], &logs.join("apt-valgrind.log"))?;
         find().ok_or_else(|| "valgrind was installed but is not on PATH".to_owned())
     }
 }
