@@ -211,6 +211,125 @@ impl ClientBuilder {
     /// assert!(matches!(err, Error::InvalidUri { reason: "scheme must be ws or wss", .. }));
     /// ```
     pub fn build(self) -> Result<ClientHandshake, Error> {
+        let checked = self.check()?;
+        let key = generate_key();
+        let mut headers = HeaderMap::with_capacity(7 + checked.headers.len());
+        headers.insert(HOST, checked.host);
+        headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.insert(SEC_WEBSOCKET_KEY, header_value(&key)?);
+        checked.offers.write_headers(&mut headers)?;
+        let mut host_given = false;
+        for (name, value) in checked.headers {
+            if name == HOST && !host_given {
+                // The caller's Host replaces ours in place, keeping it first.
+                host_given = true;
+                headers.insert(name, value);
+            } else {
+                headers.append(name, value);
+            }
+        }
+
+        let mut request = http::Request::new(());
+        *request.method_mut() = Method::GET;
+        *request.uri_mut() = checked.uri;
+        *request.version_mut() = Version::HTTP_11;
+        *request.headers_mut() = headers;
+        Ok(ClientHandshake {
+            request,
+            key,
+            protocols: checked.offers.protocols,
+            extensions: checked.offers.extensions,
+            limits: checked.limits,
+            scanner: HeadScanner::default(),
+            refusal: None,
+        })
+    }
+
+    /// Builds the HTTP/2 extended CONNECT request (RFC 8441 §5) for the same WebSocket: the
+    /// request to send on a new stream, and an [`ExtendedConnect`] to check the answer with.
+    ///
+    /// The request has method CONNECT, version HTTP/2, and a URI that gives `:scheme`
+    /// (`https` for `wss://`, `http` for `ws://`), `:authority` and `:path`; the caller sends
+    /// it with `:protocol` set to [`ExtendedConnect::PROTOCOL`] (for the `h2` crate, an
+    /// `h2::ext::Protocol` in the request's extensions). It carries
+    /// `Sec-WebSocket-Version`, the subprotocol and extension offers and the caller's
+    /// headers, and no `Host`, `Upgrade`, `Connection` or `Sec-WebSocket-Key` (HTTP/2 has
+    /// none of them; a `Host` given to the builder becomes the `:authority`).
+    ///
+    /// # Errors
+    ///
+    /// As [`ClientBuilder::build`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use http::{Method, Version};
+    /// use weft_handshake::ClientBuilder;
+    ///
+    /// let (request, _check) = ClientBuilder::new("wss://chat.example/rooms/1?token=abc")
+    ///     .protocol("chat")
+    ///     .build_extended_connect()?;
+    /// assert_eq!(request.method(), Method::CONNECT);
+    /// assert_eq!(request.version(), Version::HTTP_2);
+    /// assert_eq!(request.uri(), "https://chat.example/rooms/1?token=abc");
+    /// assert_eq!(request.headers()["sec-websocket-version"], "13");
+    /// assert_eq!(request.headers()["sec-websocket-protocol"], "chat");
+    /// assert!(request.headers().get("sec-websocket-key").is_none());
+    /// # Ok::<(), weft_handshake::Error>(())
+    /// ```
+    pub fn build_extended_connect(self) -> Result<(http::Request<()>, ExtendedConnect), Error> {
+        let checked = self.check()?;
+        let mut authority = checked.host;
+        let mut headers = HeaderMap::with_capacity(3 + checked.headers.len());
+        checked.offers.write_headers(&mut headers)?;
+        for (name, value) in checked.headers {
+            if name == HOST {
+                authority = value;
+            } else {
+                headers.append(name, value);
+            }
+        }
+        let scheme = if checked
+            .uri
+            .scheme_str()
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("wss"))
+        {
+            "https"
+        } else {
+            "http"
+        };
+        let path = checked
+            .uri
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str);
+        let invalid = |_| Error::InvalidUri {
+            uri: checked.uri.to_string(),
+            reason: "the host is not a valid :authority",
+        };
+        let authority = authority.to_str().map_err(|_| invalid(()))?;
+        let uri = Uri::builder()
+            .scheme(scheme)
+            .authority(authority)
+            .path_and_query(path)
+            .build()
+            .map_err(|_| invalid(()))?;
+        let mut request = http::Request::new(());
+        *request.method_mut() = Method::CONNECT;
+        *request.uri_mut() = uri;
+        *request.version_mut() = Version::HTTP_2;
+        *request.headers_mut() = headers;
+        Ok((
+            request,
+            ExtendedConnect {
+                offers: checked.offers,
+            },
+        ))
+    }
+
+    /// What both request forms share: a usable URI and its host, unique token subprotocols,
+    /// and no header the handshake sets itself.
+    fn check(self) -> Result<Checked, Error> {
         let uri = self.uri?;
         let host = host_header(&uri)?;
 
@@ -234,45 +353,124 @@ impl ClientBuilder {
         {
             return Err(Error::ReservedHeader { name: name.clone() });
         }
+        Ok(Checked {
+            uri,
+            host,
+            offers: Offers {
+                protocols,
+                extensions: self.extensions,
+            },
+            headers: self.headers,
+            limits: self.limits,
+        })
+    }
+}
 
-        let key = generate_key();
-        let mut headers = HeaderMap::with_capacity(7 + self.headers.len());
-        headers.insert(HOST, host);
-        headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
-        headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-        headers.insert(SEC_WEBSOCKET_KEY, header_value(&key)?);
+/// A builder's settings, checked.
+struct Checked {
+    uri: Uri,
+    host: HeaderValue,
+    offers: Offers,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    limits: Limits,
+}
+
+/// What a client offers: subprotocols and extensions.
+#[derive(Debug)]
+struct Offers {
+    protocols: Vec<String>,
+    extensions: Vec<Extension>,
+}
+
+impl Offers {
+    /// `Sec-WebSocket-Version`, and the subprotocol and extension offers if any.
+    fn write_headers(&self, headers: &mut HeaderMap) -> Result<(), Error> {
         headers.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
-        if !protocols.is_empty() {
-            headers.insert(SEC_WEBSOCKET_PROTOCOL, header_value(&protocols.join(", "))?);
+        if !self.protocols.is_empty() {
+            headers.insert(
+                SEC_WEBSOCKET_PROTOCOL,
+                header_value(&self.protocols.join(", "))?,
+            );
         }
         if !self.extensions.is_empty() {
             let offers = format_extensions(&self.extensions);
             headers.insert(SEC_WEBSOCKET_EXTENSIONS, header_value(&offers)?);
         }
-        let mut host_given = false;
-        for (name, value) in self.headers {
-            if name == HOST && !host_given {
-                // The caller's Host replaces ours in place, keeping it first.
-                host_given = true;
-                headers.insert(name, value);
-            } else {
-                headers.append(name, value);
-            }
-        }
+        Ok(())
+    }
+}
 
-        let mut request = http::Request::new(());
-        *request.method_mut() = Method::GET;
-        *request.uri_mut() = uri;
-        *request.version_mut() = Version::HTTP_11;
-        *request.headers_mut() = headers;
-        Ok(ClientHandshake {
-            request,
-            key,
-            protocols,
-            extensions: self.extensions,
-            limits: self.limits,
-            scanner: HeadScanner::default(),
-            refusal: None,
+/// An HTTP/2 extended CONNECT handshake in progress (RFC 8441): what it takes to check the
+/// server's response to the request [`ClientBuilder::build_extended_connect`] built.
+///
+/// # Call order
+///
+/// 1. Send the request on a new stream of an HTTP/2 connection whose server advertised
+///    `SETTINGS_ENABLE_CONNECT_PROTOCOL`, with `:protocol` = [`ExtendedConnect::PROTOCOL`].
+/// 2. When the response head arrives, [`ExtendedConnect::check_response`]: a 2xx with what
+///    was agreed, and the stream is the WebSocket; any other status is [`Error::Refused`]
+///    (read up to [`Limits::max_refusal_body`] of its body first, to show why).
+///
+/// # Example
+///
+/// ```
+/// use weft_handshake::{ClientBuilder, Error};
+///
+/// let (_request, check) = ClientBuilder::new("ws://a/chat").protocol("chat").build_extended_connect()?;
+/// let response = http::Response::builder()
+///     .version(http::Version::HTTP_2)
+///     .header("sec-websocket-protocol", "chat")
+///     .body(())?;
+/// let upgraded = check.check_response(response)?;
+/// assert_eq!(upgraded.negotiated().protocol(), Some("chat"));
+///
+/// let refused = http::Response::builder().status(403).body(())?;
+/// assert!(matches!(check.check_response(refused), Err(Error::Refused { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct ExtendedConnect {
+    offers: Offers,
+}
+
+impl ExtendedConnect {
+    /// The `:protocol` of a WebSocket's extended CONNECT.
+    pub const PROTOCOL: &'static str = "websocket";
+
+    /// Checks the response head: a 2xx (RFC 9113 §8.5: a CONNECT succeeds with any 2xx;
+    /// RFC 8441 servers send 200) whose subprotocol and extensions were offered.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Refused`] for any other status, with an empty body (the caller may read the
+    /// stream's body and put it in); [`Error::ProtocolNotOffered`],
+    /// [`Error::ExtensionNotOffered`] or a header error as for HTTP/1.1.
+    ///
+    /// # Example
+    ///
+    /// See [`ExtendedConnect`].
+    ///
+    /// ```
+    /// # let (_request, check) = weft_handshake::ClientBuilder::new("ws://a").build_extended_connect()?;
+    /// let response = http::Response::builder().header("sec-websocket-protocol", "x").body(())?;
+    /// assert!(check.check_response(response).is_err()); // "x" was not offered
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_response(&self, response: http::Response<()>) -> Result<Upgraded, Error> {
+        if !response.status().is_success() {
+            return Err(Error::Refused {
+                response: Box::new(response.map(|()| bytes::Bytes::new())),
+                body_complete: false,
+            });
+        }
+        let negotiated = check_negotiation(
+            &self.offers.protocols,
+            &self.offers.extensions,
+            response.headers(),
+        )?;
+        Ok(Upgraded {
+            response,
+            negotiated,
         })
     }
 }
@@ -578,43 +776,51 @@ impl ClientHandshake {
             let received = String::from_utf8_lossy(accept.as_bytes()).into_owned();
             return Err(Error::AcceptMismatch { expected, received });
         }
-        let extensions = parse_extensions(headers.get_all(SEC_WEBSOCKET_EXTENSIONS))?;
-        if let Some(agreed) = extensions.iter().find(|agreed| {
-            !self
-                .extensions
-                .iter()
-                .any(|offer| offer.name() == agreed.name())
-        }) {
-            return Err(Error::ExtensionNotOffered {
-                name: agreed.name().to_owned(),
-            });
-        }
-        // The server chooses one subprotocol or none (RFC 6455 §4.2.2 step 4): one header
-        // holding one token.
-        let exactly_one = Error::InvalidHeader {
-            name: "Sec-WebSocket-Protocol",
-            reason: "must name exactly one subprotocol",
-        };
-        let protocol = match at_most_one(headers, "sec-websocket-protocol", "") {
-            Err(_) => return Err(exactly_one),
-            Ok(None) => None,
-            Ok(Some(value)) => {
-                let value = trim_ows(value.as_bytes());
-                if !is_token(value) {
-                    return Err(exactly_one);
-                }
-                let protocol = String::from_utf8_lossy(value).into_owned();
-                if !self.protocols.contains(&protocol) {
-                    return Err(Error::ProtocolNotOffered { protocol });
-                }
-                Some(protocol)
-            }
-        };
-        Ok(Negotiated {
-            protocol,
-            extensions,
-        })
+        check_negotiation(&self.protocols, &self.extensions, headers)
     }
+}
+
+/// Checks what a server agreed to against what the client offered (RFC 6455 §4.1, items 5
+/// and 6 of the response checks): extensions offered, and at most one subprotocol, offered.
+fn check_negotiation(
+    protocols: &[String],
+    offers: &[Extension],
+    headers: &HeaderMap,
+) -> Result<Negotiated, Error> {
+    let extensions = parse_extensions(headers.get_all(SEC_WEBSOCKET_EXTENSIONS))?;
+    if let Some(agreed) = extensions
+        .iter()
+        .find(|agreed| !offers.iter().any(|offer| offer.name() == agreed.name()))
+    {
+        return Err(Error::ExtensionNotOffered {
+            name: agreed.name().to_owned(),
+        });
+    }
+    // The server chooses one subprotocol or none (RFC 6455 §4.2.2 step 4): one header
+    // holding one token.
+    let exactly_one = Error::InvalidHeader {
+        name: "Sec-WebSocket-Protocol",
+        reason: "must name exactly one subprotocol",
+    };
+    let protocol = match at_most_one(headers, "sec-websocket-protocol", "") {
+        Err(_) => return Err(exactly_one),
+        Ok(None) => None,
+        Ok(Some(value)) => {
+            let value = trim_ows(value.as_bytes());
+            if !is_token(value) {
+                return Err(exactly_one);
+            }
+            let protocol = String::from_utf8_lossy(value).into_owned();
+            if !protocols.contains(&protocol) {
+                return Err(Error::ProtocolNotOffered { protocol });
+            }
+            Some(protocol)
+        }
+    };
+    Ok(Negotiated {
+        protocol,
+        extensions,
+    })
 }
 
 /// A server's 101 that completed the handshake: the response, and what was agreed.
@@ -721,6 +927,83 @@ mod tests {
             .to_str()
             .unwrap()
             .to_owned())
+    }
+
+    #[test]
+    fn extended_connect_requests_map_the_websocket_uri_to_pseudo_headers() {
+        let (request, _) = ClientBuilder::new("ws://example.com:8080/a?b=c")
+            .header(
+                HeaderName::from_static("authorization"),
+                HeaderValue::from_static("Bearer x"),
+            )
+            .extension(Extension::new("permessage-deflate").unwrap())
+            .build_extended_connect()
+            .unwrap();
+        assert_eq!(request.uri(), "http://example.com:8080/a?b=c");
+        let headers = request.headers();
+        assert_eq!(headers["authorization"], "Bearer x");
+        assert_eq!(headers["sec-websocket-extensions"], "permessage-deflate");
+        for absent in ["host", "upgrade", "connection", "sec-websocket-key"] {
+            assert!(headers.get(absent).is_none(), "{absent}");
+        }
+        // The default port is left out of :authority, as it is of Host; a Host given to the
+        // builder becomes the :authority.
+        let (request, _) = ClientBuilder::new("wss://example.com:443")
+            .build_extended_connect()
+            .unwrap();
+        assert_eq!(request.uri(), "https://example.com/");
+        let (request, _) = ClientBuilder::new("wss://10.0.0.1/x")
+            .header(HOST, HeaderValue::from_static("chat.example"))
+            .build_extended_connect()
+            .unwrap();
+        assert_eq!(request.uri(), "https://chat.example/x");
+        assert!(request.headers().get(HOST).is_none());
+    }
+
+    #[test]
+    fn extended_connect_responses_are_checked_like_upgrades() {
+        let (_, check) = ClientBuilder::new("ws://a")
+            .protocol("v1")
+            .extension(Extension::new("permessage-deflate").unwrap())
+            .build_extended_connect()
+            .unwrap();
+        let response = |status: u16, headers: &[(&str, &str)]| {
+            let mut response = http::Response::builder()
+                .status(status)
+                .version(Version::HTTP_2);
+            for (name, value) in headers {
+                response = response.header(*name, *value);
+            }
+            response.body(()).unwrap()
+        };
+        assert!(check.check_response(response(200, &[])).is_ok());
+        assert!(check.check_response(response(204, &[])).is_ok());
+        let refused = check.check_response(response(426, &[("sec-websocket-version", "13")]));
+        assert!(
+            matches!(&refused, Err(Error::Refused { response, .. }) if response.status() == 426)
+        );
+        assert!(matches!(
+            check.check_response(response(200, &[("sec-websocket-protocol", "v2")])),
+            Err(Error::ProtocolNotOffered { .. })
+        ));
+        assert!(matches!(
+            check.check_response(response(200, &[("sec-websocket-extensions", "x-other")])),
+            Err(Error::ExtensionNotOffered { .. })
+        ));
+        let agreed = check
+            .check_response(response(
+                200,
+                &[
+                    ("sec-websocket-protocol", "v1"),
+                    ("sec-websocket-extensions", "permessage-deflate"),
+                ],
+            ))
+            .unwrap();
+        assert_eq!(agreed.negotiated().protocol(), Some("v1"));
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "server answered 426 Upgrade Required instead of 200 OK"
+        );
     }
 
     fn uri_error(uri: &str) -> &'static str {

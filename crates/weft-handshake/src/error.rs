@@ -74,6 +74,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// An HTTP/2 CONNECT request without `:protocol`: it asks for a TCP tunnel (RFC 9113
+    /// §8.5), which a WebSocket server does not offer. A server answers 405.
+    PlainConnect,
+    /// An HTTP/2 extended CONNECT (RFC 8441) for a protocol other than `websocket`. A server
+    /// answers 501.
+    UnsupportedProtocol {
+        /// The `:protocol` the client asked for.
+        protocol: String,
+    },
     /// The client asked for a WebSocket version other than 13, or none. A server answers 426
     /// with `Sec-WebSocket-Version: 13`.
     UnsupportedWebSocketVersion {
@@ -175,7 +184,8 @@ impl Error {
             | Error::MissingHeader { .. }
             | Error::InvalidHeader { .. }
             | Error::MalformedExtensions { .. } => StatusCode::BAD_REQUEST,
-            Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Error::MethodNotAllowed { .. } | Error::PlainConnect => StatusCode::METHOD_NOT_ALLOWED,
+            Error::UnsupportedProtocol { .. } => StatusCode::NOT_IMPLEMENTED,
             Error::UnsupportedWebSocketVersion { .. } => StatusCode::UPGRADE_REQUIRED,
             Error::OriginRefused { .. } => StatusCode::FORBIDDEN,
             Error::UnexpectedEof
@@ -203,6 +213,12 @@ impl Error {
             Error::TooManyHeaders { limit } => format!("more than {limit} request headers"),
             Error::MalformedHttp { reason } => format!("malformed HTTP request: {reason}"),
             Error::MethodNotAllowed { .. } => "a WebSocket upgrade must use GET".to_owned(),
+            Error::PlainConnect => "this server opens no tunnels; CONNECT needs :protocol \
+                                    websocket"
+                .to_owned(),
+            Error::UnsupportedProtocol { .. } => {
+                "this server speaks no protocol but websocket over CONNECT".to_owned()
+            }
             Error::UnsupportedHttpVersion { .. } => {
                 "a WebSocket upgrade needs HTTP/1.1 or later".to_owned()
             }
@@ -256,6 +272,13 @@ impl fmt::Display for Error {
                     "WebSocket upgrade with method {method}; only GET is allowed"
                 )
             }
+            Error::PlainConnect => f.write_str(
+                "CONNECT without :protocol asks for a tunnel; only :protocol websocket is served",
+            ),
+            Error::UnsupportedProtocol { protocol } => write!(
+                f,
+                "extended CONNECT for protocol {protocol:?}; only websocket is served"
+            ),
             Error::UnsupportedHttpVersion { version } => {
                 write!(
                     f,
@@ -299,9 +322,14 @@ impl fmt::Display for Error {
                 response,
                 body_complete,
             } => {
+                let expected = if response.version() >= Version::HTTP_2 {
+                    "200 OK"
+                } else {
+                    "101 Switching Protocols"
+                };
                 write!(
                     f,
-                    "server answered {} instead of 101 Switching Protocols",
+                    "server answered {} instead of {expected}",
                     response.status()
                 )?;
                 if !response.body().is_empty() {

@@ -97,6 +97,39 @@
 //! # Ok::<(), Error>(())
 //! ```
 //!
+//! # HTTP/2 (RFC 8441)
+//!
+//! Over HTTP/2 a WebSocket is one stream of a shared connection, opened with an extended
+//! CONNECT (`:method` CONNECT, `:protocol` websocket) and accepted with `200`; there is no
+//! key, no `Upgrade` and no `101`. HTTP/2 itself (frames, HPACK, flow control) is the `h2`
+//! crate's job; this crate makes the same decisions as for HTTP/1.1 on the `http` types:
+//!
+//! - Server: [`Server::validate_extended_connect`] (with the `:protocol` value, which the
+//!   `http` types do not carry) → [`UpgradeRequest`] → [`Server::accept`] gives the `200`.
+//!   Subprotocol, extensions and origin policy are decided exactly as for HTTP/1.1; a
+//!   refusal goes out through [`Rejection::into_http2_response`].
+//! - Client: [`ClientBuilder::build_extended_connect`] gives the request and an
+//!   [`ExtendedConnect`] that checks the response.
+//!
+//! ```
+//! use weft_handshake::{ClientBuilder, ExtendedConnect, Server};
+//!
+//! let server = Server::builder().protocols(["chat"]).build()?;
+//! let (request, check) = ClientBuilder::new("wss://example.com/chat")
+//!     .protocol("chat")
+//!     .build_extended_connect()?;
+//! // ... the request travels as HEADERS with :protocol = websocket ...
+//! let request = server
+//!     .validate_extended_connect(request, Some(ExtendedConnect::PROTOCOL))
+//!     .map_err(|rejection| rejection.to_string())?;
+//! let (response, _agreed) = server.accept(&request).into_parts();
+//! assert_eq!(response.status(), 200);
+//! // ... and the response comes back as HEADERS.
+//! let upgraded = check.check_response(response)?;
+//! assert_eq!(upgraded.negotiated().protocol(), Some("chat"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Extensions
 //!
 //! The crate knows no extension. It parses and writes the `Sec-WebSocket-Extensions`
@@ -117,7 +150,7 @@ mod origin;
 mod server;
 mod write;
 
-pub use client::{ClientBuilder, ClientHandshake, Upgraded};
+pub use client::{ClientBuilder, ClientHandshake, ExtendedConnect, Upgraded};
 pub use error::Error;
 pub use extensions::{
     Extension, ExtensionNegotiator, ExtensionParam, format_extensions, parse_extension_list,

@@ -102,10 +102,15 @@ impl OriginPolicy {
                 let Some(origin) = Origin::parse(origin) else {
                     return false;
                 };
+                // HTTP/2 carries the host in `:authority` (the URI) and usually no `Host`.
                 let mut hosts = headers.get_all(HOST).iter();
                 let host = match (hosts.next(), hosts.next()) {
                     (Some(host), None) => host.as_bytes(),
-                    _ => return false,
+                    (None, _) => match request.uri().authority() {
+                        Some(authority) => authority.as_str().as_bytes(),
+                        None => return false,
+                    },
+                    (Some(_), Some(_)) => return false,
                 };
                 let Some((host, port)) = split_authority(host) else {
                     return false;

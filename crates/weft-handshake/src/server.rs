@@ -396,13 +396,7 @@ impl Server {
             Some(_) => {}
         }
         require_upgrade_tokens(headers)?;
-        match at_most_one(headers, "sec-websocket-version", "Sec-WebSocket-Version")? {
-            Some(version) if trim_ows(version.as_bytes()) == b"13" => {}
-            version => {
-                let version = version.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-                return Err(Error::UnsupportedWebSocketVersion { version });
-            }
-        }
+        check_version(headers)?;
         let key = at_most_one(headers, "sec-websocket-key", "Sec-WebSocket-Key")?.ok_or(
             Error::MissingHeader {
                 name: "Sec-WebSocket-Key",
@@ -418,6 +412,140 @@ impl Server {
         }
         // Valid base64 is ASCII.
         let key = String::from_utf8_lossy(key).into_owned();
+        self.check_offers(request, Some(key))
+    }
+
+    /// Checks an HTTP/2 extended CONNECT request (RFC 8441 §4 and §5) against the same rules
+    /// as an HTTP/1.1 upgrade, and the origin policy.
+    ///
+    /// `protocol` is the request's `:protocol` pseudo-header, which the `http` types do not
+    /// carry (`h2::ext::Protocol` and `hyper::ext::Protocol` hold it in the request's
+    /// extensions). The stream that carried the request becomes the WebSocket; there is no
+    /// `Sec-WebSocket-Key` and no `Sec-WebSocket-Accept` on this path.
+    ///
+    /// The checks run in this order, and the first failure is the answer: method CONNECT
+    /// (else 405); a `:protocol` (else 405: a CONNECT without one asks for a TCP tunnel, which
+    /// a WebSocket server does not offer); `:protocol` is `websocket` (else 501); HTTP/2 or
+    /// later (400); `:scheme` is `http` or `https`, and `:path` and `:authority` are present
+    /// (400); no `Connection` or `Upgrade` header, which HTTP/2 forbids (400); then, as for
+    /// HTTP/1.1, `Sec-WebSocket-Version: 13` (426), the origin policy (403) and the
+    /// subprotocol list (400). `:authority` stands for `Host` in the origin policy.
+    ///
+    /// # Errors
+    ///
+    /// A [`Rejection`] with the status above. Send it with
+    /// [`Rejection::into_http2_response`], which leaves out the headers HTTP/2 forbids.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use http::{Method, StatusCode, Version};
+    /// use weft_handshake::Server;
+    ///
+    /// let server = Server::builder().protocols(["chat"]).build()?;
+    /// let request = http::Request::builder()
+    ///     .method(Method::CONNECT)
+    ///     .version(Version::HTTP_2)
+    ///     .uri("https://example.com/chat")
+    ///     .header("sec-websocket-version", "13")
+    ///     .header("sec-websocket-protocol", "chat")
+    ///     .body(())?;
+    /// let request = server
+    ///     .validate_extended_connect(request, Some("websocket"))
+    ///     .map_err(|rejection| rejection.to_string())?;
+    /// let accept = server.accept(&request);
+    /// assert_eq!(accept.response().status(), StatusCode::OK);
+    /// assert_eq!(accept.negotiated().protocol(), Some("chat"));
+    ///
+    /// // Any other protocol is refused, not served.
+    /// let other = http::Request::builder()
+    ///     .method(Method::CONNECT)
+    ///     .version(Version::HTTP_2)
+    ///     .uri("https://example.com/chat")
+    ///     .body(())?;
+    /// let rejection = server.validate_extended_connect(other, Some("webtransport")).unwrap_err();
+    /// assert_eq!(rejection.status(), StatusCode::NOT_IMPLEMENTED);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn validate_extended_connect(
+        &self,
+        request: http::Request<()>,
+        protocol: Option<&str>,
+    ) -> Result<UpgradeRequest, Rejection> {
+        self.check_extended_connect(request, protocol)
+            .map_err(Rejection::from)
+    }
+
+    fn check_extended_connect(
+        &self,
+        request: http::Request<()>,
+        protocol: Option<&str>,
+    ) -> Result<UpgradeRequest, Error> {
+        if request.method() != Method::CONNECT {
+            return Err(Error::MethodNotAllowed {
+                method: request.method().clone(),
+            });
+        }
+        match protocol {
+            None => return Err(Error::PlainConnect),
+            Some(protocol) if !protocol.eq_ignore_ascii_case("websocket") => {
+                return Err(Error::UnsupportedProtocol {
+                    protocol: protocol.to_owned(),
+                });
+            }
+            Some(_) => {}
+        }
+        if request.version() < Version::HTTP_2 {
+            return Err(Error::UnsupportedHttpVersion {
+                version: request.version(),
+            });
+        }
+        let uri = request.uri();
+        match uri.scheme_str() {
+            None => return Err(Error::MissingHeader { name: ":scheme" }),
+            Some(scheme)
+                if !scheme.eq_ignore_ascii_case("http")
+                    && !scheme.eq_ignore_ascii_case("https") =>
+            {
+                return Err(Error::InvalidHeader {
+                    name: ":scheme",
+                    reason: "must be http or https",
+                });
+            }
+            Some(_) => {}
+        }
+        if uri
+            .path_and_query()
+            .is_none_or(|path| path.as_str().is_empty())
+        {
+            return Err(Error::MissingHeader { name: ":path" });
+        }
+        if uri
+            .authority()
+            .is_none_or(|authority| authority.as_str().is_empty())
+        {
+            return Err(Error::MissingHeader { name: ":authority" });
+        }
+        for name in ["Connection", "Upgrade"] {
+            if request.headers().contains_key(name) {
+                return Err(Error::InvalidHeader {
+                    name,
+                    reason: "is not allowed in HTTP/2 (RFC 9113 §8.2.2)",
+                });
+            }
+        }
+        check_version(request.headers())?;
+        self.check_offers(request, None)
+    }
+
+    /// The checks both HTTP versions share, after the version-specific ones: the origin
+    /// policy, and the subprotocol and extension offers.
+    fn check_offers(
+        &self,
+        request: http::Request<()>,
+        key: Option<String>,
+    ) -> Result<UpgradeRequest, Error> {
+        let headers = request.headers();
         if !self.origin_policy.allows(&request) {
             let origin = headers
                 .get_all("origin")
@@ -453,7 +581,8 @@ impl Server {
     }
 
     /// Accepts a validated request: chooses the subprotocol and extensions and builds the
-    /// 101 response.
+    /// response: `101 Switching Protocols` for an HTTP/1.1 upgrade, `200 OK` for an HTTP/2
+    /// extended CONNECT (RFC 8441 §5).
     ///
     /// The subprotocol is the selector's choice if [`ServerBuilder::select_protocol`] set
     /// one, else the first of [`ServerBuilder::protocols`] the client offered, else none.
@@ -506,13 +635,20 @@ impl Server {
         };
 
         let mut response = http::Response::new(());
-        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         let headers = response.headers_mut();
-        headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
-        headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-        let accept = HeaderValue::try_from(accept_key(request.key.as_bytes()))
-            .expect("base64 is a valid header value");
-        headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
+        match &request.key {
+            Some(key) => {
+                headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+                headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+                let accept = HeaderValue::try_from(accept_key(key.as_bytes()))
+                    .expect("base64 is a valid header value");
+                headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
+                *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            }
+            // RFC 8441 §5: the stream is the WebSocket once the server answers 200.
+            None => *response.version_mut() = request.request.version(),
+        }
+        let headers = response.headers_mut();
         if let Some(protocol) = &protocol {
             // Offered protocols were checked to be tokens, which are valid header values.
             if let Ok(value) = HeaderValue::try_from(protocol.as_str()) {
@@ -531,6 +667,17 @@ impl Server {
                 protocol,
                 extensions,
             },
+        }
+    }
+}
+
+/// `Sec-WebSocket-Version: 13`, once (RFC 6455 §4.2.1 item 6).
+fn check_version(headers: &http::HeaderMap) -> Result<(), Error> {
+    match at_most_one(headers, "sec-websocket-version", "Sec-WebSocket-Version")? {
+        Some(version) if trim_ows(version.as_bytes()) == b"13" => Ok(()),
+        version => {
+            let version = version.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            Err(Error::UnsupportedWebSocketVersion { version })
         }
     }
 }
@@ -709,7 +856,7 @@ impl ServerBuilder {
 ///     .body(())?;
 /// let request = Server::default().validate(request).map_err(|r| r.to_string())?;
 /// assert_eq!(request.request().uri(), "/feed");
-/// assert_eq!(request.key(), "dGhlIHNhbXBsZSBub25jZQ==");
+/// assert_eq!(request.key(), Some("dGhlIHNhbXBsZSBub25jZQ=="));
 /// assert_eq!(request.protocols(), ["a", "b"]);
 /// assert_eq!(request.extensions()[0].to_string(), "x; y=1");
 /// assert!(request.extensions_error().is_none());
@@ -718,7 +865,8 @@ impl ServerBuilder {
 #[derive(Debug)]
 pub struct UpgradeRequest {
     request: http::Request<()>,
-    key: String,
+    /// `None` for an HTTP/2 extended CONNECT, which has no key.
+    key: Option<String>,
     protocols: Vec<String>,
     extensions: Vec<Extension>,
     extensions_error: Option<Error>,
@@ -758,7 +906,8 @@ impl UpgradeRequest {
         self.request
     }
 
-    /// The client's `Sec-WebSocket-Key`.
+    /// The client's `Sec-WebSocket-Key`; `None` for an HTTP/2 extended CONNECT, which has
+    /// none.
     ///
     /// # Example
     ///
@@ -767,10 +916,27 @@ impl UpgradeRequest {
     /// #     .header("host", "a").header("upgrade", "websocket").header("connection", "upgrade")
     /// #     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
     /// #     .header("sec-websocket-version", "13").body(()).unwrap()).unwrap();
-    /// assert_eq!(weft_handshake::accept_key(request.key().as_bytes()), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    /// let key = request.key().unwrap();
+    /// assert_eq!(weft_handshake::accept_key(key.as_bytes()), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     /// ```
-    pub fn key(&self) -> &str {
-        &self.key
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// Whether the request is an HTTP/2 extended CONNECT (RFC 8441) rather than an HTTP/1.1
+    /// upgrade; [`Server::accept`] then answers `200` instead of `101`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # let request = weft_handshake::Server::default().validate(http::Request::get("/")
+    /// #     .header("host", "a").header("upgrade", "websocket").header("connection", "upgrade")
+    /// #     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+    /// #     .header("sec-websocket-version", "13").body(()).unwrap()).unwrap();
+    /// assert!(!request.is_extended_connect());
+    /// ```
+    pub fn is_extended_connect(&self) -> bool {
+        self.key.is_none()
     }
 
     /// The subprotocols the client offered, most preferred first.
@@ -1171,6 +1337,33 @@ impl Rejection {
         self.inner.cause.as_ref()
     }
 
+    /// Takes the response out for an HTTP/2 stream: without the headers HTTP/2 forbids
+    /// (`Connection`, `Upgrade`, RFC 9113 §8.2.2), which a 426 or any refusal carries for
+    /// HTTP/1.1. What is left (status, `Sec-WebSocket-Version`, `Allow`, the body) means the
+    /// same on both.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weft_handshake::{Error, Rejection};
+    ///
+    /// let rejection = Rejection::from(Error::UnsupportedWebSocketVersion { version: None });
+    /// let response = rejection.into_http2_response();
+    /// assert_eq!(response.status(), 426);
+    /// assert_eq!(response.headers()["sec-websocket-version"], "13");
+    /// assert!(response.headers().get("connection").is_none());
+    /// assert!(response.headers().get("upgrade").is_none());
+    /// ```
+    pub fn into_http2_response(self) -> http::Response<Bytes> {
+        let mut response = self.inner.response;
+        let headers = response.headers_mut();
+        for name in [CONNECTION, UPGRADE, HeaderName::from_static("keep-alive")] {
+            headers.remove(name);
+        }
+        *response.version_mut() = Version::HTTP_2;
+        response
+    }
+
     /// Appends the whole response, head and body, to `dst`.
     ///
     /// # Example
@@ -1209,7 +1402,7 @@ impl From<Error> for Rejection {
         let mut rejection = Rejection::new(status, &error.reason());
         let headers = rejection.inner.response.headers_mut();
         match &error {
-            Error::MethodNotAllowed { .. } => {
+            Error::MethodNotAllowed { .. } | Error::PlainConnect => {
                 headers.insert(ALLOW, HeaderValue::from_static("GET"));
             }
             Error::UnsupportedWebSocketVersion { .. } => {
@@ -1259,6 +1452,181 @@ mod tests {
             Ok(_) => StatusCode::SWITCHING_PROTOCOLS,
             Err(rejection) => rejection.status(),
         }
+    }
+
+    /// An HTTP/2 extended CONNECT for a WebSocket, as Chromium sends it.
+    fn extended_connect() -> http::request::Builder {
+        http::Request::builder()
+            .method(Method::CONNECT)
+            .version(Version::HTTP_2)
+            .uri("https://example.com/chat?room=1")
+            .header("sec-websocket-version", "13")
+            .header("origin", "https://example.com")
+    }
+
+    fn h2_status_of(
+        server: &Server,
+        request: http::request::Builder,
+        protocol: Option<&str>,
+    ) -> StatusCode {
+        match server.validate_extended_connect(request.body(()).unwrap(), protocol) {
+            Ok(_) => StatusCode::OK,
+            Err(rejection) => rejection.status(),
+        }
+    }
+
+    #[test]
+    fn an_extended_connect_is_answered_200_without_upgrade_headers() {
+        let server = Server::builder()
+            .protocols(["chat"])
+            .extensions(|offers: &[Extension]| offers.to_vec())
+            .build()
+            .unwrap();
+        let request = extended_connect()
+            .header("sec-websocket-protocol", "other, chat")
+            .header("sec-websocket-extensions", "permessage-deflate")
+            .body(())
+            .unwrap();
+        let request = server
+            .validate_extended_connect(request, Some("websocket"))
+            .unwrap();
+        assert!(request.is_extended_connect());
+        assert_eq!(request.key(), None);
+        let accept = server.accept(&request);
+        let response = accept.response();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.version(), Version::HTTP_2);
+        assert_eq!(response.headers()["sec-websocket-protocol"], "chat");
+        assert_eq!(
+            response.headers()["sec-websocket-extensions"],
+            "permessage-deflate"
+        );
+        for forbidden in ["upgrade", "connection", "sec-websocket-accept"] {
+            assert!(response.headers().get(forbidden).is_none(), "{forbidden}");
+        }
+    }
+
+    #[test]
+    fn extended_connect_refusals_have_the_rfc_statuses_in_the_documented_order() {
+        let server = Server::default();
+        let ok = Some("websocket");
+        let cases: [(http::request::Builder, Option<&str>, StatusCode); 11] = [
+            (extended_connect(), ok, StatusCode::OK),
+            (extended_connect(), Some("WebSocket"), StatusCode::OK),
+            // A plain CONNECT asks for a tunnel.
+            (
+                http::Request::builder()
+                    .method(Method::CONNECT)
+                    .version(Version::HTTP_2)
+                    .uri("example.com:443"),
+                None,
+                StatusCode::METHOD_NOT_ALLOWED,
+            ),
+            (
+                extended_connect(),
+                Some("webtransport"),
+                StatusCode::NOT_IMPLEMENTED,
+            ),
+            // The protocol is checked before the version: any other protocol is 501.
+            (
+                extended_connect().version(Version::HTTP_11),
+                Some("webtransport"),
+                StatusCode::NOT_IMPLEMENTED,
+            ),
+            (
+                extended_connect().version(Version::HTTP_11),
+                ok,
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                extended_connect().uri("ftp://example.com/chat"),
+                ok,
+                StatusCode::BAD_REQUEST,
+            ),
+            (extended_connect().uri("/chat"), ok, StatusCode::BAD_REQUEST),
+            (
+                extended_connect().header("upgrade", "websocket"),
+                ok,
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                http::Request::builder()
+                    .method(Method::CONNECT)
+                    .version(Version::HTTP_2)
+                    .uri("https://example.com/"),
+                ok,
+                StatusCode::UPGRADE_REQUIRED,
+            ),
+            // A second Origin fails the default SameHost policy.
+            (
+                extended_connect().header("origin", "https://evil.example"),
+                ok,
+                StatusCode::FORBIDDEN,
+            ),
+        ];
+        for (i, (request, protocol, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                h2_status_of(&server, request, protocol),
+                expected,
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn extended_connect_rejections_carry_their_headers_and_causes() {
+        let server = Server::default();
+        let version = server
+            .validate_extended_connect(
+                extended_connect()
+                    .header("sec-websocket-version", "8")
+                    .body(())
+                    .unwrap(),
+                Some("websocket"),
+            )
+            .unwrap_err();
+        assert!(matches!(
+            version.cause(),
+            Some(Error::InvalidHeader { .. }) // two Sec-WebSocket-Version headers
+        ));
+        let unknown = server
+            .validate_extended_connect(extended_connect().body(()).unwrap(), Some("mqtt"))
+            .unwrap_err();
+        assert!(matches!(
+            unknown.cause(),
+            Some(Error::UnsupportedProtocol { protocol }) if protocol == "mqtt"
+        ));
+        let plain = server
+            .validate_extended_connect(extended_connect().body(()).unwrap(), None)
+            .unwrap_err();
+        assert!(matches!(plain.cause(), Some(Error::PlainConnect)));
+        let response = plain.into_http2_response();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert!(response.headers().get("connection").is_none());
+    }
+
+    #[test]
+    fn same_host_compares_the_origin_with_the_authority_over_http2() {
+        let server = Server::default();
+        assert_eq!(
+            h2_status_of(
+                &server,
+                extended_connect().uri("https://example.com:8443/chat"),
+                Some("websocket")
+            ),
+            StatusCode::FORBIDDEN,
+            "another port is another origin"
+        );
+        let allowed = http::Request::builder()
+            .method(Method::CONNECT)
+            .version(Version::HTTP_2)
+            .uri("https://example.com:8443/chat")
+            .header("sec-websocket-version", "13")
+            .header("origin", "https://example.com:8443");
+        assert_eq!(
+            h2_status_of(&server, allowed, Some("websocket")),
+            StatusCode::OK
+        );
     }
 
     #[test]
