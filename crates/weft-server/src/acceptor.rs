@@ -22,12 +22,91 @@ type RequestHook = dyn Fn(&http::Request<()>) -> Result<(), Rejection> + Send + 
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Accepted {
-    /// The client's upgrade request.
+    /// The client's upgrade request: a GET over HTTP/1.1, or a CONNECT over HTTP/2 (see
+    /// [`Accepted::http_version`]).
     pub request: http::Request<()>,
-    /// The `101 Switching Protocols` response that was sent.
+    /// The response that was sent: `101 Switching Protocols` over HTTP/1.1, `200 OK` over
+    /// HTTP/2.
     pub response: http::Response<()>,
     /// The subprotocol both sides agreed to, if any.
     pub protocol: Option<String>,
+}
+
+impl Accepted {
+    /// The HTTP version that carried the handshake: `HTTP_11` for an upgraded connection,
+    /// `HTTP_2` for a WebSocket on one stream of an HTTP/2 connection (RFC 8441).
+    ///
+    /// ```
+    /// # fn demo(accepted: &weft_server::Accepted) {
+    /// if accepted.http_version() == http::Version::HTTP_2 {
+    ///     println!("multiplexed with other WebSockets on one connection");
+    /// }
+    /// # }
+    /// ```
+    pub fn http_version(&self) -> http::Version {
+        self.request.version()
+    }
+}
+
+/// A WebSocket handshake the acceptor agreed to, before its response went out: send
+/// [`response`](Self::response) by whatever carried the request, then turn the stream into
+/// the [`WebSocket`] with [`into_websocket`](Self::into_websocket).
+///
+/// This is how a request that reached the server through another HTTP stack (hyper, axum,
+/// an HTTP/2 stream) is judged exactly like one read by the built-in server: same
+/// validation, request hook, subprotocol and extension negotiation, limits, keepalive.
+///
+/// ```
+/// use weft_server::Acceptor;
+///
+/// let request = http::Request::get("/chat")
+///     .header("host", "example.com")
+///     .header("upgrade", "websocket")
+///     .header("connection", "upgrade")
+///     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+///     .header("sec-websocket-version", "13")
+///     .body(())?;
+/// let pending = Acceptor::default().decide(request).map_err(|rejection| rejection.to_string())?;
+/// assert_eq!(pending.response().status(), 101);
+/// // ... send the response, then: let (ws, accepted) = pending.into_websocket(stream, rest);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct PendingWebSocket {
+    response: http::Response<()>,
+    request: http::Request<()>,
+    protocol: Option<String>,
+    connection: Connection,
+}
+
+impl PendingWebSocket {
+    /// The response to send: `101` for an HTTP/1.1 upgrade, `200` for an HTTP/2 extended
+    /// CONNECT.
+    pub fn response(&self) -> &http::Response<()> {
+        &self.response
+    }
+
+    /// The response, to add headers (cookies, say) before sending it.
+    pub fn response_mut(&mut self) -> &mut http::Response<()> {
+        &mut self.response
+    }
+
+    /// The WebSocket over `stream`, once the response was sent; `read_ahead` holds bytes the
+    /// HTTP layer read past the request (the client's first frames), if any.
+    pub fn into_websocket<S>(self, stream: S, read_ahead: BytesMut) -> (WebSocket<S>, Accepted)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let accepted = Accepted {
+            request: self.request,
+            response: self.response,
+            protocol: self.protocol,
+        };
+        (
+            WebSocket::from_parts(stream, self.connection, read_ahead),
+            accepted,
+        )
+    }
 }
 
 /// The outcome of reading one request on a connection that serves both HTTP and WebSocket.
@@ -128,6 +207,95 @@ impl Acceptor {
         self.inner.handshake_timeout
     }
 
+    /// Judges an HTTP/1.1 upgrade request that another HTTP stack read (hyper, axum): RFC 6455
+    /// validation, the origin policy, the request hook, subprotocol and extensions. The
+    /// answer is the handshake to complete, or the refusal to send (400, 403, 405, 426, or
+    /// the hook's own).
+    ///
+    /// # Errors
+    ///
+    /// The [`Rejection`] to send instead of the `101`.
+    pub fn decide(&self, request: http::Request<()>) -> Result<PendingWebSocket, Rejection> {
+        self.complete(self.inner.handshake.validate(request))
+    }
+
+    /// Judges an HTTP/2 extended CONNECT (RFC 8441) whose `:protocol` is `protocol`, with
+    /// the same rules as [`decide`](Self::decide); the response is a `200`.
+    ///
+    /// # Errors
+    ///
+    /// The [`Rejection`] to send instead, with the RFC's status (405 for a plain CONNECT,
+    /// 501 for another protocol, 400, 403, 426); send it with
+    /// [`Rejection::into_http2_response`].
+    ///
+    /// ```
+    /// use http::{Method, Version};
+    /// use weft_server::Acceptor;
+    ///
+    /// let request = http::Request::builder()
+    ///     .method(Method::CONNECT)
+    ///     .version(Version::HTTP_2)
+    ///     .uri("https://example.com/chat")
+    ///     .header("sec-websocket-version", "13")
+    ///     .body(())?;
+    /// let pending = Acceptor::default()
+    ///     .decide_extended_connect(request, Some("websocket"))
+    ///     .map_err(|rejection| rejection.to_string())?;
+    /// assert_eq!(pending.response().status(), 200);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn decide_extended_connect(
+        &self,
+        request: http::Request<()>,
+        protocol: Option<&str>,
+    ) -> Result<PendingWebSocket, Rejection> {
+        self.complete(
+            self.inner
+                .handshake
+                .validate_extended_connect(request, protocol),
+        )
+    }
+
+    /// After validation: the request hook, then subprotocol and extensions, and the
+    /// connection with this acceptor's limits, settings and agreed extensions.
+    fn complete(
+        &self,
+        validated: Result<UpgradeRequest, Rejection>,
+    ) -> Result<PendingWebSocket, Rejection> {
+        let inner = &self.inner;
+        let upgrade = validated?;
+        if let Some(hook) = &inner.on_request {
+            hook(upgrade.request())?;
+        }
+        let accept = inner.handshake.accept(&upgrade);
+        #[allow(unused_mut, reason = "only extensions change it")]
+        let mut connection = Connection::new(Role::Server)
+            .with_limits(inner.limits.clone())
+            .with_config(inner.config.clone());
+        #[cfg(feature = "deflate")]
+        match inner
+            .deflate
+            .server_extension(accept.negotiated().extensions())
+        {
+            Ok(Some(deflate)) => connection = connection.with_extension(Box::new(deflate)),
+            Ok(None) => {}
+            // What we agreed to always builds; if it ever did not, refuse rather than lie.
+            Err(err) => {
+                return Err(Rejection::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &err.to_string(),
+                ));
+            }
+        }
+        let (response, negotiated) = accept.into_parts();
+        Ok(PendingWebSocket {
+            response,
+            request: upgrade.into_request(),
+            protocol: negotiated.protocol().map(str::to_owned),
+            connection,
+        })
+    }
+
     /// Runs TLS (when the acceptor has a [`TlsConfig`](crate::TlsConfig)) and the WebSocket
     /// handshake over a freshly accepted TCP connection, both within the handshake timeout.
     pub async fn accept_tcp(
@@ -226,52 +394,19 @@ impl Acceptor {
             Request::Upgrade(request) => request,
             other => return Ok(Incoming::Http(stream, other.into_request(), buf)),
         };
-        let checked =
-            inner
-                .handshake
-                .validate(request)
-                .and_then(|upgrade| match &inner.on_request {
-                    Some(hook) => hook(upgrade.request()).map(|()| upgrade),
-                    None => Ok(upgrade),
-                });
-        let upgrade: UpgradeRequest = match checked {
-            Ok(upgrade) => upgrade,
+        let pending = match self.decide(request) {
+            Ok(pending) => pending,
             Err(rejection) => {
                 refuse(&mut stream, &rejection).await;
                 return Err(Error::Rejected(rejection));
             }
         };
-        let accept = inner.handshake.accept(&upgrade);
-        #[allow(unused_mut, reason = "only extensions change it")]
-        let mut conn = Connection::new(Role::Server)
-            .with_limits(inner.limits.clone())
-            .with_config(inner.config.clone());
-        #[cfg(feature = "deflate")]
-        match inner
-            .deflate
-            .server_extension(accept.negotiated().extensions())
-        {
-            Ok(Some(deflate)) => conn = conn.with_extension(Box::new(deflate)),
-            Ok(None) => {}
-            // What we agreed to always builds; if it ever did not, refuse rather than lie.
-            Err(err) => {
-                let rejection = Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string());
-                refuse(&mut stream, &rejection).await;
-                return Err(Error::Rejected(rejection));
-            }
-        }
-        stream.write_all(&accept.to_vec()).await?;
+        let mut head = Vec::with_capacity(256);
+        weft_handshake::write_response(pending.response(), &mut head);
+        stream.write_all(&head).await?;
         stream.flush().await?;
-        let (response, negotiated) = accept.into_parts();
-        let accepted = Accepted {
-            request: upgrade.into_request(),
-            response,
-            protocol: negotiated.protocol().map(str::to_owned),
-        };
-        Ok(Incoming::WebSocket(
-            Box::new(WebSocket::from_parts(stream, conn, buf)),
-            accepted,
-        ))
+        let (ws, accepted) = pending.into_websocket(stream, buf);
+        Ok(Incoming::WebSocket(Box::new(ws), accepted))
     }
 }
 

@@ -38,7 +38,7 @@ mod tls;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-pub use acceptor::{Accepted, Acceptor, AcceptorBuilder};
+pub use acceptor::{Accepted, Acceptor, AcceptorBuilder, PendingWebSocket};
 pub use error::Error;
 pub use server::{Server, ServerBuilder, ShutdownHandle};
 pub use stream::ServerStream;
