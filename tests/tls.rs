@@ -6,12 +6,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use weft::{ClientTls, CloseCode, Message, TlsConfig};
-use weft_harness::{EchoServer, TIMEOUT};
+use weft_harness::{EchoServer, TIMEOUT, TestCa};
 
 async fn bounded<F: Future>(f: F) -> F::Output {
     tokio::time::timeout(TIMEOUT, f)
@@ -19,38 +18,16 @@ async fn bounded<F: Future>(f: F) -> F::Output {
         .expect("test step timed out")
 }
 
-/// A private certificate authority.
-struct Ca {
-    params: CertificateParams,
-    key: KeyPair,
-    pem: String,
-}
+/// The harness's private certificate authority, with the connection these tests make.
+struct Ca(TestCa);
 
 impl Ca {
     fn new() -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "weft test CA");
-        let key = KeyPair::generate().unwrap();
-        let pem = params.self_signed(&key).unwrap().pem();
-        Self { params, key, pem }
+        Self(TestCa::new())
     }
 
-    /// A server certificate for `names`, as (chain PEM, key PEM).
     fn issue(&self, names: &[&str], expired: bool) -> (String, String) {
-        let mut params =
-            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
-                .unwrap();
-        if expired {
-            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-        }
-        let key = KeyPair::generate().unwrap();
-        let issuer = Issuer::from_params(&self.params, &self.key);
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
+        self.0.issue(names, expired)
     }
 
     /// Connects to `addr` as `host`, trusting this CA, within the tests' time bound.
@@ -69,9 +46,7 @@ impl Ca {
     }
 
     fn client_tls(&self) -> ClientTls {
-        ClientTls::default()
-            .add_root_pem(self.pem.as_bytes())
-            .unwrap()
+        self.0.client_tls()
     }
 }
 

@@ -65,6 +65,17 @@ pub enum Error {
     #[cfg(feature = "deflate")]
     #[cfg_attr(docsrs, doc(cfg(feature = "deflate")))]
     Deflate(weft_deflate::Error),
+    /// HTTP/2 was required, and the server does not speak it: over TLS, ALPN did not choose
+    /// `h2`; over cleartext, the server did not answer the HTTP/2 preface (an HTTP/1.1 server
+    /// refuses it as a bad request).
+    #[cfg(feature = "http2")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+    Http2NotNegotiated,
+    /// The server speaks HTTP/2 but does not accept WebSockets over it: it did not advertise
+    /// `SETTINGS_ENABLE_CONNECT_PROTOCOL` (RFC 8441 §3).
+    #[cfg(feature = "http2")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+    ExtendedConnectNotEnabled,
     /// The connection failed after the handshake.
     WebSocket(weft_codec::Error),
     /// Reading or writing failed during the handshake.
@@ -107,6 +118,16 @@ impl fmt::Display for Error {
             Self::Handshake(err) => write!(f, "handshake failed: {err}"),
             #[cfg(feature = "deflate")]
             Self::Deflate(err) => write!(f, "handshake failed: {err}"),
+            #[cfg(feature = "http2")]
+            Self::Http2NotNegotiated => f.write_str(
+                "the server does not speak HTTP/2 (no ALPN h2 over TLS, no answer to the \
+                 HTTP/2 preface over cleartext)",
+            ),
+            #[cfg(feature = "http2")]
+            Self::ExtendedConnectNotEnabled => f.write_str(
+                "the server speaks HTTP/2 but does not accept WebSockets over it \
+                 (no SETTINGS_ENABLE_CONNECT_PROTOCOL)",
+            ),
             Self::WebSocket(err) => write!(f, "{err}"),
             Self::Io(err) => write!(f, "I/O error during the handshake: {err}"),
         }

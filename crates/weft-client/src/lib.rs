@@ -22,6 +22,8 @@
 #![forbid(unsafe_code)]
 
 mod error;
+#[cfg(feature = "http2")]
+mod http2;
 mod stream;
 #[cfg(feature = "rustls")]
 mod tls;
@@ -36,6 +38,9 @@ use weft_codec::{Connection, Role};
 use weft_handshake::{ClientHandshake, Parsed};
 
 pub use error::Error;
+#[cfg(feature = "http2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+pub use http2::{Http2Connection, Http2Mode};
 pub use stream::ClientStream;
 #[cfg(feature = "rustls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
@@ -45,6 +50,9 @@ pub use weft_codec::{CloseCode, CloseFrame, Config, Limits, Message};
 #[cfg(feature = "deflate")]
 #[cfg_attr(docsrs, doc(cfg(feature = "deflate")))]
 pub use weft_deflate::DeflateConfig;
+#[cfg(feature = "http2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+pub use weft_h2::Http2Limits;
 
 /// The handshake response: the server's `101 Switching Protocols` head.
 pub type Response = http::Response<()>;
@@ -102,6 +110,10 @@ pub struct ClientBuilder {
     tls: ClientTls,
     #[cfg(feature = "deflate")]
     deflate: DeflateConfig,
+    #[cfg(feature = "http2")]
+    http2: Http2Mode,
+    #[cfg(feature = "http2")]
+    http2_limits: Http2Limits,
 }
 
 impl ClientBuilder {
@@ -120,7 +132,45 @@ impl ClientBuilder {
             tls: ClientTls::default(),
             #[cfg(feature = "deflate")]
             deflate: DeflateConfig::default(),
+            #[cfg(feature = "http2")]
+            http2: Http2Mode::Off,
+            #[cfg(feature = "http2")]
+            http2_limits: Http2Limits::default(),
         }
+    }
+
+    /// Whether to open the WebSocket as a stream of an HTTP/2 connection (RFC 8441):
+    /// [`Http2Mode::Off`] (the default: an HTTP/1.1 upgrade), [`Http2Mode::Auto`] (HTTP/2
+    /// when TLS's ALPN chooses it and the server enables extended CONNECT, else HTTP/1.1) or
+    /// [`Http2Mode::Required`] (HTTP/2 or an error; over `ws://`, h2c with prior knowledge).
+    /// To open many WebSockets on one connection, see
+    /// [`connect_http2`](Self::connect_http2).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), weft_client::Error> {
+    /// use weft_client::{ClientBuilder, Http2Mode};
+    ///
+    /// let (ws, response) = ClientBuilder::new("wss://example.com/chat")
+    ///     .http2(Http2Mode::Auto)
+    ///     .connect()
+    ///     .await?;
+    /// println!("over {:?}", response.version());
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "http2")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+    pub fn http2(mut self, mode: Http2Mode) -> Self {
+        self.http2 = mode;
+        self
+    }
+
+    /// The bounds on the HTTP/2 connection (flow-control windows, header list size, reset
+    /// floods); see [`Http2Limits`] for the defaults.
+    #[cfg(feature = "http2")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+    pub fn http2_limits(mut self, limits: Http2Limits) -> Self {
+        self.http2_limits = limits;
+        self
     }
 
     /// permessage-deflate settings; `DeflateConfig::default().enabled(false)` offers none.
@@ -189,15 +239,34 @@ impl ClientBuilder {
         self
     }
 
-    /// Connects to the URL's host and runs the handshake (TLS first, for `wss://`).
+    /// Connects to the URL's host and runs the handshake (TLS first, for `wss://`); over
+    /// HTTP/2 when [`http2`](Self::http2) asks for it and the server agrees.
     pub async fn connect(self) -> Result<(WebSocket<ClientStream>, Response), Error> {
+        #[cfg(feature = "http2")]
+        if self.http2 != Http2Mode::Off {
+            return http2::connect(self).await;
+        }
+        self.connect_http1().await
+    }
+
+    /// An HTTP/1.1 upgrade on a new connection.
+    async fn connect_http1(self) -> Result<(WebSocket<ClientStream>, Response), Error> {
+        let (stream, rest) = self.open_transport(Alpn::Http1).await?;
+        self.handshake_timeout(rest).connect_on(stream).await
+    }
+
+    /// TCP to the URL's host, and TLS for `wss://` offering the `alpn` protocols; with the
+    /// part of the handshake timeout the TLS handshake left.
+    async fn open_transport(&self, alpn: Alpn) -> Result<(ClientStream, Duration), Error> {
         let target = Target::parse(&self.url)?;
         #[cfg(feature = "rustls")]
         let tls = if target.secure {
-            Some(self.tls.to_config()?)
+            Some(self.tls.config_with_alpn(alpn.protocols())?)
         } else {
             None
         };
+        #[cfg(not(feature = "rustls"))]
+        let _ = alpn;
         #[cfg(not(feature = "rustls"))]
         if target.secure {
             return Err(Error::TlsUnavailable);
@@ -220,12 +289,9 @@ impl ClientBuilder {
                 })??;
             // The TLS handshake counts against the handshake timeout.
             let rest = timeout.saturating_sub(started.elapsed());
-            return self
-                .handshake_timeout(rest)
-                .connect_on(ClientStream::Tls(Box::new(stream)))
-                .await;
+            return Ok((ClientStream::Tls(Box::new(stream)), rest));
         }
-        self.connect_on(ClientStream::Plain(tcp)).await
+        Ok((ClientStream::Plain(tcp), self.handshake_timeout))
     }
 
     /// Runs the handshake over `stream`, already connected to the server.
@@ -233,17 +299,7 @@ impl ClientBuilder {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let mut builder = ClientHandshake::builder(&self.url)
-            .protocols(self.protocols.iter().cloned())
-            .limits(self.handshake_limits);
-        for (name, value) in &self.headers {
-            builder = builder.header(name.clone(), value.clone());
-        }
-        #[cfg(feature = "deflate")]
-        for offer in self.deflate.client_offers() {
-            builder = builder.extension(offer);
-        }
-        let handshake = builder.build()?;
+        let handshake = self.handshake_builder(&self.url).build()?;
         let timeout = self.handshake_timeout;
         let (stream, upgraded, rest) =
             tokio::time::timeout(timeout, handshake_on(stream, handshake))
@@ -253,17 +309,39 @@ impl ClientBuilder {
                     after: timeout,
                 })??;
         let (response, negotiated) = upgraded.into_parts();
+        let conn = self.connection(&negotiated)?;
+        Ok((WebSocket::from_parts(stream, conn, rest), response))
+    }
+
+    /// The sans-IO handshake for `url` with this builder's offers, headers and caps.
+    fn handshake_builder(&self, url: &str) -> weft_handshake::ClientBuilder {
+        let mut builder = ClientHandshake::builder(url)
+            .protocols(self.protocols.iter().cloned())
+            .limits(self.handshake_limits);
+        for (name, value) in &self.headers {
+            builder = builder.header(name.clone(), value.clone());
+        }
+        #[cfg(feature = "deflate")]
+        for offer in self.deflate.client_offers() {
+            builder = builder.extension(offer);
+        }
+        builder
+    }
+
+    /// The client connection for what the handshake agreed: this builder's limits and
+    /// settings, and permessage-deflate if agreed.
+    fn connection(&self, negotiated: &weft_handshake::Negotiated) -> Result<Connection, Error> {
         #[allow(unused_mut, reason = "only extensions change it")]
         let mut conn = Connection::new(Role::Client)
-            .with_limits(self.limits)
-            .with_config(self.config);
+            .with_limits(self.limits.clone())
+            .with_config(self.config.clone());
         #[cfg(feature = "deflate")]
         if let Some(deflate) = self.deflate.client_extension(negotiated.extensions())? {
             conn = conn.with_extension(Box::new(deflate));
         }
         #[cfg(not(feature = "deflate"))]
         let _ = negotiated;
-        Ok((WebSocket::from_parts(stream, conn, rest), response))
+        Ok(conn)
     }
 }
 
@@ -288,6 +366,29 @@ where
             let (value, consumed) = handshake.parse_response_eof(&buf)?;
             buf.advance(consumed);
             return Ok((stream, value, buf));
+        }
+    }
+}
+
+/// What TLS offers by ALPN (RFC 7301).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Alpn {
+    /// `http/1.1`: an HTTP/1.1 upgrade.
+    Http1,
+    /// `h2` first, then `http/1.1`: HTTP/2 if the server speaks it. Even when HTTP/2 is
+    /// required, `http/1.1` is offered too, so that a server without HTTP/2 completes the TLS
+    /// handshake and the client can say what is missing (rather than a TLS alert).
+    #[cfg(feature = "http2")]
+    Http2OrHttp1,
+}
+
+impl Alpn {
+    #[cfg(feature = "rustls")]
+    fn protocols(self) -> &'static [&'static [u8]] {
+        match self {
+            Alpn::Http1 => &[b"http/1.1"],
+            #[cfg(feature = "http2")]
+            Alpn::Http2OrHttp1 => &[b"h2", b"http/1.1"],
         }
     }
 }

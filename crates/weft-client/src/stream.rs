@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 /// The stream a client connection runs over: plain TCP for `ws://`, TLS over TCP for
-/// `wss://`.
+/// `wss://`, or (with the `http2` feature) one stream of an HTTP/2 connection (RFC 8441).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ClientStream {
@@ -18,21 +18,34 @@ pub enum ClientStream {
     #[cfg(feature = "rustls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// One stream of an HTTP/2 connection, shared with other streams.
+    #[cfg(feature = "http2")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+    Http2(Box<weft_h2::H2Stream>),
 }
 
 impl ClientStream {
-    /// The TCP stream underneath.
-    pub fn tcp(&self) -> &TcpStream {
+    /// The TCP stream underneath; `None` for an HTTP/2 stream, whose TCP connection is
+    /// shared.
+    pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
-            Self::Plain(tcp) => tcp,
+            Self::Plain(tcp) => Some(tcp),
             #[cfg(feature = "rustls")]
-            Self::Tls(tls) => tls.get_ref().0,
+            Self::Tls(tls) => Some(tls.get_ref().0),
+            #[cfg(feature = "http2")]
+            Self::Http2(_) => None,
         }
     }
 
-    /// Whether the stream is encrypted.
+    /// Whether the stream is encrypted directly (TLS over TCP).
     pub fn is_tls(&self) -> bool {
-        !matches!(self, Self::Plain(_))
+        match self {
+            Self::Plain(_) => false,
+            #[cfg(feature = "rustls")]
+            Self::Tls(_) => true,
+            #[cfg(feature = "http2")]
+            Self::Http2(_) => false,
+        }
     }
 }
 
@@ -43,6 +56,8 @@ macro_rules! each {
             ClientStream::Plain($stream) => $call,
             #[cfg(feature = "rustls")]
             ClientStream::Tls($stream) => $call,
+            #[cfg(feature = "http2")]
+            ClientStream::Http2($stream) => $call,
         }
     };
 }

@@ -50,16 +50,27 @@ impl ClientTls {
         Ok(self)
     }
 
-    /// Uses `config` as is (its ALPN list included).
+    /// Uses `config` as is, but for its ALPN list, which becomes what the connection offers
+    /// (`http/1.1`; `h2` too when HTTP/2 is asked for).
     pub fn with_config(mut self, config: Arc<ClientConfig>) -> Self {
         self.config = Some(config);
         self
     }
 
-    /// The rustls configuration these settings describe.
+    /// The rustls configuration these settings describe, offering `http/1.1` by ALPN.
     pub fn to_config(&self) -> Result<Arc<ClientConfig>, Error> {
+        self.config_with_alpn(&[b"http/1.1"])
+    }
+
+    /// The rustls configuration, offering `alpn` by ALPN.
+    pub(crate) fn config_with_alpn(&self, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, Error> {
         if let Some(config) = &self.config {
-            return Ok(config.clone());
+            if config.alpn_protocols.iter().eq(alpn.iter()) {
+                return Ok(config.clone());
+            }
+            let mut config = (**config).clone();
+            config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
+            return Ok(Arc::new(config));
         }
         let mut roots = RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -82,7 +93,7 @@ impl ClientTls {
             .map_err(|err| Error::TlsConfig(err.to_string()))?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
         Ok(Arc::new(config))
     }
 }

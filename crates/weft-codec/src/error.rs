@@ -263,13 +263,27 @@ pub enum Error {
 }
 
 impl Error {
-    /// The close code this error sent, or for [`AbnormalClosure`](Self::AbnormalClosure) the
-    /// code reported locally (1006).
+    /// The close code this error sent, or for a connection that ended without a closing
+    /// handshake the code reported locally (1006): [`AbnormalClosure`](Self::AbnormalClosure),
+    /// and a transport that was reset or aborted (TCP RST, an HTTP/2 `RST_STREAM` or
+    /// `GOAWAY`, a broken pipe).
     pub fn close_code(&self) -> Option<CloseCode> {
         match self {
             Self::Protocol(err) => Some(err.close_code()),
             Self::AbnormalClosure => Some(CloseCode::ABNORMAL),
             Self::KeepaliveTimeout => Some(CloseCode::INTERNAL_ERROR),
+            #[cfg(feature = "tokio")]
+            Self::Io(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                Some(CloseCode::ABNORMAL)
+            }
             _ => None,
         }
     }

@@ -6,6 +6,7 @@
 //! - [`RawPeer`] writes exact bytes (bad masks, lying lengths, invalid UTF-8) and reads back
 //!   frames, closes and HTTP responses, for tests that must not trust weft's own encoder.
 //! - [`pair`] and [`EchoServer`] build real, handshaken connections in memory or on loopback.
+//! - [`TestCa`] makes certificates at test time for `wss://` and HTTP/2 over TLS.
 //! - [`fuzz`] holds the bodies of the fuzz targets, shared with the regression test.
 
 mod echo;
@@ -13,11 +14,13 @@ mod faults;
 pub mod fuzz;
 mod pair;
 mod raw;
+mod tls;
 
 pub use echo::EchoServer;
 pub use faults::{Chunking, Faults, FaultyStream};
 pub use pair::{PairStream, pair, pair_with};
 pub use raw::{RawFrame, RawPeer, ReceivedFrame};
+pub use tls::TestCa;
 
 /// How long any harness wait may take before a test fails instead of hanging.
 pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);

@@ -155,9 +155,22 @@ struct Inner {
     config: Config,
     handshake_timeout: Duration,
     #[cfg(feature = "rustls")]
-    tls: Option<crate::TlsConfig>,
+    tls: Option<TlsAcceptors>,
     #[cfg(feature = "deflate")]
     deflate: weft_deflate::DeflateConfig,
+    /// `None` when HTTP/2 is switched off.
+    #[cfg(feature = "http2")]
+    http2: Option<weft_h2::Http2Limits>,
+}
+
+/// The TLS acceptors of one configuration: ALPN `http/1.1` only, and the one a [`Server`]
+/// uses, which offers `h2` first when HTTP/2 is on.
+///
+/// [`Server`]: crate::Server
+#[cfg(feature = "rustls")]
+struct TlsAcceptors {
+    http1: tokio_rustls::TlsAcceptor,
+    any: tokio_rustls::TlsAcceptor,
 }
 
 impl fmt::Debug for Acceptor {
@@ -199,7 +212,15 @@ impl Acceptor {
             tls: None,
             #[cfg(feature = "deflate")]
             deflate: weft_deflate::DeflateConfig::default(),
+            #[cfg(feature = "http2")]
+            http2: Some(weft_h2::Http2Limits::default()),
         }
+    }
+
+    /// The HTTP/2 limits, or `None` when HTTP/2 is switched off.
+    #[cfg(feature = "http2")]
+    pub(crate) fn http2(&self) -> Option<&weft_h2::Http2Limits> {
+        self.inner.http2.as_ref()
     }
 
     /// The time allowed from the first byte of the request to the `101`.
@@ -304,21 +325,28 @@ impl Acceptor {
     ) -> Result<(WebSocket<ServerStream>, Accepted), Error> {
         let timeout = self.inner.handshake_timeout;
         tokio::time::timeout(timeout, async {
-            let stream = self.secure(tcp).await?;
+            let stream = self.secure(tcp, false).await?;
             self.accept_upgrade(stream).await
         })
         .await
         .map_err(|_| Error::Timeout { after: timeout })?
     }
 
-    /// Wraps a freshly accepted TCP connection, running the TLS handshake when configured.
-    pub(crate) async fn secure(&self, tcp: tokio::net::TcpStream) -> Result<ServerStream, Error> {
+    /// Wraps a freshly accepted TCP connection, running the TLS handshake when configured;
+    /// `h2` lets ALPN choose HTTP/2 (when it is on).
+    pub(crate) async fn secure(
+        &self,
+        tcp: tokio::net::TcpStream,
+        h2: bool,
+    ) -> Result<ServerStream, Error> {
         let _ = tcp.set_nodelay(true);
         #[cfg(feature = "rustls")]
         if let Some(tls) = &self.inner.tls {
-            let stream = tls.acceptor().accept(tcp).await.map_err(Error::Tls)?;
+            let acceptor = if h2 { &tls.any } else { &tls.http1 };
+            let stream = acceptor.accept(tcp).await.map_err(Error::Tls)?;
             return Ok(ServerStream::tls(stream));
         }
+        let _ = h2;
         Ok(ServerStream::plain(tcp))
     }
 
@@ -430,6 +458,8 @@ pub struct AcceptorBuilder {
     tls: Option<crate::TlsConfig>,
     #[cfg(feature = "deflate")]
     deflate: weft_deflate::DeflateConfig,
+    #[cfg(feature = "http2")]
+    http2: Option<weft_h2::Http2Limits>,
 }
 
 impl fmt::Debug for AcceptorBuilder {
@@ -529,6 +559,43 @@ impl AcceptorBuilder {
         self
     }
 
+    /// Whether a [`Server`](crate::Server) speaks HTTP/2 to clients that want it (on by
+    /// default): ALPN `h2` over TLS, the HTTP/2 preface on plain TCP (h2c with prior
+    /// knowledge), with `SETTINGS_ENABLE_CONNECT_PROTOCOL` so that browsers open WebSockets as
+    /// streams of their HTTP/2 connection (RFC 8441). Off, every connection speaks HTTP/1.1.
+    ///
+    /// ```
+    /// let acceptor = weft_server::Acceptor::builder().http2(false).build().unwrap();
+    /// # let _ = acceptor;
+    /// ```
+    #[cfg(feature = "http2")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+    pub fn http2(mut self, enabled: bool) -> Self {
+        self.http2 = enabled.then(|| self.http2.take().unwrap_or_default());
+        self
+    }
+
+    /// The bounds on each HTTP/2 connection (streams, flow-control windows, header list size,
+    /// reset floods, idle time); see [`Http2Limits`](weft_h2::Http2Limits) for the defaults.
+    /// Each WebSocket on a stream has the same [`limits`](Self::limits) and
+    /// [`config`](Self::config) as one on its own connection.
+    ///
+    /// ```
+    /// use weft_server::{Acceptor, Http2Limits};
+    ///
+    /// let acceptor = Acceptor::builder()
+    ///     .http2_limits(Http2Limits::default().max_concurrent_streams(1000))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = acceptor;
+    /// ```
+    #[cfg(feature = "http2")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+    pub fn http2_limits(mut self, limits: weft_h2::Http2Limits) -> Self {
+        self.http2 = Some(limits);
+        self
+    }
+
     /// Serves `wss://` (and `https://` for plain requests) with this certificate.
     #[cfg(feature = "rustls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
@@ -567,9 +634,20 @@ impl AcceptorBuilder {
                 config: self.config,
                 handshake_timeout: self.handshake_timeout,
                 #[cfg(feature = "rustls")]
-                tls: self.tls,
+                tls: self.tls.map(|tls| {
+                    #[cfg(feature = "http2")]
+                    let h2 = self.http2.is_some();
+                    #[cfg(not(feature = "http2"))]
+                    let h2 = false;
+                    TlsAcceptors {
+                        http1: tls.acceptor(false),
+                        any: tls.acceptor(h2),
+                    }
+                }),
                 #[cfg(feature = "deflate")]
                 deflate: self.deflate,
+                #[cfg(feature = "http2")]
+                http2: self.http2,
             }),
         }
     }

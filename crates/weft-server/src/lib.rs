@@ -31,6 +31,8 @@
 
 mod acceptor;
 mod error;
+#[cfg(feature = "http2")]
+mod http2;
 mod server;
 mod stream;
 #[cfg(feature = "rustls")]
@@ -50,6 +52,9 @@ pub use weft_codec::{CloseCode, CloseFrame, Config, Limits, Message};
 #[cfg(feature = "deflate")]
 #[cfg_attr(docsrs, doc(cfg(feature = "deflate")))]
 pub use weft_deflate::DeflateConfig;
+#[cfg(feature = "http2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+pub use weft_h2::Http2Limits;
 pub use weft_handshake::{OriginPolicy, Rejection};
 
 /// Runs the server handshake over `stream` with the default [`Acceptor`].

@@ -23,7 +23,8 @@ use crate::acceptor::{Accepted, Acceptor, Incoming};
 use crate::stream::ServerStream;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-type HttpHandler = dyn Fn(http::Request<()>) -> BoxFuture<http::Response<Bytes>> + Send + Sync;
+pub(crate) type HttpHandler =
+    dyn Fn(http::Request<()>) -> BoxFuture<http::Response<Bytes>> + Send + Sync;
 
 /// How many refusals (`503` beyond the connection cap) may be in progress at once; beyond
 /// that, excess connections are dropped without an answer.
@@ -211,10 +212,39 @@ async fn serve_connection<F, Fut>(
     let mut deadline = tokio::time::Instant::now() + timeout;
     let secured = tokio::select! {
         () = token.cancelled() => return,
-        secured = tokio::time::timeout_at(deadline, acceptor.secure(tcp)) => secured,
+        secured = tokio::time::timeout_at(deadline, acceptor.secure(tcp, true)) => secured,
     };
     let Ok(Ok(mut stream)) = secured else { return };
     let mut buf = BytesMut::new();
+    #[cfg(feature = "http2")]
+    if let Some(limits) = acceptor.http2() {
+        let http2 = if stream.is_tls() {
+            stream.alpn_is_h2()
+        } else {
+            // h2c with prior knowledge: the preface tells it from HTTP/1.1 on this port. The
+            // bytes read to decide are HTTP/1.1's first request otherwise.
+            let sniffed = tokio::select! {
+                () = token.cancelled() => return,
+                sniffed = tokio::time::timeout_at(deadline, sniff_preface(&mut stream, &mut buf)) => sniffed,
+            };
+            match sniffed {
+                Ok(Ok(http2)) => http2,
+                Ok(Err(_)) | Err(_) => return,
+            }
+        };
+        if http2 {
+            let io = weft_h2::Prefixed::new(buf.freeze(), stream);
+            let limits = limits.clone();
+            let shared = crate::http2::Shared {
+                acceptor,
+                http,
+                handler,
+                token,
+            };
+            crate::http2::serve(io, limits, shared, deadline).await;
+            return;
+        }
+    }
     loop {
         let incoming = tokio::select! {
             () = token.cancelled() => return,
@@ -248,6 +278,23 @@ async fn serve_connection<F, Fut>(
             }
             // Closed, refused (the refusal was written), timed out, or failed: done.
             Ok(Ok(Incoming::Closed) | Err(_)) | Err(_) => return,
+        }
+    }
+}
+
+/// Reads until the first bytes tell an HTTP/2 connection preface from anything else; what was
+/// read stays in `buf`.
+#[cfg(feature = "http2")]
+async fn sniff_preface(stream: &mut ServerStream, buf: &mut BytesMut) -> io::Result<bool> {
+    loop {
+        match weft_h2::detect_preface(buf) {
+            weft_h2::Preface::Http2 => return Ok(true),
+            weft_h2::Preface::NeedMore => {}
+            _ => return Ok(false),
+        }
+        if stream.read_buf(buf).await? == 0 {
+            // Closed before deciding: the HTTP/1.1 path sees the same end.
+            return Ok(false);
         }
     }
 }
@@ -302,7 +349,11 @@ async fn refuse_busy(acceptor: &Acceptor, tcp: TcpStream) {
     )
     .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"));
     let _ = tokio::time::timeout(REFUSAL_LINGER, async {
-        let mut stream = acceptor.secure(tcp).await.map_err(io::Error::other)?;
+        // ALPN without h2: the client must read this HTTP/1.1 refusal as HTTP/1.1.
+        let mut stream = acceptor
+            .secure(tcp, false)
+            .await
+            .map_err(io::Error::other)?;
         stream.write_all(&refusal.to_vec()).await?;
         stream.shutdown().await?;
         let mut sink = [0u8; 1024];

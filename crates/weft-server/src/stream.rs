@@ -12,13 +12,15 @@ use tokio::net::TcpStream;
 /// [`ServerStream`]'s drop behaviour).
 const LINGER: Duration = Duration::from_secs(2);
 
-/// The stream a server connection runs over: plain TCP, or TLS over TCP for `wss://`.
+/// The stream a server connection runs over: plain TCP, TLS over TCP for `wss://`, or (with
+/// the `http2` feature) one stream of an HTTP/2 connection (RFC 8441).
 ///
 /// Dropped before the client closed its side (a handler that returns on an error, say), the
 /// connection is not closed at once: a small task shuts down our side and reads and discards
 /// what the client still sends, for at most two seconds. Closing a socket with unread input makes
 /// the kernel send a reset, which can destroy the close frame we just sent (a client that sent an
-/// oversized message would see "connection reset" instead of 1009).
+/// oversized message would see "connection reset" instead of 1009). An HTTP/2 stream is drained
+/// the same way before it is let go, rather than reset.
 #[derive(Debug)]
 pub struct ServerStream {
     inner: Option<Inner>,
@@ -30,6 +32,12 @@ enum Inner {
     Plain(TcpStream),
     #[cfg(feature = "rustls")]
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    #[cfg(feature = "http2")]
+    Http2 {
+        stream: Box<weft_h2::H2Stream>,
+        peer_addr: Option<std::net::SocketAddr>,
+        tls: bool,
+    },
 }
 
 impl ServerStream {
@@ -48,6 +56,33 @@ impl ServerStream {
         }
     }
 
+    /// One stream of an HTTP/2 connection from `peer_addr`, over TLS or not.
+    #[cfg(feature = "http2")]
+    pub(crate) fn http2(
+        stream: weft_h2::H2Stream,
+        peer_addr: Option<std::net::SocketAddr>,
+        tls: bool,
+    ) -> Self {
+        Self {
+            inner: Some(Inner::Http2 {
+                stream: Box::new(stream),
+                peer_addr,
+                tls,
+            }),
+            read_eof: false,
+        }
+    }
+
+    /// Whether TLS chose HTTP/2 by ALPN for this connection.
+    #[cfg(feature = "http2")]
+    pub(crate) fn alpn_is_h2(&self) -> bool {
+        match self.inner() {
+            #[cfg(feature = "rustls")]
+            Inner::Tls(tls) => tls.get_ref().1.alpn_protocol() == Some(b"h2"),
+            _ => false,
+        }
+    }
+
     fn inner(&self) -> &Inner {
         self.inner
             .as_ref()
@@ -60,23 +95,50 @@ impl ServerStream {
             .unwrap_or_else(|| unreachable!("taken only on drop"))
     }
 
-    /// The TCP stream underneath.
-    pub fn tcp(&self) -> &TcpStream {
+    /// The TCP stream underneath; `None` for an HTTP/2 stream, whose TCP connection carries
+    /// other streams too.
+    pub fn tcp(&self) -> Option<&TcpStream> {
         match self.inner() {
-            Inner::Plain(tcp) => tcp,
+            Inner::Plain(tcp) => Some(tcp),
             #[cfg(feature = "rustls")]
-            Inner::Tls(tls) => tls.get_ref().0,
+            Inner::Tls(tls) => Some(tls.get_ref().0),
+            #[cfg(feature = "http2")]
+            Inner::Http2 { .. } => None,
         }
     }
 
-    /// The client's address.
+    /// The client's address (for an HTTP/2 stream, that of its connection).
     pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.tcp().peer_addr()
+        match self.inner() {
+            #[cfg(feature = "http2")]
+            Inner::Http2 { peer_addr, .. } => peer_addr
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no peer address")),
+            _ => self
+                .tcp()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no TCP stream"))?
+                .peer_addr(),
+        }
     }
 
-    /// Whether the stream is encrypted.
+    /// Whether the stream is encrypted (for an HTTP/2 stream, whether its connection is).
     pub fn is_tls(&self) -> bool {
-        !matches!(self.inner(), Inner::Plain(_))
+        match self.inner() {
+            Inner::Plain(_) => false,
+            #[cfg(feature = "rustls")]
+            Inner::Tls(_) => true,
+            #[cfg(feature = "http2")]
+            Inner::Http2 { tls, .. } => *tls,
+        }
+    }
+
+    /// The HTTP version of the connection: `HTTP_2` for a stream of an HTTP/2 connection,
+    /// else `HTTP_11`.
+    pub fn http_version(&self) -> http::Version {
+        match self.inner() {
+            #[cfg(feature = "http2")]
+            Inner::Http2 { .. } => http::Version::HTTP_2,
+            _ => http::Version::HTTP_11,
+        }
     }
 }
 
@@ -91,7 +153,16 @@ impl Drop for ServerStream {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let mut tcp = inner.into_tcp();
+        #[cfg(feature = "http2")]
+        if let Inner::Http2 { mut stream, .. } = inner {
+            runtime.spawn(async move {
+                let _ = tokio::time::timeout(LINGER, stream.drain()).await;
+            });
+            return;
+        }
+        let Some(mut tcp) = inner.into_tcp() else {
+            return;
+        };
         runtime.spawn(async move {
             let _ = tokio::time::timeout(LINGER, async {
                 tcp.shutdown().await?;
@@ -106,11 +177,13 @@ impl Drop for ServerStream {
 
 impl Inner {
     /// The TCP stream underneath; TLS records still arriving are discarded with the rest.
-    fn into_tcp(self) -> TcpStream {
+    fn into_tcp(self) -> Option<TcpStream> {
         match self {
-            Inner::Plain(tcp) => tcp,
+            Inner::Plain(tcp) => Some(tcp),
             #[cfg(feature = "rustls")]
-            Inner::Tls(tls) => tls.into_inner().0,
+            Inner::Tls(tls) => Some(tls.into_inner().0),
+            #[cfg(feature = "http2")]
+            Inner::Http2 { .. } => None,
         }
     }
 }
@@ -122,6 +195,10 @@ macro_rules! each {
             Inner::Plain($stream) => $call,
             #[cfg(feature = "rustls")]
             Inner::Tls($stream) => $call,
+            #[cfg(feature = "http2")]
+            Inner::Http2 {
+                stream: $stream, ..
+            } => $call,
         }
     };
 }

@@ -20,7 +20,9 @@ use crate::Error;
 /// ```
 #[derive(Clone)]
 pub struct TlsConfig {
-    acceptor: TlsAcceptor,
+    config: Arc<ServerConfig>,
+    /// Whether ALPN is ours to choose (`from_pem`) or the caller's (`from_rustls`).
+    choose_alpn: bool,
 }
 
 impl std::fmt::Debug for TlsConfig {
@@ -59,17 +61,31 @@ impl TlsConfig {
             .with_single_cert(chain, key)
             .map_err(|err| Error::TlsConfig(format!("certificate and key do not fit: {err}")))?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Self::from_rustls(Arc::new(config)))
+        Ok(Self {
+            config: Arc::new(config),
+            choose_alpn: true,
+        })
     }
 
     /// Uses a ready rustls configuration (client certificates, several certificates by SNI).
+    /// Its ALPN list is used as it is: list `h2` (before `http/1.1`) for a [`Server`](crate::Server)
+    /// to speak HTTP/2 over TLS.
     pub fn from_rustls(config: Arc<ServerConfig>) -> Self {
         Self {
-            acceptor: TlsAcceptor::from(config),
+            config,
+            choose_alpn: false,
         }
     }
 
-    pub(crate) fn acceptor(&self) -> &TlsAcceptor {
-        &self.acceptor
+    /// The TLS acceptor; with `http2`, ALPN offers `h2` before `http/1.1` (unless the caller
+    /// chose the ALPN list).
+    pub(crate) fn acceptor(&self, http2: bool) -> TlsAcceptor {
+        if http2 && self.choose_alpn {
+            let mut config = (*self.config).clone();
+            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            TlsAcceptor::from(Arc::new(config))
+        } else {
+            TlsAcceptor::from(self.config.clone())
+        }
     }
 }

@@ -43,6 +43,7 @@
 //! | [`codec`] | `weft-codec` | frames, masking, UTF-8, the sans-IO [`Connection`](codec::Connection), and [`WebSocket`] over tokio |
 //! | [`handshake`] | `weft-handshake` | the sans-IO opening handshake |
 //! | [`deflate`] | `weft-deflate` | permessage-deflate (RFC 7692) |
+//! | [`http2`] | `weft-h2` | an HTTP/2 stream as a WebSocket's transport (RFC 8441), HTTP/2 limits |
 //! | [`client`] | `weft-client` | [`connect`], [`ClientBuilder`] |
 //! | [`server`] | `weft-server` | [`accept`], [`Acceptor`], [`Server`] |
 //!
@@ -55,6 +56,7 @@
 //! | `rustls` | yes | `wss://` through rustls with the ring provider: Mozilla roots (webpki-roots) for clients, PEM certificates for servers |
 //! | `native-roots` | no | clients also trust the platform's root certificates |
 //! | `deflate` | yes | permessage-deflate: clients offer it and servers accept it, configured with [`DeflateConfig`] |
+//! | `http2` | yes | WebSocket over HTTP/2 (RFC 8441): servers speak HTTP/2 to clients that want it (ALPN `h2`, h2c), clients on request ([`ClientBuilder::http2`], [`ClientBuilder::connect_http2`]); bounded by [`Http2Limits`] |
 //! | `full` | no | everything |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
@@ -93,6 +95,24 @@ pub mod deflate {
 #[doc(inline)]
 pub use weft_deflate::DeflateConfig;
 
+/// WebSocket over HTTP/2, RFC 8441 (the `weft-h2` crate).
+#[cfg(feature = "http2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+pub mod http2 {
+    #[doc(inline)]
+    pub use weft_h2::*;
+}
+
+#[cfg(feature = "http2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+#[doc(inline)]
+pub use weft_h2::Http2Limits;
+
+#[cfg(all(feature = "client", feature = "http2"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "client", feature = "http2"))))]
+#[doc(inline)]
+pub use weft_client::{Http2Connection, Http2Mode};
+
 /// The tokio client (the `weft-client` crate).
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
@@ -118,7 +138,8 @@ pub use weft_client::{ClientBuilder, ClientStream, connect, connect_on};
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 #[doc(inline)]
 pub use weft_server::{
-    Accepted, Acceptor, OriginPolicy, Rejection, Server, ServerStream, ShutdownHandle, accept,
+    Accepted, Acceptor, OriginPolicy, PendingWebSocket, Rejection, Server, ServerStream,
+    ShutdownHandle, accept,
 };
 
 #[cfg(all(feature = "client", feature = "rustls"))]
