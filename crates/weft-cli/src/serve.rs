@@ -148,9 +148,13 @@ async fn echo(mut ws: WebSocket<ServerStream>, accepted: Accepted, quiet: bool) 
             .as_deref()
             .map(|protocol| format!(" (subprotocol {protocol})"))
             .unwrap_or_default();
+        let over = match accepted.http_version() {
+            http::Version::HTTP_2 => " over HTTP/2",
+            _ => "",
+        };
         eprintln!(
-            "weft: {peer} connected to {}{protocol}",
-            accepted.request.uri()
+            "weft: {peer} connected to {}{over}{protocol}",
+            accepted.request.uri().path()
         );
     }
     let mut close = None;

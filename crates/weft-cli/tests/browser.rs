@@ -100,11 +100,14 @@ impl Drop for TempDir {
     }
 }
 
-/// `weft serve --listen 127.0.0.1:0`, and the address from its banner.
-fn start_weft_serve() -> (Process, SocketAddr, Lines) {
+/// `weft serve --listen 127.0.0.1:0` with `args`, and the address from its banner (which
+/// names the scheme, `ws` or `wss`).
+fn start_weft_serve(args: &[&str]) -> (Process, SocketAddr, Lines) {
     let mut server = Process::spawn(
         "weft serve",
-        Command::new(env!("CARGO_BIN_EXE_weft")).args(["serve", "--listen", "127.0.0.1:0"]),
+        Command::new(env!("CARGO_BIN_EXE_weft"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args),
     );
     let stdout = Lines::read_from(server.child.stdout.take().expect("stdout"));
     let log = Lines::read_from(server.child.stderr.take().expect("stderr"));
@@ -113,33 +116,30 @@ fn start_weft_serve() -> (Process, SocketAddr, Lines) {
         .expect("the banner of weft serve");
     let addr = banner
         .strip_prefix("weft: listening on ws://")
+        .or_else(|| banner.strip_prefix("weft: listening on wss://"))
         .and_then(|rest| rest.split_once(' '))
         .and_then(|(addr, _)| addr.parse().ok())
         .unwrap_or_else(|| panic!("unexpected banner {banner:?}"));
     (server, addr, log)
 }
 
-#[test]
-#[cfg_attr(
-    not(weft_peers),
-    ignore = "needs the interop peers: run `cargo xtask peers`"
-)]
-fn demo_page_in_headless_chromium_echoes_text_and_1_mib_with_deflate() {
-    let peers = Peers::get();
-    let (_server, addr, server_log) = start_weft_serve();
+/// Runs `browser_demo.js` on the demo page at `url` and checks what every run must show: the
+/// text and the 1 MiB binary message echoed, permessage-deflate negotiated, the page closed
+/// with 1000. Returns the script's result.
+fn run_demo_page(peers: &Peers, url: &str, extra: &[&str]) -> serde_json::Value {
     let profile = TempDir::new("weft-chromium-profile");
-
     let started = Instant::now();
     let mut browser = Process::spawn(
         "node browser_demo.js",
         Command::new("node")
             .arg(peers.program("node/browser_demo.js"))
-            .arg(format!("http://{addr}/"))
+            .arg(url)
             .arg("--user-data-dir")
             .arg(&profile.0)
             .arg("--chromium")
             .arg(&peers.chromium)
             .args(["--timeout", "20000"])
+            .args(extra)
             .env("WEFT_PEERS_NODE_MODULES", &peers.node_modules)
             // playwright-core downloads nothing by itself; make sure nothing tries.
             .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"),
@@ -170,13 +170,67 @@ fn demo_page_in_headless_chromium_echoes_text_and_1_mib_with_deflate() {
         "the page negotiated {extensions:?}: {result}"
     );
     assert_eq!(result["closed"], "closed (code 1000)", "{result}");
+    result
+}
 
-    // The server saw one connection, closed by the page with 1000.
+/// The server's two log lines for the page's one WebSocket: connected, then closed with 1000.
+fn expect_one_websocket(server_log: &Lines, connected_as: &str) {
     let connected = server_log.next_within(TIMEOUT).expect("the server's log");
-    assert!(connected.ends_with(" connected to /"), "{connected}");
+    assert!(connected.ends_with(connected_as), "{connected}");
     let closed = server_log.next_within(TIMEOUT).expect("the server's log");
     assert!(
         closed.ends_with(" closed with 1000 (normal closure)"),
         "{closed}"
     );
+}
+
+#[test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
+fn demo_page_in_headless_chromium_echoes_text_and_1_mib_with_deflate() {
+    let peers = Peers::get();
+    let (_server, addr, server_log) = start_weft_serve(&[]);
+    let result = run_demo_page(&peers, &format!("http://{addr}/"), &[]);
+    assert_eq!(result["page_protocol"], "http/1.1", "{result}");
+    // The server saw one connection, closed by the page with 1000.
+    expect_one_websocket(&server_log, " connected to /");
+}
+
+/// A certificate for 127.0.0.1, written to files for `weft serve --tls-cert --tls-key`.
+fn certificate_files(dir: &TempDir) -> (PathBuf, PathBuf) {
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("names");
+    let cert = params.self_signed(&key).expect("a certificate");
+    let (cert_path, key_path) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).expect("cert.pem");
+    std::fs::write(&key_path, key.serialize_pem()).expect("key.pem");
+    (cert_path, key_path)
+}
+
+#[test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
+fn demo_page_over_http2_in_headless_chromium_opens_its_websocket_as_an_http2_stream() {
+    let peers = Peers::get();
+    let certs = TempDir::new("weft-h2-certs");
+    let (cert, key) = certificate_files(&certs);
+    let (_server, addr, server_log) = start_weft_serve(&[
+        "--tls-cert",
+        cert.to_str().expect("a UTF-8 path"),
+        "--tls-key",
+        key.to_str().expect("a UTF-8 path"),
+    ]);
+    let result = run_demo_page(
+        &peers,
+        &format!("https://{addr}/"),
+        &["--ignore-https-errors"],
+    );
+    // The page came over HTTP/2 (ALPN h2), and the server says its WebSocket arrived as an
+    // extended CONNECT stream of that connection, not as an HTTP/1.1 upgrade.
+    assert_eq!(result["page_protocol"], "h2", "{result}");
+    expect_one_websocket(&server_log, " connected to / over HTTP/2");
 }

@@ -92,8 +92,10 @@ pub(crate) async fn serve<F, Fut>(
             goaway_sent = true;
         }
     }
-    // Streams whose connection failed end with it (their reads fail with the reason).
-    streams.shutdown().await;
+    // The connection is over: streams still open see it fail in their reads and writes, and
+    // their handlers end as they would on a closed TCP connection (a handler that ignores
+    // its WebSocket is cut off by the server's shutdown timeout, as on HTTP/1.1).
+    while streams.join_next().await.is_some() {}
 }
 
 /// One stream: a WebSocket for an extended CONNECT, an HTTP response for anything else.

@@ -3,25 +3,28 @@ const USAGE = `Drives the demo page of \`weft serve\` in headless Chromium, thro
 installed by \`cargo xtask peers\`; playwright never downloads a browser here).
 
 usage: node browser_demo.js URL --user-data-dir DIR [--chromium PATH] [--timeout MS]
+                               [--ignore-https-errors]
 
 Opens URL (the demo page, e.g. http://127.0.0.1:PORT/) in Chromium (default /usr/bin/chromium)
 with a fresh profile in DIR (which the caller creates and removes), waits for the page's
 WebSocket to open, sends a text message with non-ASCII characters and waits for its echo,
 clicks "Send 1 MiB binary" and waits for the page's verdict on the echo, then clicks
 "Disconnect" and waits for the close. Each step may take --timeout milliseconds (default
-20000). Prints one JSON line:
-  {"ok": ..., "extensions": ..., "text_echoed": ..., "binary_echo": ..., "closed": ...,
-   "log": [...], "error": ...}
-where extensions is the page's WebSocket.extensions, binary_echo is "identical" or
-"different", closed is the page's final state text and log is the page's log. Exit 0 only if
-every step succeeded and the binary message came back identical.`;
+20000). --ignore-https-errors accepts the server's certificate whoever signed it (a test
+certificate). Prints one JSON line:
+  {"ok": ..., "page_protocol": ..., "extensions": ..., "text_echoed": ..., "binary_echo": ...,
+   "closed": ..., "log": [...], "error": ...}
+where page_protocol is the ALPN protocol the page was loaded over ("h2", "http/1.1"),
+extensions is the page's WebSocket.extensions, binary_echo is "identical" or "different",
+closed is the page's final state text and log is the page's log. Exit 0 only if every step
+succeeded and the binary message came back identical.`;
 
 const peer = require('./peer');
 const { chromium } = peer.requirePeer('playwright-core');
 
 const options = peer.parseArgs(
   process.argv.slice(2),
-  { userDataDir: '', chromium: '/usr/bin/chromium', timeout: '20000' },
+  { userDataDir: '', chromium: '/usr/bin/chromium', timeout: '20000', ignoreHttpsErrors: false },
   USAGE,
 );
 if (options._.length !== 1 || !options.userDataDir) {
@@ -35,7 +38,7 @@ const timeout = Number(options.timeout);
 const TEXT = 'hello from Chromium: ünïcödé ✓ 日本語 🎉';
 
 async function main() {
-  const result = { ok: false, extensions: null, text_echoed: false, binary_echo: null, closed: null, log: [], error: null };
+  const result = { ok: false, page_protocol: null, extensions: null, text_echoed: false, binary_echo: null, closed: null, log: [], error: null };
   let context = null;
   let page = null;
   try {
@@ -45,6 +48,7 @@ async function main() {
       executablePath: options.chromium,
       headless: true,
       timeout,
+      ignoreHTTPSErrors: Boolean(options.ignoreHttpsErrors),
       args: [
         '--headless',
         '--no-sandbox',
@@ -60,6 +64,9 @@ async function main() {
     page.setDefaultTimeout(timeout);
     await page.goto(url);
     await page.waitForSelector('#state.open');
+    result.page_protocol = await page.evaluate(
+      () => performance.getEntriesByType('navigation')[0].nextHopProtocol,
+    );
     result.extensions = await page.getAttribute('#state', 'data-extensions');
 
     await page.fill('#text', TEXT);
