@@ -10,18 +10,18 @@
 
 #[path = "peers/peers.rs"]
 mod peers;
+#[path = "peers/process.rs"]
+mod process;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::ExitStatus;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use http::HeaderMap;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
 use tokio::sync::mpsc;
 use weft::server::{Accepted, ServerStream};
 use weft::{
@@ -31,6 +31,7 @@ use weft::{
 use weft_harness::TIMEOUT;
 
 use peers::Peers;
+use process::{Lang, PeerProcess};
 
 /// How long one run of a peer client may take: the runs with 16 MiB messages, compressed by
 /// Python on a loaded two-core machine, are the slowest.
@@ -135,128 +136,6 @@ fn deflate_parameters(header: &str) -> BTreeMap<String, Option<String>> {
 
 // -------------------------------------------------------------------------------------------
 // Peer processes.
-
-/// The language of a peer program; both take the same command lines.
-#[derive(Clone, Copy, Debug)]
-enum Lang {
-    Python,
-    Node,
-}
-
-impl Lang {
-    /// `python/PROGRAM.py` or `node/PROGRAM.js`, ready for arguments.
-    fn command(self, peers: &Peers, program: &str) -> Command {
-        let mut command = match self {
-            Self::Python => {
-                let mut command = Command::new(&peers.python);
-                command
-                    .arg(peers.program(&format!("python/{program}.py")))
-                    .env("PYTHONDONTWRITEBYTECODE", "1");
-                command
-            }
-            Self::Node => {
-                let mut command = Command::new("node");
-                command
-                    .arg(peers.program(&format!("node/{program}.js")))
-                    .env("WEFT_PEERS_NODE_MODULES", &peers.node_modules);
-                command
-            }
-        };
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        command
-    }
-}
-
-/// A peer program running as a child process, killed when dropped.
-struct PeerProcess {
-    name: String,
-    child: Child,
-    stdout: Lines<BufReader<ChildStdout>>,
-    /// Everything the child wrote to stderr so far, for failure messages.
-    stderr: Arc<Mutex<String>>,
-    /// The task collecting stderr; it ends when the child closes stderr.
-    stderr_task: tokio::task::JoinHandle<()>,
-}
-
-impl PeerProcess {
-    fn start(peers: &Peers, lang: Lang, program: &str, args: &[&str]) -> Self {
-        let name = format!("{lang:?} {program} {}", args.join(" "));
-        let mut child = lang
-            .command(peers, program)
-            .args(args)
-            .spawn()
-            .unwrap_or_else(|err| panic!("cannot start {name}: {err}"));
-        let stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut lines = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
-        let log = stderr.clone();
-        let stderr_task = tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                let mut log = log.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        Self {
-            name,
-            child,
-            stdout,
-            stderr,
-            stderr_task,
-        }
-    }
-
-    /// What the child wrote to stderr so far.
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Everything the child wrote to stderr, once it has exited (waiting a little for that).
-    async fn stderr_at_exit(&mut self) -> String {
-        let pause = Duration::from_secs(2);
-        let _ = tokio::time::timeout(pause, self.child.wait()).await;
-        let _ = tokio::time::timeout(pause, &mut self.stderr_task).await;
-        self.stderr()
-    }
-
-    /// The next line on stdout, within `timeout`.
-    async fn line(&mut self, what: &str, timeout: Duration) -> String {
-        match tokio::time::timeout(timeout, self.stdout.next_line()).await {
-            Ok(Ok(Some(line))) => line,
-            Ok(Ok(None)) => {
-                let stderr = self.stderr_at_exit().await;
-                panic!(
-                    "{}: stdout ended before {what}; stderr:\n{stderr}",
-                    self.name
-                )
-            }
-            Ok(Err(err)) => panic!("{}: reading {what}: {err}", self.name),
-            Err(_) => panic!(
-                "{}: no {what} within {timeout:?}; stderr:\n{}",
-                self.name,
-                self.stderr()
-            ),
-        }
-    }
-
-    /// The next line on stdout as JSON.
-    async fn json(&mut self, what: &str, timeout: Duration) -> Value {
-        let line = self.line(what, timeout).await;
-        serde_json::from_str(&line)
-            .unwrap_or_else(|err| panic!("{}: {what} is not JSON ({err}): {line}", self.name))
-    }
-
-    /// Waits for the child to exit.
-    async fn wait(&mut self) -> ExitStatus {
-        bounded(self.child.wait())
-            .await
-            .unwrap_or_else(|err| panic!("{}: wait: {err}", self.name))
-    }
-}
 
 /// Runs a peer client (`echo_client URL ARGS…`) to the end and returns its JSON line; fails
 /// unless it reports `ok` and exits 0.

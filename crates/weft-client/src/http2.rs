@@ -269,7 +269,10 @@ async fn open(
             }));
         }
         let (response, negotiated) = check.check_response(head)?.into_parts();
-        let conn = builder.connection(&negotiated)?;
+        // A stream has no TIME_WAIT to leave on the server: end it once the closing
+        // handshake is over instead of waiting for the server's END_STREAM.
+        let config = builder.config.clone().wait_for_server_close(false);
+        let conn = builder.connection(&negotiated)?.with_config(config);
         let stream = ClientStream::Http2(Box::new(H2Stream::new(send, body)));
         Ok((
             WebSocket::from_parts(stream, conn, BytesMut::new()),

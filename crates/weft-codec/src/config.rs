@@ -104,6 +104,7 @@ impl Limits {
 /// | [`receive_fragments`](Self::receive_fragments) | off (whole messages) |
 /// | [`write_buffer_size`](Self::write_buffer_size) | 128 KiB |
 /// | [`read_buffer_size`](Self::read_buffer_size) | 8 KiB |
+/// | [`wait_for_server_close`](Self::wait_for_server_close) | on |
 ///
 /// ```
 /// use std::time::Duration;
@@ -123,6 +124,7 @@ pub struct Config {
     receive_fragments: bool,
     write_buffer_size: usize,
     read_buffer_size: usize,
+    wait_for_server_close: bool,
 }
 
 impl Default for Config {
@@ -136,6 +138,7 @@ impl Default for Config {
             receive_fragments: false,
             write_buffer_size: 128 << 10,
             read_buffer_size: 8 << 10,
+            wait_for_server_close: true,
         }
     }
 }
@@ -209,6 +212,27 @@ impl Config {
     /// See [`auto_pong`](Self::auto_pong).
     pub fn get_auto_pong(&self) -> bool {
         self.auto_pong
+    }
+
+    /// Whether a client, after the closing handshake, waits for the server to close the
+    /// transport before closing it too (at most [`close_timeout`](Self::close_timeout)): RFC
+    /// 6455 §7.1.1 asks it to, so that TCP's `TIME_WAIT` stays on the server. A transport
+    /// without `TIME_WAIT` (an HTTP/2 stream, RFC 8441) gains nothing from the wait, and a
+    /// server that never ends its side would hold it for the whole timeout: `weft-client`
+    /// turns it off there. Servers never wait.
+    ///
+    /// ```
+    /// let config = weft_codec::Config::default().wait_for_server_close(false);
+    /// assert!(!config.get_wait_for_server_close());
+    /// ```
+    pub fn wait_for_server_close(mut self, on: bool) -> Self {
+        self.wait_for_server_close = on;
+        self
+    }
+
+    /// See [`wait_for_server_close`](Self::wait_for_server_close).
+    pub fn get_wait_for_server_close(&self) -> bool {
+        self.wait_for_server_close
     }
 
     /// See [`close_timeout`](Self::close_timeout).

@@ -21,12 +21,20 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 ///   not read stops our writes instead of growing a queue. `poll_flush` has nothing to do:
 ///   the connection task writes frames as they are queued. `poll_shutdown` sends
 ///   `END_STREAM` once.
-/// - A stream reset by the peer, or a connection that failed or went away, reads and writes
-///   as [`io::ErrorKind::ConnectionReset`] or [`io::ErrorKind::ConnectionAborted`] with a
+/// - A stream reset by the peer (with any reason but `NO_ERROR`, which ends it cleanly), or a
+///   connection that failed or went away, reads and writes as
+///   [`io::ErrorKind::ConnectionReset`] or [`io::ErrorKind::ConnectionAborted`] with a
 ///   message naming the HTTP/2 reason: the abnormal closure (1006) of that one WebSocket.
+/// - **Once it has sent `END_STREAM` it reads as ended.** A WebSocket shuts its transport
+///   down only after its closing handshake, when nothing the peer could still send matters.
+///   Over TCP a client waits for the server to close first (RFC 6455 §7.1.1), which keeps
+///   `TIME_WAIT` on the server; a stream has no `TIME_WAIT`, and some servers never end a
+///   stream the client closed (hypercorn forgets it), so waiting would only hold the stream,
+///   and one of the connection's concurrent-stream slots, until the close timeout.
 ///
-/// Dropping it before both directions ended resets the stream (`CANCEL`), as h2 does for
-/// any abandoned stream.
+/// Dropped before both sides ended, the stream is reset by h2 once what was queued has been
+/// sent: with `NO_ERROR` by a server that had sent `END_STREAM` (RFC 9113 §8.1), else with
+/// `CANCEL`, an abnormal end of the WebSocket for the peer.
 ///
 /// ```
 /// # async fn demo(send: h2::SendStream<bytes::Bytes>, recv: h2::RecvStream) -> std::io::Result<()> {
@@ -112,9 +120,9 @@ impl H2Stream {
     }
 
     /// Reads and discards what the peer still sends, giving its flow-control credit back,
-    /// until its `END_STREAM` (or an error). A server that dropped the stream as soon as its
-    /// side was done would reset it (`CANCEL`) while the peer may still be reading our last
-    /// frames; draining first ends the stream in order.
+    /// until its `END_STREAM` (or an error); does nothing once `END_STREAM` was sent. A stream
+    /// dropped while the peer is still sending would be reset (`CANCEL`) while the peer may
+    /// still be reading our last frames; draining first ends the stream in order.
     ///
     /// ```
     /// # async fn demo(mut stream: weft_h2::H2Stream) {
@@ -123,6 +131,9 @@ impl H2Stream {
     /// # }
     /// ```
     pub async fn drain(&mut self) {
+        if self.send_ended {
+            return;
+        }
         let released = self.pending.len();
         self.pending.clear();
         let _ = self.recv.flow_control().release_capacity(released);
@@ -168,12 +179,17 @@ impl AsyncRead for H2Stream {
                 let _ = this.recv.flow_control().release_capacity(n);
                 return Poll::Ready(Ok(()));
             }
-            if this.recv_ended {
+            if this.recv_ended || this.send_ended {
                 return Poll::Ready(Ok(()));
             }
             match ready!(this.recv.poll_data(cx)) {
                 Some(Ok(data)) => this.pending = data,
                 None => this.recv_ended = true,
+                // A reset without error after the peer's data is the end of it (RFC 9113 §8.1;
+                // h2 reports it over an END_STREAM that came first).
+                Some(Err(err)) if err.is_reset() && err.reason() == Some(Reason::NO_ERROR) => {
+                    this.recv_ended = true;
+                }
                 Some(Err(err)) => return Poll::Ready(Err(io_error(err))),
             }
         }

@@ -738,7 +738,9 @@ impl Connection {
     /// drained, the transport should be closed.
     pub fn is_finished(&self) -> bool {
         self.closing.done
-            || (self.closing.sent && self.closing.received && self.role == Role::Server)
+            || (self.closing.sent
+                && self.closing.received
+                && (self.role == Role::Server || !self.config.get_wait_for_server_close()))
     }
 
     /// Whether the closing handshake timed out: nothing more is transmitted, and the transport
