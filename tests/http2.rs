@@ -379,7 +379,7 @@ async fn shutdown_closes_every_stream_with_1001_then_the_connection() {
     for ws in &mut sockets {
         match bounded(ws.next()).await {
             Some(Ok(Message::Close(Some(frame)))) => {
-                assert_eq!(frame.code(), CloseCode::GOING_AWAY)
+                assert_eq!(frame.code(), CloseCode::GOING_AWAY);
             }
             other => panic!("expected close 1001, got {other:?}"),
         }
