@@ -291,3 +291,158 @@ async fn weft_client_over_h2c_to_hypercorn() {
     })
     .await;
 }
+
+/// A weft server on loopback for the raw HTTP/2 client: echoes text and binary, and reports
+/// how each WebSocket ended, by path.
+struct WeftServer {
+    addr: std::net::SocketAddr,
+    ended: tokio::sync::mpsc::UnboundedReceiver<(String, Result<(), weft::Error>)>,
+    shutdown: weft::ShutdownHandle,
+}
+
+impl WeftServer {
+    async fn start() -> Self {
+        let server = weft::Server::bind("127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let shutdown = server.shutdown_handle();
+        let (report, ended) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(server.serve(move |mut ws, accepted| {
+            let report = report.clone();
+            async move {
+                assert_eq!(accepted.http_version(), Version::HTTP_2);
+                let path = accepted.request.uri().path().to_owned();
+                let mut outcome = Ok(());
+                while let Some(message) = ws.next().await {
+                    match message {
+                        Ok(message) if message.is_text() || message.is_binary() => {
+                            if let Err(err) = ws.send(message).await {
+                                outcome = Err(err);
+                                break;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(err) => {
+                            outcome = Err(err);
+                            break;
+                        }
+                    }
+                }
+                let _ = report.send((path, outcome));
+            }
+        }));
+        Self {
+            addr,
+            ended,
+            shutdown,
+        }
+    }
+
+    /// How the WebSocket at `path` ended (skipping the reports of others).
+    async fn ended(&mut self, path: &str) -> Result<(), weft::Error> {
+        loop {
+            let (ended, outcome) = bounded(self.ended.recv()).await.expect("a report");
+            if ended == path {
+                return outcome;
+            }
+        }
+    }
+}
+
+/// Runs `h2_client.py ARGS…` to the end and returns its JSON line.
+async fn python_h2(peers: &Peers, args: &[&str]) -> Value {
+    let mut client = PeerProcess::start(peers, Lang::Python, "h2_client", args);
+    let line = client.json("the result", TIMEOUT).await;
+    let status = client.wait().await;
+    if !status.success() {
+        let stderr = client.stderr_at_exit().await;
+        panic!("{}: {status}; stderr:\n{stderr}", client.name);
+    }
+    line
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
+async fn python_h2_opens_a_websocket_on_the_weft_server_with_raw_frames() {
+    let peers = Peers::get();
+    let mut server = WeftServer::start().await;
+    let addr = server.addr.to_string();
+    let result = python_h2(&peers, &["echo", &addr]).await;
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["settings"]["enable_connect_protocol"], 1, "{result}");
+    assert_eq!(result["status"], "200", "{result}");
+    assert_eq!(result["pong"], "ping!", "{result}");
+    assert_eq!(result["close_code"], 1000, "{result}");
+    assert_eq!(result["end_stream"], true, "{result}");
+    server.ended("/python-h2").await.unwrap();
+    server.shutdown.shutdown();
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
+async fn bad_requests_over_http2_get_their_statuses_each_on_its_own_stream() {
+    let peers = Peers::get();
+    let server = WeftServer::start().await;
+    let addr = server.addr.to_string();
+    let result = python_h2(&peers, &["bad", &addr]).await;
+    let cases: std::collections::BTreeMap<&str, &Value> = result["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|case| (case["case"].as_str().expect("a name"), case))
+        .collect();
+    let status = |name: &str| cases[name]["status"].as_u64();
+    // A CONNECT without :protocol asks for a tunnel: not served here (405).
+    assert_eq!(status("plain CONNECT"), Some(405), "{result}");
+    // Extended CONNECT for another protocol is refused, not served (501).
+    assert_eq!(status("unknown :protocol"), Some(501), "{result}");
+    assert_eq!(status("missing :authority"), Some(400), "{result}");
+    for name in ["no Sec-WebSocket-Version", "Sec-WebSocket-Version 8"] {
+        assert_eq!(status(name), Some(426), "{name}: {result}");
+        assert_eq!(cases[name]["version_header"], "13", "{name}: {result}");
+    }
+    assert_eq!(status("subprotocol not a token"), Some(400), "{result}");
+    // A malformed extension offer is declined, not refused (RFC 6455 §9.1): 200 without it.
+    assert_eq!(status("malformed extension offer"), Some(200), "{result}");
+    assert_eq!(
+        cases["malformed extension offer"]["extensions"],
+        Value::Null
+    );
+    // Malformed HTTP/2 requests (RFC 9113 §8.1.1: an extended CONNECT without :path, and
+    // the HTTP/1.1 upgrade headers HTTP/2 forbids) are stream errors: RST_STREAM with
+    // PROTOCOL_ERROR (1), from h2, before any handler sees them.
+    for name in ["missing :path", "GET with Upgrade"] {
+        assert_eq!(cases[name]["reset"], 1, "{name}: {result}");
+        assert_eq!(cases[name]["status"], Value::Null, "{name}: {result}");
+    }
+    // The connection's other streams go on: a WebSocket opened after all of them echoes.
+    assert_eq!(result["after"]["status"], 200, "{result}");
+    assert_eq!(result["after"]["echo"], "still serving", "{result}");
+    server.shutdown.shutdown();
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
+async fn a_goaway_in_the_middle_of_a_message_ends_the_websocket_with_1006() {
+    let peers = Peers::get();
+    let mut server = WeftServer::start().await;
+    let addr = server.addr.to_string();
+    let result = python_h2(&peers, &["goaway", &addr]).await;
+    assert_eq!(result["sent"], 1, "{result}");
+    let err = server.ended("/goaway").await.unwrap_err();
+    assert_eq!(err.close_code(), Some(CloseCode::ABNORMAL), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("GOAWAY") || text.contains("reset") || text.contains("closed"),
+        "{text}"
+    );
+    server.shutdown.shutdown();
+}
