@@ -46,6 +46,9 @@ fn rss_kib() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// An attack mode of `h2_client.py`, its count, and what the server's answer must look like.
+type Attack = (&'static str, &'static str, fn(&Value) -> bool);
+
 /// How much the peak RSS may grow over the whole run: each attack is bounded far below it
 /// (the largest, a 4 MiB message that cannot be echoed, holds the message and its echo).
 const PEAK_GROWTH_LIMIT_KIB: u64 = 64 << 10;
@@ -81,7 +84,7 @@ async fn http2_attacks_stay_bounded_and_other_connections_are_served() {
     }
     let (baseline, _) = rss_kib();
 
-    let attacks: [(&str, &str, fn(&Value) -> bool); 6] = [
+    let attacks: [Attack; 6] = [
         // h2 closes the connection with ENHANCE_YOUR_CALM (11) once too many streams were
         // reset before being served.
         ("rapid-reset", "20000", |r| {
