@@ -452,3 +452,97 @@ async fn http2_can_be_switched_off_on_the_server() {
     );
     server.stop().await;
 }
+
+/// `len` bytes that do not compress (xorshift64).
+fn random_bytes(len: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stream_whose_reader_stopped_holds_only_its_window_and_the_others_go_on() {
+    // The server reads every WebSocket but /stuck, whose handler never reads.
+    let server = Server::builder().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let shutdown = server.shutdown_handle();
+    let task = tokio::spawn(server.serve(|mut ws, accepted| async move {
+        if accepted.request.uri().path() == "/stuck" {
+            std::future::pending::<()>().await;
+        }
+        while let Some(Ok(message)) = ws.next().await {
+            if message.is_binary() && ws.send(message).await.is_err() {
+                break;
+            }
+        }
+    }));
+    let connection = bounded(ClientBuilder::new(format!("ws://{addr}")).connect_http2())
+        .await
+        .unwrap();
+
+    // A sender that floods /stuck: each send completes only while there is room. The data
+    // is random, so that permessage-deflate does not shrink it (64 KiB of one byte value
+    // compress to 87 bytes).
+    let (mut stuck, _) = bounded(connection.connect("/stuck")).await.unwrap();
+    let flooded = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let noise = Bytes::from(random_bytes(64 << 10));
+    let flood = tokio::spawn({
+        let flooded = flooded.clone();
+        async move {
+            loop {
+                if stuck.send(Message::binary(noise.clone())).await.is_err() {
+                    return;
+                }
+                flooded.fetch_add(64 << 10, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
+
+    // Ten other WebSockets on the same connection each echo 1 MiB meanwhile.
+    let mut others = Vec::new();
+    for i in 0..10 {
+        let (mut ws, _) = bounded(connection.connect(&format!("/other/{i}")))
+            .await
+            .unwrap();
+        others.push(tokio::spawn(async move {
+            for _ in 0..64 {
+                let message = Message::binary(vec![i; 16 << 10]);
+                ws.send(message.clone()).await.unwrap();
+                assert_eq!(ws.next().await.unwrap().unwrap(), message);
+            }
+            ws.close(CloseCode::NORMAL, "").await.unwrap();
+        }));
+    }
+    for other in others {
+        bounded(other).await.unwrap();
+    }
+
+    // The flood filled what it could and was then held by flow control: a send completes
+    // once its message is in h2's hands, which takes the server's stream window (256 KiB);
+    // the message after that waits. So the server holds at most its stream window for a
+    // reader that stopped.
+    let window = Http2Limits::default().get_stream_window() as usize;
+    bounded(async {
+        while flooded.load(std::sync::atomic::Ordering::Relaxed) < window / 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let held = flooded.load(std::sync::atomic::Ordering::Relaxed);
+    println!("a reader that stopped held {held} bytes of its sender's flood");
+    assert!(
+        held <= window,
+        "the flood got {held} bytes past a reader that stopped, over the {window}-byte window"
+    );
+    assert!(!flood.is_finished(), "the flood is waiting, not failed");
+    flood.abort();
+    shutdown.shutdown();
+    let _ = bounded(task).await;
+}
