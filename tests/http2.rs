@@ -468,8 +468,13 @@ fn random_bytes(len: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_stream_whose_reader_stopped_holds_only_its_window_and_the_others_go_on() {
-    // The server reads every WebSocket but /stuck, whose handler never reads.
-    let server = Server::builder().bind("127.0.0.1:0").await.unwrap();
+    // The server reads every WebSocket but /stuck, whose handler never reads (and is cut off
+    // at shutdown).
+    let server = Server::builder()
+        .shutdown_timeout(Duration::from_millis(100))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
     let addr = server.local_addr().unwrap();
     let shutdown = server.shutdown_handle();
     let task = tokio::spawn(server.serve(|mut ws, accepted| async move {
