@@ -1,91 +1,8 @@
 //! Runs `testdata/frames.toml`: each vector whole, and split at every point.
 
 use bytes::{Buf, BytesMut};
-use serde::Deserialize;
-use weft_codec::{CloseCode, Connection, Error, Event, Message, Role};
-
-#[derive(Deserialize)]
-struct File {
-    vector: Vec<Vector>,
-}
-
-#[derive(Deserialize)]
-struct Vector {
-    name: String,
-    receiver: String,
-    wire: String,
-    #[serde(default)]
-    expect: Vec<Expected>,
-    close: Option<u16>,
-    reply: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Expected {
-    text: Option<String>,
-    binary: Option<String>,
-    ping: Option<String>,
-    pong: Option<String>,
-    close: Option<u16>,
-    reason: Option<String>,
-    close_empty: Option<bool>,
-}
-
-impl Expected {
-    fn message(&self) -> Message {
-        if let Some(text) = &self.text {
-            Message::text(text.as_str())
-        } else if let Some(hex) = &self.binary {
-            Message::binary(decode_hex(hex))
-        } else if let Some(hex) = &self.ping {
-            Message::ping(decode_hex(hex))
-        } else if let Some(hex) = &self.pong {
-            Message::pong(decode_hex(hex))
-        } else if let Some(code) = self.close {
-            let reason = self.reason.clone().unwrap_or_default();
-            Message::Close(Some(weft_codec::CloseFrame::new(
-                CloseCode::from(code),
-                reason,
-            )))
-        } else if self.close_empty == Some(true) {
-            Message::Close(None)
-        } else {
-            panic!("an expected message names no kind")
-        }
-    }
-}
-
-/// Hex with spaces, and `{zeros:N}` for N zero bytes.
-fn decode_hex(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(open) = rest.find('{') {
-        out.extend(plain_hex(&rest[..open]));
-        let close = rest[open..].find('}').expect("closing brace") + open;
-        let count: usize = rest[open + 1..close]
-            .strip_prefix("zeros:")
-            .expect("only {zeros:N} is known")
-            .parse()
-            .expect("a count");
-        out.resize(out.len() + count, 0);
-        rest = &rest[close + 1..];
-    }
-    out.extend(plain_hex(rest));
-    out
-}
-
-fn plain_hex(text: &str) -> Vec<u8> {
-    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    assert!(
-        digits.len().is_multiple_of(2),
-        "odd number of hex digits in {text:?}"
-    );
-    digits
-        .chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).expect("hex"))
-        .collect()
-}
+use weft_codec::{Connection, Error, Event, Message, Role};
+use weft_tests::vectors::{Vector, decode_hex};
 
 struct Outcome {
     messages: Vec<Message>,
@@ -127,7 +44,7 @@ fn run(role: Role, pieces: &[&[u8]]) -> Outcome {
 
 fn check(vector: &Vector, outcome: &Outcome, how: &str) {
     let name = &vector.name;
-    let expected: Vec<Message> = vector.expect.iter().map(Expected::message).collect();
+    let expected = vector.messages();
     assert_eq!(outcome.messages, expected, "{name} ({how}): messages");
     match (vector.close, &outcome.error) {
         (None, None) => {}
@@ -147,11 +64,9 @@ fn check(vector: &Vector, outcome: &Outcome, how: &str) {
 
 #[test]
 fn frame_vectors() {
-    let path = weft_tests::testdata_dir().join("frames.toml");
-    let text = std::fs::read_to_string(&path).expect("testdata/frames.toml");
-    let file: File = toml::from_str(&text).expect("valid vectors");
-    assert!(file.vector.len() >= 30);
-    for vector in &file.vector {
+    let vectors = weft_tests::vectors::frame_vectors();
+    assert!(vectors.len() >= 30);
+    for vector in &vectors {
         let role = match vector.receiver.as_str() {
             "server" => Role::Server,
             "client" => Role::Client,
