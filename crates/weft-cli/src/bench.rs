@@ -92,6 +92,12 @@ pub(crate) struct BenchArgs {
     )]
     idle: Option<usize>,
 
+    /// With --http2: spread the connections (each a WebSocket on its own stream) over this
+    /// many HTTP/2 connections. A server refuses streams past its concurrent-stream limit
+    /// (100 for weft serve), so give at least connections / 100. [default: 1]
+    #[arg(long, value_name = "N", value_parser = parse_count, requires = "http2")]
+    http2_connections: Option<usize>,
+
     /// Connections being opened at once, at most.
     #[arg(long, value_name = "N", default_value = "64", value_parser = parse_count)]
     connect_concurrency: usize,
@@ -115,19 +121,28 @@ pub(crate) struct BenchArgs {
 /// Runs the benchmark (or holds idle connections) and prints the report.
 pub(crate) async fn run(args: BenchArgs) -> Result<(), Error> {
     let wanted = args.idle.unwrap_or(args.connections);
-    check_descriptors(wanted as u64)?;
+    let http2 = args
+        .client
+        .http2
+        .then(|| args.http2_connections.unwrap_or(1));
+    check_descriptors(http2.unwrap_or(wanted) as u64)?;
     let builder = builder(&args)?;
+    let opener = Opener {
+        url: args.url.clone(),
+        builder,
+        http2,
+        concurrency: args.connect_concurrency,
+    };
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     if let Some(connections) = args.idle {
         let idle = idle::Idle {
             url: args.url,
             connections,
-            concurrency: args.connect_concurrency,
             hold: args.duration,
             json: args.json,
             show_progress,
         };
-        return idle::run(idle, builder).await;
+        return idle::run(idle, &opener).await;
     }
     let setup = Setup {
         url: args.url.clone(),
@@ -136,20 +151,13 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), Error> {
         text: args.text,
         window: args.window,
         deflate: args.deflate,
+        http2_connections: http2,
     };
     let duration = match args.messages {
         Some(_) => None,
         None => Some(args.duration.unwrap_or(DEFAULT_DURATION)),
     };
-    let report = load(
-        &setup,
-        &builder,
-        args.messages,
-        duration,
-        args.connect_concurrency,
-        show_progress,
-    )
-    .await?;
+    let report = load(&setup, &opener, args.messages, duration, show_progress).await?;
     let out = if args.json {
         report.to_json().to_string()
     } else {
@@ -177,15 +185,14 @@ fn builder(args: &BenchArgs) -> Result<ClientBuilder, Error> {
 /// Opens the connections, runs the load, and gathers what every connection counted.
 async fn load(
     setup: &Setup,
-    builder: &ClientBuilder,
+    opener: &Opener,
     messages: Option<u64>,
     duration: Option<Duration>,
-    concurrency: usize,
     show_progress: bool,
 ) -> Result<Report, Error> {
     let connecting = progress_bar(show_progress, setup.connections as u64, "connecting");
     let started = Instant::now();
-    let sockets = open_connections(builder, setup.connections, concurrency, &connecting).await;
+    let sockets = opener.open(setup.connections, &connecting).await;
     connecting.finish_and_clear();
     let sockets = sockets?;
     let connect = started.elapsed();
@@ -330,48 +337,92 @@ fn share(total: Option<u64>, connections: usize) -> Vec<Option<u64>> {
         .collect()
 }
 
-/// Opens `count` connections, at most `concurrency` at a time; the first failure ends it
-/// with an error naming the connection.
-pub(crate) async fn open_connections(
-    builder: &ClientBuilder,
-    count: usize,
-    concurrency: usize,
-    progress: &ProgressBar,
-) -> Result<Vec<WebSocket<ClientStream>>, Error> {
-    let limit = Arc::new(Semaphore::new(concurrency));
-    let mut tasks = JoinSet::new();
-    let mut sockets: Vec<Option<WebSocket<ClientStream>>> = (0..count).map(|_| None).collect();
-    let mut place = |joined: Result<(usize, Result<_, weft::client::Error>), _>| match joined {
-        Ok((index, Ok((ws, _response)))) => {
-            sockets[index] = Some(ws);
-            progress.inc(1);
-            Ok(())
+/// How the bench opens its WebSockets: each on its own connection, or as streams spread over
+/// a few HTTP/2 connections.
+#[derive(Debug)]
+pub(crate) struct Opener {
+    /// The server's URL; over HTTP/2, its path and query name each WebSocket.
+    pub(crate) url: String,
+    pub(crate) builder: ClientBuilder,
+    /// The number of HTTP/2 connections to spread the WebSockets over, with `--http2`.
+    pub(crate) http2: Option<usize>,
+    /// Handshakes in progress at once, at most.
+    pub(crate) concurrency: usize,
+}
+
+impl Opener {
+    /// Opens `count` WebSockets, at most `concurrency` handshakes at a time, ticking
+    /// `progress` for each; the first failure stops it.
+    pub(crate) async fn open(
+        &self,
+        count: usize,
+        progress: &ProgressBar,
+    ) -> Result<Vec<WebSocket<ClientStream>>, Error> {
+        let mut http2 = Vec::new();
+        for index in 0..self.http2.unwrap_or(0) {
+            let connection = self
+                .builder
+                .clone()
+                .connect_http2()
+                .await
+                .map_err(|source| Error::BenchConnect {
+                    connection: index + 1,
+                    of: count,
+                    source,
+                })?;
+            http2.push(connection);
         }
-        Ok((index, Err(source))) => Err(Error::BenchConnect {
-            connection: index + 1,
-            of: count,
-            source,
-        }),
-        Err(_) => Err(Error::BenchFailed("a connection task panicked".to_owned())),
-    };
-    for index in 0..count {
-        let Ok(permit) = limit.clone().acquire_owned().await else {
-            unreachable!("the semaphore is never closed");
+        let path = self.path();
+        let limit = Arc::new(Semaphore::new(self.concurrency));
+        let mut tasks = JoinSet::new();
+        let mut sockets: Vec<Option<WebSocket<ClientStream>>> = (0..count).map(|_| None).collect();
+        let mut place = |joined: Result<(usize, Result<_, weft::client::Error>), _>| match joined {
+            Ok((index, Ok((ws, _response)))) => {
+                sockets[index] = Some(ws);
+                progress.inc(1);
+                Ok(())
+            }
+            Ok((index, Err(source))) => Err(Error::BenchConnect {
+                connection: index + 1,
+                of: count,
+                source,
+            }),
+            Err(_) => Err(Error::BenchFailed("a connection task panicked".to_owned())),
         };
-        let builder = builder.clone();
-        tasks.spawn(async move {
-            let result = builder.connect().await;
-            drop(permit);
-            (index, result)
-        });
-        while let Some(joined) = tasks.try_join_next() {
+        for index in 0..count {
+            let Ok(permit) = limit.clone().acquire_owned().await else {
+                unreachable!("the semaphore is never closed");
+            };
+            let builder = self.builder.clone();
+            let stream_of = (!http2.is_empty()).then(|| http2[index % http2.len()].clone());
+            let path = path.clone();
+            tasks.spawn(async move {
+                let result = match stream_of {
+                    Some(connection) => connection.connect(&path).await,
+                    None => builder.connect().await,
+                };
+                drop(permit);
+                (index, result)
+            });
+            while let Some(joined) = tasks.try_join_next() {
+                place(joined)?;
+            }
+        }
+        while let Some(joined) = tasks.join_next().await {
             place(joined)?;
         }
+        Ok(sockets.into_iter().flatten().collect())
     }
-    while let Some(joined) = tasks.join_next().await {
-        place(joined)?;
+
+    /// The path and query of the URL, for WebSockets opened on an HTTP/2 connection.
+    fn path(&self) -> String {
+        self.url
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|uri| uri.path_and_query().map(|path| path.as_str().to_owned()))
+            .filter(|path| path.starts_with('/'))
+            .unwrap_or_else(|| "/".to_owned())
     }
-    Ok(sockets.into_iter().flatten().collect())
 }
 
 /// A progress bar on stderr, or a hidden one.

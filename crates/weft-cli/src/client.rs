@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use http::{HeaderName, HeaderValue};
-use weft::{ClientBuilder, ClientTls, DeflateConfig};
+use weft::{ClientBuilder, ClientTls, DeflateConfig, Http2Mode};
 
 use crate::error::Error;
 
@@ -28,12 +28,20 @@ pub(crate) struct ClientArgs {
     /// Also trust the CA certificate(s) in this PEM file for wss:// (a private CA).
     #[arg(long, value_name = "FILE")]
     ca: Option<PathBuf>,
+
+    /// Open the WebSocket as a stream of an HTTP/2 connection (RFC 8441): ALPN h2 over
+    /// wss://, prior knowledge (h2c) over ws://; an error if the server does not speak it.
+    #[arg(long)]
+    pub(crate) http2: bool,
 }
 
 impl ClientArgs {
     /// A builder for `url` with these options.
     pub(crate) fn builder(&self, url: &str) -> Result<ClientBuilder, Error> {
         let mut builder = ClientBuilder::new(url);
+        if self.http2 {
+            builder = builder.http2(Http2Mode::Required);
+        }
         if self.no_deflate {
             builder = builder.deflate(DeflateConfig::default().enabled(false));
         }

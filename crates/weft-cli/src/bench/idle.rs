@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
-use weft::{ClientBuilder, ClientStream, CloseCode, WebSocket};
+use weft::{ClientStream, CloseCode, WebSocket};
 
-use super::{ctrl_c, open_connections, progress_bar, write_stdout_line};
+use super::{Opener, ctrl_c, progress_bar, write_stdout_line};
 use crate::error::Error;
 
 /// How long closing every connection may take at the end.
@@ -23,7 +23,6 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct Idle {
     pub(crate) url: String,
     pub(crate) connections: usize,
-    pub(crate) concurrency: usize,
     /// How long to hold the connections; `None` until stdin ends or Ctrl-C.
     pub(crate) hold: Option<Duration>,
     pub(crate) json: bool,
@@ -31,10 +30,10 @@ pub(crate) struct Idle {
 }
 
 /// Opens the connections, says so, holds them, closes them.
-pub(crate) async fn run(idle: Idle, builder: ClientBuilder) -> Result<(), Error> {
+pub(crate) async fn run(idle: Idle, opener: &Opener) -> Result<(), Error> {
     let progress = progress_bar(idle.show_progress, idle.connections as u64, "connecting");
     let started = Instant::now();
-    let sockets = open_connections(&builder, idle.connections, idle.concurrency, &progress).await;
+    let sockets = opener.open(idle.connections, &progress).await;
     progress.finish_and_clear();
     let sockets = sockets?;
     let connect = started.elapsed();

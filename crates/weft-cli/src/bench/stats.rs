@@ -62,6 +62,8 @@ pub(crate) struct Setup {
     pub(crate) text: bool,
     pub(crate) window: usize,
     pub(crate) deflate: bool,
+    /// How many HTTP/2 connections carried the WebSockets (`--http2`).
+    pub(crate) http2_connections: Option<usize>,
 }
 
 /// The outcome of a run.
@@ -126,6 +128,7 @@ impl Report {
             "text": self.setup.text,
             "window": self.setup.window,
             "deflate": self.setup.deflate,
+            "http2_connections": self.setup.http2_connections,
             "sent": counts.sent,
             "echoed": counts.echoed,
             "lost": counts.lost(),
@@ -159,7 +162,14 @@ impl Report {
         } else {
             ""
         };
-        let connections = plural(setup.connections as u64, "connection");
+        let mut connections = plural(setup.connections as u64, "connection");
+        if let Some(http2) = setup.http2_connections {
+            connections = format!(
+                "{} over {}",
+                plural(setup.connections as u64, "WebSocket"),
+                plural(http2 as u64, "HTTP/2 connection")
+            );
+        }
         let mut out = format!(
             "weft bench {}: {connections}, {} {kind} messages, window {}{deflate}\n",
             setup.url,
