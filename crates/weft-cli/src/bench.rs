@@ -613,6 +613,7 @@ mod tests {
             text: false,
             window: 1,
             deflate: false,
+            http2_connections: None,
         };
         let report = |counts: Counts, first_error: Option<&str>| Report {
             setup: setup.clone(),

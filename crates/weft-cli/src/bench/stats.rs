@@ -289,6 +289,7 @@ mod tests {
                 text: false,
                 window: 1,
                 deflate: false,
+                http2_connections: None,
             },
             counts: Counts {
                 sent: echoed + 1,
