@@ -54,8 +54,10 @@ core 1. Writes target/bench/compare.md and compare.json.
 
 options:
   --scenarios LIST   comma-separated, default all: 1x20B, 1x20B-w64, 100x1KiB, 10x64KiB,
-                     1x1MiB, 10x16KiB-text, 1x20B-w64-tls, 100x1KiB-tls, idle (the -tls
-                     ones over wss://, every server with the same rustls settings)
+                     1x1MiB, 10x16KiB-text, 1x20B-w64-tls, 100x1KiB-tls, 100x1KiB-h2, idle,
+                     idle-h2 (the -tls ones over wss://, every server with the same rustls
+                     settings; the -h2 ones with every WebSocket a stream of an HTTP/2
+                     connection, h2c, for the servers that serve it: weft)
   --servers LIST     comma-separated, default all: weft, tungstenite, fastwebsockets,
                      tokio-websockets; also weft-no-keepalive (weft's server with its
                      keepalive pings off, as the others have none) and floor (an echo
@@ -81,9 +83,12 @@ struct Scenario {
     /// `wss://`: every server terminates TLS with the same rustls settings
     /// (`weft_benches::tls`), and `weft bench` trusts a throwaway CA.
     tls: bool,
+    /// Every WebSocket a stream of one HTTP/2 connection (h2c, RFC 8441), for the servers that
+    /// speak it (weft); the others are listed as n/a.
+    http2: bool,
 }
 
-const SCENARIOS: [Scenario; 8] = [
+const SCENARIOS: [Scenario; 9] = [
     Scenario {
         name: "1x20B",
         connections: 1,
@@ -91,6 +96,7 @@ const SCENARIOS: [Scenario; 8] = [
         window: 1,
         text: false,
         tls: false,
+        http2: false,
     },
     Scenario {
         name: "1x20B-w64",
@@ -99,6 +105,7 @@ const SCENARIOS: [Scenario; 8] = [
         window: 64,
         text: false,
         tls: false,
+        http2: false,
     },
     Scenario {
         name: "100x1KiB",
@@ -107,6 +114,7 @@ const SCENARIOS: [Scenario; 8] = [
         window: 1,
         text: false,
         tls: false,
+        http2: false,
     },
     Scenario {
         name: "10x64KiB",
@@ -115,6 +123,7 @@ const SCENARIOS: [Scenario; 8] = [
         window: 1,
         text: false,
         tls: false,
+        http2: false,
     },
     Scenario {
         name: "1x1MiB",
@@ -123,6 +132,7 @@ const SCENARIOS: [Scenario; 8] = [
         window: 1,
         text: false,
         tls: false,
+        http2: false,
     },
     Scenario {
         name: "10x16KiB-text",
@@ -131,6 +141,7 @@ const SCENARIOS: [Scenario; 8] = [
         window: 1,
         text: true,
         tls: false,
+        http2: false,
     },
     // Over TLS, the kernel's share shrinks and the library's write pattern shows: each
     // separate write of a message is a TLS record of its own (a seal and 22 bytes of framing).
@@ -141,6 +152,7 @@ const SCENARIOS: [Scenario; 8] = [
         window: 64,
         text: false,
         tls: true,
+        http2: false,
     },
     Scenario {
         name: "100x1KiB-tls",
@@ -149,11 +161,32 @@ const SCENARIOS: [Scenario; 8] = [
         window: 1,
         text: false,
         tls: true,
+        http2: false,
+    },
+    // The same load as 100x1KiB, but 100 WebSockets on one HTTP/2 connection instead of 100
+    // TCP connections: what multiplexing costs or saves the server per message.
+    Scenario {
+        name: "100x1KiB-h2",
+        connections: 100,
+        size: 1 << 10,
+        window: 1,
+        text: false,
+        tls: false,
+        http2: true,
     },
 ];
 
+/// Whether a comparison server serves WebSockets over HTTP/2.
+fn serves_http2(kind: ServerKind) -> bool {
+    kind.example == WEFT.example
+}
+
 /// The name of the idle-memory scenario.
 const IDLE: &str = "idle";
+
+/// The idle-memory scenario with every WebSocket a stream of an HTTP/2 connection (up to 100
+/// per connection, the servers' default stream limit): memory per WebSocket over HTTP/2.
+const IDLE_H2: &str = "idle-h2";
 
 /// A comparison server: its name in tables, and its example in `benches/examples`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,7 +304,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         scenarios: SCENARIOS
             .iter()
             .map(|s| s.name.to_owned())
-            .chain([IDLE.to_owned()])
+            .chain([IDLE.to_owned(), IDLE_H2.to_owned()])
             .collect(),
         servers: SERVERS.to_vec(),
         rounds: 5,
@@ -295,7 +328,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 let list = value("--scenarios")?;
                 options.scenarios = list.split(',').map(|s| s.trim().to_owned()).collect();
                 for name in &options.scenarios {
-                    if name != IDLE && !SCENARIOS.iter().any(|s| s.name == name) {
+                    if name != IDLE && name != IDLE_H2 && !SCENARIOS.iter().any(|s| s.name == name)
+                    {
                         return Err(format!("bench: unknown scenario `{name}`\n{USAGE}"));
                     }
                 }
@@ -497,8 +531,8 @@ fn compare(options: &Options) -> Result<(), String> {
                 continue;
             };
             instructions::scenario(&host, tools, &options.servers, scenario)
-        } else if name == IDLE {
-            idle_scenario(options, &host)
+        } else if name == IDLE || name == IDLE_H2 {
+            idle_scenario(options, &host, name == IDLE_H2)
         } else {
             let scenario = SCENARIOS
                 .iter()
@@ -961,6 +995,9 @@ fn run_weft_bench(
     if scenario.tls {
         args.extend(["--ca".into(), host.tls.ca.display().to_string()]);
     }
+    if scenario.http2 {
+        args.extend(["--http2".into(), "--http2-connections".into(), "1".into()]);
+    }
     let mut child = pinned(host, CLIENT_CORE, &host.weft, &args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -1060,7 +1097,13 @@ fn load_scenario(
         if scenario.tls { ", TLS" } else { "" }
     );
     let mut servers = Vec::new();
+    let mut failures: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for kind in &options.servers {
+        if scenario.http2 && !serves_http2(*kind) {
+            let reason = "n/a: serves no WebSocket over HTTP/2".to_owned();
+            failures.entry(kind.name).or_default().push(reason);
+            continue;
+        }
         servers.push(ServerProcess::start(
             host,
             *kind,
@@ -1069,7 +1112,6 @@ fn load_scenario(
         )?);
     }
     let mut samples: BTreeMap<&str, Vec<Sample>> = BTreeMap::new();
-    let mut failures: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     if options.warmup > 0.0 {
         for server in &mut servers {
             if let Err(err) = measure(host, server, scenario, options.warmup) {
@@ -1368,11 +1410,16 @@ impl IdleMemory {
     }
 }
 
-fn idle_scenario(options: &Options, host: &Host) -> (String, Value) {
-    eprintln!("bench: scenario idle: {} idle connections", options.idle);
+fn idle_scenario(options: &Options, host: &Host, http2: bool) -> (String, Value) {
+    let name = if http2 { IDLE_H2 } else { IDLE };
+    eprintln!("bench: scenario {name}: {} idle WebSockets", options.idle);
     let mut rows = Vec::new();
     for kind in &options.servers {
-        let result = idle_one(options, host, *kind);
+        let result = if http2 && !serves_http2(*kind) {
+            Err("n/a: serves no WebSocket over HTTP/2".to_owned())
+        } else {
+            idle_one(options, host, *kind, http2)
+        };
         match &result {
             Ok(memory) => eprintln!(
                 "bench: idle {:<16} {:.1} KiB per connection (RSS {} → {} KiB)",
@@ -1388,15 +1435,23 @@ fn idle_scenario(options: &Options, host: &Host) -> (String, Value) {
             result,
         });
     }
-    (render_idle(options.idle, &rows), idle_json(&rows))
+    (
+        render_idle(options.idle, &rows, http2),
+        idle_json(&rows, name),
+    )
 }
 
 /// A fresh server, its RSS, N idle connections, its RSS again.
-fn idle_one(options: &Options, host: &Host, kind: ServerKind) -> Result<IdleMemory, String> {
+fn idle_one(
+    options: &Options,
+    host: &Host,
+    kind: ServerKind,
+    http2: bool,
+) -> Result<IdleMemory, String> {
     let mut server = ServerProcess::start(host, kind, IDLE, false)?;
     std::thread::sleep(Duration::from_millis(200));
     let before_kib = server.rss_kib()?;
-    let args: Vec<String> = vec![
+    let mut args: Vec<String> = vec![
         "bench".into(),
         server.url.clone(),
         "--idle".into(),
@@ -1404,6 +1459,11 @@ fn idle_one(options: &Options, host: &Host, kind: ServerKind) -> Result<IdleMemo
         "--json".into(),
         "--quiet".into(),
     ];
+    if http2 {
+        // 100 streams per connection, the servers' default SETTINGS_MAX_CONCURRENT_STREAMS.
+        let connections = options.idle.div_ceil(100).to_string();
+        args.extend(["--http2".into(), "--http2-connections".into(), connections]);
+    }
     let mut client = pinned(host, CLIENT_CORE, &host.weft, &args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -1455,7 +1515,7 @@ fn idle_one(options: &Options, host: &Host, kind: ServerKind) -> Result<IdleMemo
     }
 }
 
-fn render_idle(connections: usize, rows: &[IdleRow]) -> String {
+fn render_idle(connections: usize, rows: &[IdleRow], http2: bool) -> String {
     let best = rows
         .iter()
         .filter(|row| !is_reference(row.server))
@@ -1463,8 +1523,19 @@ fn render_idle(connections: usize, rows: &[IdleRow]) -> String {
         .map(IdleMemory::per_connection_kib)
         .filter(|&kib| kib > 0.0)
         .fold(f64::INFINITY, f64::min);
+    let (name, what) = if http2 {
+        (
+            IDLE_H2,
+            format!(
+                "{connections} idle WebSockets over {} HTTP/2 connections",
+                connections.div_ceil(100)
+            ),
+        )
+    } else {
+        (IDLE, format!("{connections} idle connections"))
+    };
     let mut out = format!(
-        "### idle: {connections} idle connections, server memory (VmRSS)\n\n\
+        "### {name}: {what}, server memory (VmRSS)\n\n\
          | server | RSS before KiB | RSS with connections KiB | KiB per connection | ÷ best | \
          connect time s |\n| --- | ---: | ---: | ---: | ---: | ---: |\n"
     );
@@ -1490,9 +1561,9 @@ fn render_idle(connections: usize, rows: &[IdleRow]) -> String {
     out
 }
 
-fn idle_json(rows: &[IdleRow]) -> Value {
+fn idle_json(rows: &[IdleRow], scenario: &str) -> Value {
     json!({
-        "scenario": IDLE,
+        "scenario": scenario,
         "servers": rows.iter().map(|row| match &row.result {
             Ok(memory) => json!({
                 "server": row.server,
@@ -1529,7 +1600,7 @@ mod tests {
     fn options_default_to_everything() {
         let options = parse(&[]).unwrap();
         assert!(!options.compare && !options.quick);
-        assert_eq!(options.scenarios.len(), 9);
+        assert_eq!(options.scenarios.len(), SCENARIOS.len() + 2); // and the idle ones
         assert_eq!(options.servers, SERVERS);
         assert_eq!((options.rounds, options.duration), (5, 3.0));
         let options = parse(&args(&[
@@ -1741,7 +1812,7 @@ mod tests {
                 result: Err("refused".to_owned()),
             },
         ];
-        let table = render_idle(10_000, &rows);
+        let table = render_idle(10_000, &rows, false);
         assert!(
             table.contains("| weft | 6000 | 106000 | 10.00 | 1.00 | 1.50 |"),
             "{table}"

@@ -400,6 +400,7 @@ Ir
             window: 1,
             text: false,
             tls: false,
+            http2: false,
         };
         assert_eq!(message_counts(scenario(20)), (2_000, 10_000));
         assert_eq!(message_counts(scenario(1 << 20)), (40, 200));
