@@ -156,7 +156,7 @@ pub use extensions::{
     Extension, ExtensionNegotiator, ExtensionParam, format_extensions, parse_extension_list,
     parse_extensions,
 };
-pub use head::Parsed;
+pub use head::{Parsed, ResponseParser};
 pub use key::{accept_key, generate_key};
 pub use limits::Limits;
 pub use origin::OriginPolicy;
