@@ -132,7 +132,7 @@ pub mod server {
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 #[doc(inline)]
-pub use weft_client::{ClientBuilder, ClientStream, connect, connect_on};
+pub use weft_client::{ClientBuilder, ClientStream, Proxy, connect, connect_on};
 
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
