@@ -162,6 +162,7 @@ pub use limits::Limits;
 pub use origin::OriginPolicy;
 pub use server::{
     Accept, Negotiated, Rejection, Request, RequestParser, Server, ServerBuilder, UpgradeRequest,
+    is_upgrade_request,
 };
 pub use write::{write_request, write_response};
 
