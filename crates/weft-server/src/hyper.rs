@@ -40,9 +40,10 @@
 //! ```
 //!
 //! Serve `handle` with `hyper::server::conn::http1::Builder::serve_connection(..)
-//! .with_upgrades()` (without it no connection can be upgraded, and requests are refused
-//! with 426), or with hyper-util's `auto::Builder` and `serve_connection_with_upgrades`,
-//! with `http2().enable_connect_protocol()` for WebSockets over HTTP/2.
+//! .with_upgrades()` (without it hyper sends the `101` and then closes the connection, and
+//! the WebSocket's future fails with [`Error::Upgrade`]), or with hyper-util's
+//! `auto::Builder` and `serve_connection_with_upgrades`, with
+//! `http2().enable_connect_protocol()` for WebSockets over HTTP/2.
 
 use std::fmt;
 use std::future::Future;
@@ -81,8 +82,8 @@ pub fn is_upgrade_request<B>(request: &http::Request<B>) -> bool {
 ///
 /// [`Refused`], the answer to send: the status weft's own server gives (400, 403, 405, 426
 /// with `Sec-WebSocket-Version: 13`, 501 for an HTTP/2 `CONNECT` for another protocol, or
-/// the request hook's), or 426 when hyper cannot upgrade this connection (it was not served
-/// `with_upgrades()`).
+/// the request hook's), or 426 when the request carries no `hyper::upgrade::OnUpgrade` (it
+/// did not come from a hyper server, or a layer took it), as axum's own extractor answers.
 pub fn upgrade<B>(acceptor: &Acceptor, request: http::Request<B>) -> Result<Upgrade, Refused> {
     let (mut parts, _body) = request.into_parts();
     let on_upgrade = parts.extensions.remove::<OnUpgrade>();
