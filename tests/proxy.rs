@@ -109,6 +109,14 @@ async fn echo_through(servers: &Servers, url: &str, proxy: &str, proxy_port: u16
     bounded(ws.close(CloseCode::NORMAL, "")).await.unwrap();
 }
 
+/// An address nothing listens on: a port the OS handed out, released again.
+fn closed_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
 /// Connects to `url` through `proxy` and returns the error.
 async fn fail_through(servers: &Servers, url: &str, proxy: &str) -> Error {
     match bounded(servers.client(url, proxy).connect()).await {
@@ -338,11 +346,7 @@ async fn microsocks_reports_a_server_that_refuses_the_connection() {
     let peers = Peers::get();
     let servers = Servers::start().await;
     let proxy = ProxyServer::microsocks(&peers, None);
-    // A port nothing listens on (bound, then released).
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = closed_port();
     let url = format!("ws://{closed}/");
     let err = fail_through(&servers, &url, &proxy.url("socks5h", None)).await;
     assert_eq!(
@@ -384,10 +388,7 @@ async fn dante_carries_ws_and_wss_and_refuses_what_its_rules_block() {
 
 #[tokio::test]
 async fn an_unreachable_proxy_is_named() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = closed_port();
     for scheme in ["http", "socks5h"] {
         let proxy = format!("{scheme}://{closed}");
         let err = bounded(

@@ -354,33 +354,29 @@ mod tests {
         assert_eq!(up(http10), 400);
     }
 
-    #[test]
-    fn http2_refusals_leave_out_what_http2_forbids() {
-        let acceptor = Acceptor::default();
+    /// An HTTP/2 extended CONNECT for `protocol`, as hyper hands it over.
+    fn extended_connect(protocol: &'static str, version: &str) -> http::Request<()> {
         let mut request = http::Request::builder()
             .method(Method::CONNECT)
             .version(Version::HTTP_2)
             .uri("https://example.com/chat")
-            .header("sec-websocket-version", "8")
+            .header("sec-websocket-version", version)
             .body(())
             .unwrap();
         request
             .extensions_mut()
-            .insert(hyper::ext::Protocol::from_static("websocket"));
-        let refused = upgrade(&acceptor, request).unwrap_err();
+            .insert(hyper::ext::Protocol::from_static(protocol));
+        request
+    }
+
+    #[test]
+    fn http2_refusals_leave_out_what_http2_forbids() {
+        let acceptor = Acceptor::default();
+        let refused = upgrade(&acceptor, extended_connect("websocket", "8")).unwrap_err();
         let response: http::Response<Bytes> = refused.into_response();
         assert_eq!(response.status(), 426);
         assert!(response.headers().get("connection").is_none());
-        let mut other = http::Request::builder()
-            .method(Method::CONNECT)
-            .version(Version::HTTP_2)
-            .uri("https://example.com/chat")
-            .header("sec-websocket-version", "13")
-            .body(())
-            .unwrap();
-        other
-            .extensions_mut()
-            .insert(hyper::ext::Protocol::from_static("webtransport"));
+        let other = extended_connect("webtransport", "13");
         assert_eq!(status(upgrade(&acceptor, other)), 501);
     }
 }
