@@ -468,6 +468,13 @@ impl ClientBuilder {
 
     /// The client connection for what the handshake agreed: this builder's limits and
     /// settings, and permessage-deflate if agreed.
+    #[cfg_attr(
+        not(feature = "deflate"),
+        allow(
+            clippy::unnecessary_wraps,
+            reason = "only agreeing to permessage-deflate can fail"
+        )
+    )]
     fn connection(&self, negotiated: &weft_handshake::Negotiated) -> Result<Connection, Error> {
         #[allow(unused_mut, reason = "only extensions change it")]
         let mut conn = Connection::new(Role::Client)
