@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use weft::client::Error;
+use weft::client::{Error, Http2Mode};
 use weft::{Acceptor, ClientBuilder, ClientStream, CloseCode, Message, Proxy, Server};
 use weft_harness::{EchoServer, TIMEOUT, TestCa};
 
@@ -141,6 +141,26 @@ async fn tinyproxy_carries_ws_and_wss() {
     for url in servers.urls("localhost") {
         echo_through(&servers, &url, &proxy.url("http", None), proxy.port()).await;
     }
+    // HTTP/2 runs inside the tunnel too: TLS with the server chooses h2 by ALPN, and the
+    // WebSocket is an extended CONNECT stream.
+    let [_, secure] = servers.urls("localhost");
+    let (mut ws, _) = bounded(
+        servers
+            .client(&secure, &proxy.url("http", None))
+            .http2(Http2Mode::Required)
+            .connect(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(ws.get_ref(), ClientStream::Http2(_)));
+    bounded(ws.send(Message::text("h2 through the proxy")))
+        .await
+        .unwrap();
+    assert_eq!(
+        bounded(ws.next()).await.unwrap().unwrap(),
+        Message::text("h2 through the proxy")
+    );
+    bounded(ws.close(CloseCode::NORMAL, "")).await.unwrap();
     servers.shutdown().await;
 }
 
