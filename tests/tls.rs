@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use weft::{ClientTls, CloseCode, Message, TlsConfig};
@@ -124,24 +123,19 @@ async fn an_expired_certificate_is_named_as_such() {
 }
 
 #[tokio::test]
-async fn a_plain_client_against_a_tls_port_fails_cleanly() {
+async fn a_plain_client_against_a_tls_port_is_told_to_use_wss() {
     let ca = Ca::new();
     let server = wss_server(&ca.issue(&["localhost"], false), Duration::from_secs(10)).await;
-    let started = Instant::now();
-    let err = bounded(weft::connect(&format!("ws://{}/", server.addr)))
-        .await
-        .unwrap_err();
+    let url = format!("ws://{}/", server.addr);
+    // The server's TLS alert, not a hang or a confusing HTTP parse error.
+    let err = bounded(weft::connect(&url)).await.unwrap_err();
     assert!(
-        matches!(
-            err,
-            weft::client::Error::Handshake(_) | weft::client::Error::Io(_)
-        ),
-        "{err}"
+        matches!(&err, weft::client::Error::ServerExpectsTls { url: named } if *named == url),
+        "{err:?}"
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "no hang: {:?}",
-        started.elapsed()
+    assert_eq!(
+        err.to_string(),
+        format!("the server at {url} answered with TLS: use wss:// instead of ws://")
     );
     server.shutdown().await.unwrap();
 }
@@ -242,18 +236,7 @@ async fn bare_wss_server(
     SocketAddr,
     tokio::task::JoinHandle<tokio_rustls::server::TlsStream<TcpStream>>,
 ) {
-    let (cert, key) = ca.issue(&[host], false);
-    let chain = vec![rustls::pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()];
-    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .unwrap();
-    let tls = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let tls = tokio_rustls::TlsAcceptor::from(ca.0.rustls_server_config(&[host]));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let upgraded = tokio::spawn(async move {

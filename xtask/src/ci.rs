@@ -19,6 +19,8 @@ const FACADE_FEATURES: &[&str] = &[
     "server,deflate",
     "client,server",
     "native-roots",
+    "hyper",
+    "axum",
 ];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {

@@ -158,12 +158,13 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), Error> {
         None => Some(args.duration.unwrap_or(DEFAULT_DURATION)),
     };
     let report = load(&setup, &opener, args.messages, duration, show_progress).await?;
-    let out = if args.json {
-        report.to_json().to_string()
-    } else {
-        report.render().trim_end().to_owned()
-    };
-    write_stdout_line(&out)?;
+    // A run in which nothing came back measured nothing: the text report would only show
+    // zeros, so the error line alone says what happened. Scripts still get their JSON line.
+    if args.json {
+        write_stdout_line(&report.to_json().to_string())?;
+    } else if report.counts.echoed > 0 {
+        write_stdout_line(report.render().trim_end())?;
+    }
     verdict(&report)
 }
 
@@ -179,7 +180,7 @@ fn builder(args: &BenchArgs) -> Result<ClientBuilder, Error> {
         .client
         .builder(&args.url)?
         .deflate(DeflateConfig::default().enabled(args.deflate))
-        .limits(limits))
+        .limits(args.client.limits(limits)))
 }
 
 /// Opens the connections, runs the load, and gathers what every connection counted.
@@ -313,6 +314,14 @@ fn verdict(report: &Report) -> Result<(), Error> {
     let counts = &report.counts;
     if counts.errors() == 0 && counts.lost() == 0 {
         return Ok(());
+    }
+    if counts.echoed == 0 {
+        let why = report
+            .first_error
+            .as_deref()
+            .map(|error| format!(": {error}"))
+            .unwrap_or_default();
+        return Err(Error::BenchFailed(format!("no echo came back{why}")));
     }
     let first = report
         .first_error
@@ -643,6 +652,22 @@ mod tests {
             err,
             "bench failed: 1 of 8 echoes wrong, 2 missing, 1 of 2 connections failed \
              (first: connection failed: reset)"
+        );
+        let nothing = Counts {
+            sent: 1,
+            failed_connections: 1,
+            ..Counts::default()
+        };
+        let err = verdict(&report(
+            nothing,
+            Some("the server closed the connection with 1009 (message too big)"),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "bench failed: no echo came back: the server closed the connection with 1009 \
+             (message too big)"
         );
     }
 }

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 use http::{HeaderName, HeaderValue};
-use weft::{ClientBuilder, ClientTls, DeflateConfig, Http2Mode};
+use weft::{ClientBuilder, ClientTls, DeflateConfig, Http2Mode, Limits, Proxy};
 
 use crate::error::Error;
+use crate::size::parse_size;
 
 /// How to open a connection.
 #[derive(Debug, Args)]
@@ -33,12 +34,50 @@ pub(crate) struct ClientArgs {
     /// wss://, prior knowledge (h2c) over ws://; an error if the server does not speak it.
     #[arg(long)]
     pub(crate) http2: bool,
+
+    /// Connect through this proxy: http://[user:password@]host[:port] (HTTP CONNECT),
+    /// https://… (the same over TLS), socks5h://… (SOCKS5, the proxy resolves names) or
+    /// socks5://… (SOCKS5, names resolved here).
+    #[arg(long, value_name = "URL", conflicts_with = "proxy_from_env")]
+    proxy: Option<String>,
+
+    /// Connect through the proxy named by https_proxy (for wss://), http_proxy (for ws://) or
+    /// all_proxy, except for the hosts in no_proxy (each also in upper case).
+    #[arg(long)]
+    proxy_from_env: bool,
+
+    /// Follow up to N redirects (301, 302, 303, 307, 308) in answer to the handshake; never
+    /// from wss:// to ws://. [default: 0, a redirect is an error]
+    #[arg(long, value_name = "N", default_value = "0")]
+    max_redirects: usize,
+
+    /// The largest message (and frame) accepted from the server, in bytes; takes KiB, MiB and
+    /// GiB suffixes. [default: 64MiB messages, 16MiB frames]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    max_message_size: Option<usize>,
 }
 
 impl ClientArgs {
     /// A builder for `url` with these options.
     pub(crate) fn builder(&self, url: &str) -> Result<ClientBuilder, Error> {
-        let mut builder = ClientBuilder::new(url);
+        let mut builder = ClientBuilder::new(url)
+            .max_redirects(self.max_redirects)
+            .limits(self.limits(Limits::default()));
+        if let Some(proxy) = &self.proxy {
+            builder = builder.proxy(Proxy::parse(proxy).map_err(Error::Proxy)?);
+        }
+        if self.proxy_from_env {
+            // A bad variable is reported now, as the flag's error; a bad URL is reported when
+            // connecting, like any other.
+            if let Err(
+                err @ (weft::client::Error::InvalidProxy { .. }
+                | weft::client::Error::UnsupportedProxyScheme { .. }),
+            ) = Proxy::from_env(url)
+            {
+                return Err(Error::Proxy(err));
+            }
+            builder = builder.proxy_from_env();
+        }
         if self.http2 {
             builder = builder.http2(Http2Mode::Required);
         }
@@ -69,6 +108,16 @@ impl ClientArgs {
             })?;
         }
         Ok(builder)
+    }
+}
+
+impl ClientArgs {
+    /// `limits` with `--max-message-size`, if given, for messages and frames.
+    pub(crate) fn limits(&self, limits: Limits) -> Limits {
+        match self.max_message_size {
+            Some(max) => limits.max_message_size(max).max_frame_size(max),
+            None => limits,
+        }
     }
 }
 

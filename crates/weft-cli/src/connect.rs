@@ -1,15 +1,19 @@
-//! `weft connect URL`: sends each stdin line as a text message and prints every message that
-//! arrives; closes with 1000 at the end of stdin (or on Ctrl-C).
+//! `weft connect URL`: sends each stdin line as a text message (or a file, or all of stdin, as
+//! one binary message) and prints every message that arrives; closes with 1000 at the end of
+//! stdin (or on Ctrl-C), and says on stderr how the server closed, if it did.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use clap::Args;
+use base64::Engine as _;
+use clap::{Args, ValueEnum};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use weft::{CloseCode, CloseFrame, Message, WebSocketReader, WebSocketWriter};
 
 use crate::client::ClientArgs;
-use crate::error::Error;
+use crate::error::{Error, close_text};
 
 /// `--help` examples.
 pub(crate) const EXAMPLES: &str = "\
@@ -18,9 +22,15 @@ Examples:
   echo hello | weft connect ws://127.0.0.1:9001
   weft connect ws://127.0.0.1:9001/chat --subprotocol chat.v1 -H 'Authorization: Bearer abc'
   weft connect wss://localhost:9001 --ca ca.pem      # trust a private certificate authority
+  weft connect ws://127.0.0.1:9001 --send-binary frame.bin --print-binary hex < /dev/null
+  head -c 1024 /dev/urandom | weft connect ws://127.0.0.1:9001 --send-binary - --print-binary base64
+  weft connect wss://example.com/feed --proxy http://user:pass@proxy.corp:3128
+  weft connect ws://127.0.0.1:9001 --proxy socks5h://127.0.0.1:1080
 
-Text messages are printed as they are, one per line; binary ones as <binary N bytes>.
-The exit status is 0 when the connection closes cleanly (1000 or 1001), 1 otherwise.";
+Text messages are printed as they are, one per line; binary ones as <binary N bytes>, or in
+hex or base64 with --print-binary. When the server closes the connection, its close code and
+reason go to stderr. The exit status is 0 when the connection closes cleanly (1000 or 1001),
+1 otherwise.";
 
 /// The arguments of `weft connect`.
 #[derive(Debug, Args)]
@@ -35,7 +45,52 @@ pub(crate) struct ConnectArgs {
     /// Print received pings and pongs to stderr.
     #[arg(long)]
     show_pings: bool,
+
+    /// Send FILE as one binary message first, then the lines of stdin as usual; `-` sends
+    /// all of stdin (to its end) as the one binary message instead.
+    #[arg(long, value_name = "FILE")]
+    send_binary: Option<PathBuf>,
+
+    /// How to print binary messages, one per line.
+    #[arg(long, value_enum, value_name = "HOW", default_value = "summary")]
+    print_binary: BinaryFormat,
 }
+
+/// How binary messages are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum BinaryFormat {
+    /// `<binary N bytes>`.
+    Summary,
+    /// Lower-case hex digits, two per byte.
+    Hex,
+    /// Standard base64 with padding.
+    Base64,
+}
+
+impl BinaryFormat {
+    /// The line for a binary message.
+    fn line(self, data: &[u8]) -> String {
+        match self {
+            BinaryFormat::Summary => format!("<binary {} bytes>\n", data.len()),
+            BinaryFormat::Hex => {
+                let mut line = String::with_capacity(data.len() * 2 + 1);
+                for byte in data {
+                    line.push(char::from(HEX[usize::from(byte >> 4)]));
+                    line.push(char::from(HEX[usize::from(byte & 0x0f)]));
+                }
+                line.push('\n');
+                line
+            }
+            BinaryFormat::Base64 => {
+                let mut line = base64::engine::general_purpose::STANDARD.encode(data);
+                line.push('\n');
+                line
+            }
+        }
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// How many stdin lines may wait to be sent before the stdin reader waits.
 const LINES_QUEUED: usize = 64;
@@ -43,6 +98,14 @@ const LINES_QUEUED: usize = 64;
 /// Connects, sends stdin lines until stdin ends, then closes and waits for the close to finish.
 pub(crate) async fn run(args: ConnectArgs) -> Result<(), Error> {
     let builder = args.client.builder(&args.url)?;
+    let binary = match &args.send_binary {
+        Some(path) => Some(binary_message(path).await?),
+        None => None,
+    };
+    let whole_stdin = args
+        .send_binary
+        .as_ref()
+        .is_some_and(|path| path.as_os_str() == "-");
     let (ws, response) = builder.connect().await.map_err(Error::Connect)?;
     let interactive = std::io::stdin().is_terminal();
     if interactive {
@@ -59,21 +122,57 @@ pub(crate) async fn run(args: ConnectArgs) -> Result<(), Error> {
     }
 
     let (reader, mut writer) = ws.split();
-    let mut lines = stdin_lines();
-    let receiving = receive(reader, args.show_pings);
+    // Set once our close frame is on its way: a close frame from the server after it is the
+    // answer, not the server closing.
+    let closing = AtomicBool::new(false);
+    let receiving = receive(reader, args.show_pings, args.print_binary, &closing);
     tokio::pin!(receiving);
 
     // Send until stdin ends or Ctrl-C, unless the server ends the connection first.
+    let sending = async {
+        if let Some(message) = binary {
+            // A send that fails is left to the receiving side to report, as for lines.
+            if writer.send(message).await.is_err() {
+                return Ok(());
+            }
+        }
+        if !whole_stdin {
+            send_lines(&mut writer, &mut stdin_lines()).await?;
+        }
+        Ok(())
+    };
     let sent = tokio::select! {
         received = &mut receiving => return received,
-        sent = send_lines(&mut writer, &mut lines) => sent,
+        sent = sending => sent,
         () = ctrl_c() => Ok(()),
     };
+    closing.store(true, Ordering::Release);
     // If the close cannot be sent, the connection is already over and the receiving side
     // reports why.
     let _ = writer.close(CloseCode::NORMAL, "").await;
     let received = receiving.await;
     sent.and(received)
+}
+
+/// The message of `--send-binary`: the file's bytes, or all of stdin for `-`. Read before
+/// connecting, so that a missing file fails without touching the server.
+async fn binary_message(path: &Path) -> Result<Message, Error> {
+    let data = if path.as_os_str() == "-" {
+        // A blocking read of a terminal cannot be cancelled; it runs on a thread of its own.
+        tokio::task::spawn_blocking(|| {
+            let mut data = Vec::new();
+            std::io::stdin().lock().read_to_end(&mut data).map(|_| data)
+        })
+        .await
+        .map_err(|err| Error::Stdin(std::io::Error::other(err)))?
+        .map_err(Error::Stdin)?
+    } else {
+        std::fs::read(path).map_err(|source| Error::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?
+    };
+    Ok(Message::binary(data))
 }
 
 /// Sends each line as a text message until stdin ends. A send that fails ends the sending
@@ -97,8 +196,14 @@ where
     Ok(())
 }
 
-/// Prints every message until the connection ends, then says whether it ended cleanly.
-async fn receive<S>(mut reader: WebSocketReader<S>, show_pings: bool) -> Result<(), Error>
+/// Prints every message until the connection ends, then says whether it ended cleanly; a
+/// clean close by the server (not an answer to ours) is reported on stderr too.
+async fn receive<S>(
+    mut reader: WebSocketReader<S>,
+    show_pings: bool,
+    binary: BinaryFormat,
+    closing: &AtomicBool,
+) -> Result<(), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -110,7 +215,7 @@ where
     while let Some(message) = reader.next().await {
         let line = match message {
             Ok(Message::Text(text)) => format!("{}\n", text.as_str()),
-            Ok(Message::Binary(data)) => format!("<binary {} bytes>\n", data.len()),
+            Ok(Message::Binary(data)) => binary.line(&data),
             Ok(Message::Ping(data)) => {
                 if show_pings {
                     eprintln!("<ping {} bytes>", data.len());
@@ -124,6 +229,16 @@ where
                 continue;
             }
             Ok(Message::Close(frame)) => {
+                let clean = frame
+                    .as_ref()
+                    .is_none_or(|frame| CLEAN.contains(&frame.code()));
+                // An unclean close is the command's error line; a clean one is said here.
+                if ending.is_none() && clean && !closing.load(Ordering::Acquire) {
+                    eprintln!(
+                        "weft: server closed the connection with {}",
+                        close_text(frame.as_ref())
+                    );
+                }
                 ending.get_or_insert(Ok(frame));
                 continue;
             }

@@ -3,8 +3,11 @@
 use std::fmt;
 use std::io;
 
-use weft::CloseFrame;
+use weft::codec::ProtocolError;
 use weft::handshake::Error as HandshakeError;
+use weft::{CloseCode, CloseFrame};
+
+use crate::size::bytes;
 
 /// Why a command failed. `main` prints it as `weft: {error}` and exits with status 1.
 #[derive(Debug)]
@@ -41,6 +44,8 @@ pub(crate) enum Error {
         /// The header as given.
         header: String,
     },
+    /// `--proxy` (or a proxy variable, with `--proxy-from-env`) is not a usable proxy URL.
+    Proxy(weft::client::Error),
     /// The connection could not be opened: bad URL, unreachable host, or a refused handshake.
     Connect(weft::client::Error),
     /// The connection failed after the handshake (a protocol error, or closed without a
@@ -92,16 +97,13 @@ impl fmt::Display for Error {
                     "invalid --header {header:?}: not a valid HTTP header name and value"
                 )
             }
+            Self::Proxy(err) => write!(f, "--proxy: {err}"),
             Self::Connect(err) => fmt_connect_error(f, err),
-            Self::Connection(err) => write!(f, "connection failed: {err}"),
-            Self::ClosedByServer(frame) if frame.reason().is_empty() => {
-                write!(f, "server closed the connection with {}", frame.code())
-            }
+            Self::Connection(err) => write!(f, "connection failed: {}", describe(err)),
             Self::ClosedByServer(frame) => write!(
                 f,
-                "server closed the connection with {}: {}",
-                frame.code(),
-                one_line(frame.reason())
+                "server closed the connection with {}",
+                close_text(Some(frame))
             ),
             Self::NoCloseFrame => f.write_str("connection ended without a close frame"),
             Self::Stdin(err) => write!(f, "cannot read stdin: {err}"),
@@ -132,7 +134,9 @@ impl std::error::Error for Error {
             }
             Self::Bind { source, .. } | Self::ReadFile { source, .. } => Some(source),
             Self::ServerSettings(err) => Some(err),
-            Self::Connect(err) | Self::BenchConnect { source: err, .. } => Some(err),
+            Self::Connect(err) | Self::Proxy(err) | Self::BenchConnect { source: err, .. } => {
+                Some(err)
+            }
             Self::Connection(err) => Some(err),
             Self::InvalidHeader { .. }
             | Self::Tls { .. }
@@ -145,16 +149,86 @@ impl std::error::Error for Error {
 }
 
 /// A refused handshake shows the status and the first line of the body the server sent, which
-/// usually says why; other failures say what they are.
+/// usually says why; an answer that is neither a refusal nor an upgrade (200, a redirect not
+/// followed) says that the server did not upgrade; other failures say what they are, in
+/// terms of the command's flags.
 fn fmt_connect_error(f: &mut fmt::Formatter<'_>, err: &weft::client::Error) -> fmt::Result {
-    let weft::client::Error::Handshake(HandshakeError::Refused { response, .. }) = err else {
-        return write!(f, "{err}");
+    let response = match err {
+        weft::client::Error::Handshake(HandshakeError::Refused { response, .. }) => response,
+        weft::client::Error::TooManyRedirects { limit, location } => {
+            return write!(
+                f,
+                "more than {limit} redirects (the last one to {location}); raise --max-redirects"
+            );
+        }
+        weft::client::Error::WebSocket(err) => return f.write_str(&describe(err)),
+        other => return write!(f, "{other}"),
     };
-    write!(f, "server refused the connection: {}", response.status())?;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        write!(
+            f,
+            "the server did not upgrade to WebSocket: it answered {status}"
+        )?;
+        if status.is_redirection() {
+            if let Some(location) = response
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|location| location.to_str().ok())
+            {
+                write!(f, " to {}", one_line(location))?;
+            }
+            return f.write_str(" (follow redirects with --max-redirects N)");
+        }
+        return Ok(());
+    }
+    write!(f, "server refused the connection: {status}")?;
     let body = String::from_utf8_lossy(response.body());
     match body.lines().map(str::trim).find(|line| !line.is_empty()) {
         Some(line) => write!(f, ": {}", one_line(line)),
         None => Ok(()),
+    }
+}
+
+/// A connection error in the command's terms: a limit names the flag that sets it
+/// (`--max-message-size`), not the library setting.
+pub(crate) fn describe(err: &weft::Error) -> String {
+    let weft::Error::Protocol(violation) = err else {
+        return err.to_string();
+    };
+    let size = |n: u64| bytes(usize::try_from(n).unwrap_or(usize::MAX));
+    let what = match violation {
+        ProtocolError::MessageTooLarge { size: got, limit } => format!(
+            "a message of {} exceeds the limit of {} (--max-message-size)",
+            size(*got),
+            bytes(*limit)
+        ),
+        ProtocolError::FrameTooLarge { size: got, limit } => format!(
+            "a frame of {} exceeds the limit of {} (--max-message-size)",
+            size(*got),
+            bytes(*limit)
+        ),
+        ProtocolError::InflatedTooLarge { limit } => format!(
+            "a compressed message exceeds the limit of {} once decompressed (--max-message-size)",
+            bytes(*limit)
+        ),
+        ProtocolError::TooManyFragments { limit } => {
+            format!("a message came in more than {limit} frames")
+        }
+        other => other.to_string(),
+    };
+    format!(
+        "protocol error, closed with {}: {what}",
+        violation.close_code()
+    )
+}
+
+/// How a peer closed a connection, on one line: `1009 (message too big): reason`.
+pub(crate) fn close_text(frame: Option<&CloseFrame>) -> String {
+    match frame {
+        None => format!("{} (no status code)", CloseCode::NO_STATUS.as_u16()),
+        Some(frame) if frame.reason().is_empty() => frame.code().to_string(),
+        Some(frame) => format!("{}: {}", frame.code(), one_line(frame.reason())),
     }
 }
 
@@ -198,6 +272,47 @@ mod tests {
             refused(503, "").to_string(),
             "server refused the connection: 503 Service Unavailable"
         );
+    }
+
+    #[test]
+    fn an_answer_that_is_not_an_upgrade_is_not_called_a_refusal() {
+        assert_eq!(
+            refused(200, "hello").to_string(),
+            "the server did not upgrade to WebSocket: it answered 200 OK"
+        );
+        let response = http::Response::builder()
+            .status(308)
+            .header("location", "wss://example.com/new")
+            .body(Bytes::new())
+            .expect("a valid response");
+        let redirect = Error::Connect(weft::client::Error::Handshake(HandshakeError::Refused {
+            response: Box::new(response),
+            body_complete: true,
+        }));
+        assert_eq!(
+            redirect.to_string(),
+            "the server did not upgrade to WebSocket: it answered 308 Permanent Redirect to \
+             wss://example.com/new (follow redirects with --max-redirects N)"
+        );
+    }
+
+    #[test]
+    fn limits_are_named_by_their_flags() {
+        let too_big = weft::Error::Protocol(ProtocolError::MessageTooLarge {
+            size: 70 << 20,
+            limit: 64 << 20,
+        });
+        assert_eq!(
+            Error::Connection(too_big).to_string(),
+            "connection failed: protocol error, closed with 1009 (message too big): a message \
+             of 70 MiB exceeds the limit of 64 MiB (--max-message-size)"
+        );
+        let bomb = weft::Error::Protocol(ProtocolError::InflatedTooLarge { limit: 1 << 20 });
+        assert!(describe(&bomb).ends_with(
+            "a compressed message exceeds the limit of 1 MiB once decompressed (--max-message-size)"
+        ));
+        assert!(!describe(&bomb).contains("max_message_size"));
+        assert_eq!(close_text(None), "1005 (no status code)");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use clap::Args;
 use weft::server::{Accepted, ServerStream};
 use weft::{Acceptor, DeflateConfig, Limits, Message, OriginPolicy, Server, TlsConfig, WebSocket};
 
-use crate::error::Error;
+use crate::error::{Error, describe};
 use crate::size::parse_size;
 
 /// `--help` examples.
@@ -182,7 +182,7 @@ async fn echo(mut ws: WebSocket<ServerStream>, accepted: Accepted, quiet: bool) 
         return;
     }
     match (failure, close) {
-        (Some(err), _) => eprintln!("weft: {peer} failed: {err}"),
+        (Some(err), _) => eprintln!("weft: {peer} failed: {}", describe(&err)),
         (None, Some(Some(frame))) => eprintln!("weft: {peer} closed with {}", frame.code()),
         (None, _) => eprintln!("weft: {peer} closed"),
     }

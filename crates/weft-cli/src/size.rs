@@ -29,9 +29,33 @@ pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
     count.checked_mul(1 << shift).ok_or_else(too_large)
 }
 
+/// A byte count as the size flags take it: `20 B`, `64 KiB`, `1.5 MiB`.
+pub(crate) fn bytes(size: usize) -> String {
+    const UNITS: [(&str, usize); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, scale) in UNITS {
+        if size >= scale {
+            let value = size as f64 / scale as f64;
+            return if size.is_multiple_of(scale) {
+                format!("{} {unit}", size / scale)
+            } else {
+                format!("{value:.1} {unit}")
+            };
+        }
+    }
+    format!("{size} B")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_as_the_flags_take_them() {
+        assert_eq!(bytes(20), "20 B");
+        assert_eq!(bytes(1 << 10), "1 KiB");
+        assert_eq!(bytes(64 << 10), "64 KiB");
+        assert_eq!(bytes(1536 << 10), "1.5 MiB");
+    }
 
     #[test]
     fn sizes_take_binary_suffixes() {

@@ -25,8 +25,13 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    fn start_with(args: &[&str]) -> Self {
         let mut child = weft()
             .args(["serve", "--listen", "127.0.0.1:0", "--quiet"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -163,4 +168,43 @@ fn nothing_listening_is_one_clear_line() {
         "{stderr}"
     );
     assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn a_run_the_server_closed_shows_the_close_and_no_statistics() {
+    let server = Server::start_with(&["--max-message-size", "16"]);
+    let output = run(&["bench", &server.url, "--size", "100", "--messages", "3"]);
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with(
+            "weft: bench failed: no echo came back: the server closed the connection with 1009 \
+             (message too big)"
+        ),
+        "{stderr}"
+    );
+    // Nothing was measured, so there is no report of zeros.
+    assert!(output.stdout.is_empty(), "{output:?}");
+
+    // A script asking for JSON still gets its line, with the reason in it.
+    let output = run(&[
+        "bench",
+        &server.url,
+        "--size",
+        "100",
+        "--messages",
+        "3",
+        "--json",
+    ]);
+    assert!(!output.status.success());
+    let report = json(&output);
+    assert_eq!(report["echoed"], 0);
+    assert!(
+        report["first_error"]
+            .as_str()
+            .is_some_and(|error| error.contains("1009 (message too big)")),
+        "{report}"
+    );
 }

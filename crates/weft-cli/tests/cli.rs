@@ -1,8 +1,15 @@
 //! The `weft` binary end to end: `serve` on a free port, its demo page over raw HTTP, `connect`
-//! against it, and the failures a user sees. Every wait is bounded by [`TIMEOUT`].
+//! against it (through proxies too: Debian's tinyproxy, started by the test), and the failures
+//! a user sees. Every wait is bounded by [`TIMEOUT`].
+
+#[path = "../../../tests/peers/peers.rs"]
+#[allow(dead_code, reason = "shared with tests/, which use the other peers")]
+mod peers;
+#[path = "../../../tests/peers/proxies.rs"]
+mod proxies;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -113,7 +120,18 @@ struct Outcome {
 
 /// Runs `weft ARGS…` with `input` on stdin (then closed) until it exits.
 fn run(args: &[&str], input: &str) -> Outcome {
-    let mut child = weft()
+    run_with_env(args, input, &[])
+}
+
+/// [`run`] with these environment variables set (and the proxy variables of the test's own
+/// environment removed, so that only the test decides them).
+fn run_with_env(args: &[&str], input: &str, env: &[(&str, &str)]) -> Outcome {
+    let mut command = weft();
+    for name in PROXY_VARIABLES {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    let mut child = command
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -144,8 +162,13 @@ struct Session {
 
 impl Session {
     fn start(url: &str) -> Self {
+        Self::start_with(url, &[])
+    }
+
+    fn start_with(url: &str, args: &[&str]) -> Self {
         let mut child = weft()
             .args(["connect", url])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -368,10 +391,14 @@ fn sigint_shuts_the_server_down_gracefully() {
         "{log:?}"
     );
 
-    // The client was sent 1001 (going away), a clean close: it exits 0 with stdin still open.
+    // The client was sent 1001 (going away), a clean close: it exits 0 with stdin still open,
+    // and says how the server closed.
     let outcome = session.finish();
     assert!(outcome.status.success(), "{outcome:?}");
-    assert_eq!(outcome.stderr, Vec::<String>::new());
+    assert_eq!(
+        outcome.stderr,
+        ["weft: server closed the connection with 1001 (going away): server shutting down"]
+    );
 }
 
 #[cfg(unix)]
@@ -467,5 +494,320 @@ fn tls_files_that_do_not_exist_are_named() {
         outcome.stderr[0]
             .starts_with("weft: /nonexistent/c.pem: invalid TLS settings: cannot read"),
         "{outcome:?}"
+    );
+}
+
+/// The proxy variables `--proxy-from-env` reads.
+const PROXY_VARIABLES: [&str; 8] = [
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
+
+#[test]
+fn invalid_ports_are_errors_that_name_them() {
+    for port in ["99999", "65536", "abc"] {
+        let url = format!("ws://127.0.0.1:{port}");
+        let outcome = run(&["connect", &url], "");
+        assert_fails_with(
+            &outcome,
+            &format!("invalid URL {url:?}: the port {port:?} is not a number from 1 to 65535"),
+        );
+    }
+}
+
+#[test]
+fn a_ws_url_to_a_tls_port_hints_at_wss() {
+    let (dir, _ca, cert, key) = private_pki();
+    let server = Server::start(&["--tls-cert", &cert, "--tls-key", &key]);
+    let url = format!("ws://localhost:{}", server.addr.port());
+    let outcome = run(&["connect", &url], "x\n");
+    assert_fails_with(
+        &outcome,
+        &format!("weft: the server at {url} answered with TLS: use wss:// instead of ws://"),
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A server that answers every request with `answer` (after reading its head), for `count`
+/// connections.
+fn answering(answer: String, count: usize) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local_addr");
+    thread::spawn(move || {
+        for _ in 0..count {
+            let Ok((mut tcp, _)) = listener.accept() else {
+                return;
+            };
+            let _ = tcp.set_read_timeout(Some(TIMEOUT));
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && tcp.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            let _ = tcp.write_all(answer.as_bytes());
+        }
+    });
+    addr
+}
+
+#[test]
+fn an_answer_that_is_not_an_upgrade_says_the_server_did_not_upgrade() {
+    let addr = answering(
+        "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nhello\n".to_owned(),
+        1,
+    );
+    let outcome = run(&["connect", &format!("ws://{addr}/")], "");
+    assert_fails_with(
+        &outcome,
+        "weft: the server did not upgrade to WebSocket: it answered 200 OK",
+    );
+    assert_eq!(
+        outcome.stderr[0].len(),
+        "weft: the server did not upgrade to WebSocket: it answered 200 OK".len()
+    );
+}
+
+#[test]
+fn redirects_are_named_and_followed_with_max_redirects() {
+    let server = Server::start(&[]);
+    let redirect = format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nLocation: ws://{}/moved\r\nContent-Length: 0\r\n\r\n",
+        server.addr
+    );
+    let addr = answering(redirect, 2);
+    let url = format!("ws://{addr}/old");
+    let outcome = run(&["connect", &url], "");
+    assert_fails_with(
+        &outcome,
+        &format!(
+            "weft: the server did not upgrade to WebSocket: it answered 307 Temporary Redirect \
+             to ws://{}/moved (follow redirects with --max-redirects N)",
+            server.addr
+        ),
+    );
+    let outcome = run(&["connect", &url, "--max-redirects", "1"], "followed\n");
+    assert!(outcome.status.success(), "{outcome:?}");
+    assert_eq!(outcome.stdout, ["followed"]);
+    let logged = server.stderr.next("the server's log of the connection");
+    assert!(logged.ends_with("connected to /moved"), "{logged}");
+}
+
+#[test]
+fn binary_messages_go_from_a_file_or_stdin_and_print_as_hex_or_base64() {
+    let server = Server::start(&[]);
+    let dir = std::env::temp_dir().join(format!("weft-cli-binary-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("message.bin");
+    std::fs::write(&file, [0x00, 0x01, 0x7f, 0xff, b'\n']).expect("write");
+    let file = file.display().to_string();
+
+    // The file first, then the lines of stdin.
+    let outcome = run(
+        &[
+            "connect",
+            &server.url(),
+            "--send-binary",
+            &file,
+            "--print-binary",
+            "hex",
+        ],
+        "a line after it\n",
+    );
+    assert!(outcome.status.success(), "{outcome:?}");
+    assert_eq!(outcome.stdout, ["00017fff0a", "a line after it"]);
+    // All of stdin as one message.
+    let outcome = run(
+        &[
+            "connect",
+            &server.url(),
+            "--send-binary",
+            "-",
+            "--print-binary",
+            "base64",
+        ],
+        "two\nlines\n",
+    );
+    assert!(outcome.status.success(), "{outcome:?}");
+    assert_eq!(outcome.stdout, ["dHdvCmxpbmVzCg=="]);
+    let outcome = run(&["connect", &server.url(), "--send-binary", &file], "");
+    assert_eq!(outcome.stdout, ["<binary 5 bytes>"]);
+    // A file that is not there fails before connecting.
+    let outcome = run(
+        &[
+            "connect",
+            &server.url(),
+            "--send-binary",
+            "/nonexistent/message.bin",
+        ],
+        "",
+    );
+    assert_fails_with(&outcome, "weft: cannot read /nonexistent/message.bin: ");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_limit_names_its_flag() {
+    let server = Server::start(&[]);
+    let mut session = Session::start_with(&server.url(), &["--max-message-size", "8"]);
+    session.send("more than eight bytes");
+    let outcome = session.finish();
+    assert_fails_with(
+        &outcome,
+        "weft: connection failed: protocol error, closed with 1009 (message too big): a frame \
+         of 21 B exceeds the limit of 8 B (--max-message-size)",
+    );
+}
+
+#[test]
+fn proxy_variables_are_read_only_with_proxy_from_env_and_no_proxy_is_honoured() {
+    let server = Server::start(&[]);
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port");
+    let proxy = format!("http://{closed}");
+    let env = [("http_proxy", proxy.as_str())];
+    // Without the flag the variables are not read.
+    let outcome = run_with_env(&["connect", &server.url()], "direct\n", &env);
+    assert!(outcome.status.success(), "{outcome:?}");
+    // With it, the (unreachable) proxy is used...
+    let outcome = run_with_env(&["connect", &server.url(), "--proxy-from-env"], "x\n", &env);
+    assert_fails_with(&outcome, &format!("weft: cannot reach the proxy {proxy}: "));
+    // ...except for the hosts in no_proxy.
+    let env = [
+        ("http_proxy", proxy.as_str()),
+        ("NO_PROXY", "localhost,127.0.0.1"),
+    ];
+    let outcome = run_with_env(
+        &["connect", &server.url(), "--proxy-from-env"],
+        "exempt\n",
+        &env,
+    );
+    assert!(outcome.status.success(), "{outcome:?}");
+    assert_eq!(outcome.stdout, ["exempt"]);
+    // A bad variable is named.
+    let env = [("http_proxy", "http://proxy:99999")];
+    let outcome = run_with_env(&["connect", &server.url(), "--proxy-from-env"], "", &env);
+    assert_fails_with(
+        &outcome,
+        "weft: --proxy: invalid proxy URL \"http://proxy:99999\": the port \"99999\" is not a \
+         number from 1 to 65535 (from the variable http_proxy)",
+    );
+}
+
+#[test]
+fn bad_proxy_urls_are_one_line_each() {
+    for (proxy, expected) in [
+        (
+            "socks4://127.0.0.1:1080",
+            "weft: --proxy: unsupported proxy scheme \"socks4\"",
+        ),
+        (
+            "http://:3128",
+            "weft: --proxy: invalid proxy URL \"http://:3128\"",
+        ),
+        (
+            "http://alice:secret@127.0.0.1:abc",
+            "weft: --proxy: invalid proxy URL \"http://alice:***@127.0.0.1:abc\"",
+        ),
+    ] {
+        let outcome = run(&["connect", "ws://127.0.0.1:9/", "--proxy", proxy], "");
+        assert_fails_with(&outcome, expected);
+        assert!(!outcome.stderr[0].contains("secret"), "{outcome:?}");
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
+fn connect_through_tinyproxy_and_each_proxy_failure_in_one_line() {
+    use proxies::{ProxyServer, Tinyproxy};
+
+    let peers = peers::Peers::get();
+    let server = Server::start(&[]);
+    let proxy = ProxyServer::tinyproxy(
+        &peers,
+        &Tinyproxy {
+            basic_auth: Some(("alice", "s3cret")),
+            ..Tinyproxy::default()
+        },
+    );
+    let good = proxy.url("http", Some(("alice", "s3cret")));
+    let outcome = run(
+        &["connect", &server.url(), "--proxy", &good],
+        "via tinyproxy\n",
+    );
+    assert!(outcome.status.success(), "{outcome:?}\n{}", proxy.log());
+    assert_eq!(outcome.stdout, ["via tinyproxy"]);
+    assert!(
+        proxy
+            .log()
+            .contains(&format!("CONNECT {} HTTP/1.1", server.addr)),
+        "{}",
+        proxy.log()
+    );
+    // The same, from the environment.
+    let outcome = run_with_env(
+        &["connect", &server.url(), "--proxy-from-env"],
+        "via the environment\n",
+        &[("HTTP_PROXY", good.as_str())],
+    );
+    assert!(outcome.status.success(), "{outcome:?}");
+    assert_eq!(outcome.stdout, ["via the environment"]);
+
+    let shown = proxy.url("http", None);
+    let wrong = proxy.url("http", Some(("alice", "wrong")));
+    let outcome = run(&["connect", &server.url(), "--proxy", &wrong], "");
+    assert_fails_with(
+        &outcome,
+        &format!("weft: the proxy {shown} refused the username and password (401 Unauthorized)"),
+    );
+    let refusing = ProxyServer::tinyproxy(
+        &peers,
+        &Tinyproxy {
+            connect_ports: vec![443],
+            ..Tinyproxy::default()
+        },
+    );
+    let outcome = run(
+        &[
+            "connect",
+            &server.url(),
+            "--proxy",
+            &refusing.url("http", None),
+        ],
+        "",
+    );
+    assert_fails_with(
+        &outcome,
+        &format!(
+            "weft: the proxy {} refused to connect to {}: 403 Forbidden",
+            refusing.url("http", None),
+            server.addr
+        ),
+    );
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port");
+    let outcome = run(
+        &[
+            "connect",
+            &server.url(),
+            "--proxy",
+            &format!("socks5h://{closed}"),
+        ],
+        "",
+    );
+    assert_fails_with(
+        &outcome,
+        &format!("weft: cannot reach the proxy socks5h://{closed}: "),
     );
 }

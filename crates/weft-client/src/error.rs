@@ -23,8 +23,97 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The port in the URL is not a number from 1 to 65535 (`:99999`, `:abc`, `:0`).
+    InvalidPort {
+        /// The URL as given.
+        url: String,
+        /// The port as written.
+        port: String,
+    },
     /// A header given to the builder has an invalid name or value.
     InvalidHeader,
+    /// A proxy URL cannot be used (no host, a bad port, credentials the proxy's protocol
+    /// cannot carry). The URL is shown without its password.
+    InvalidProxy {
+        /// The proxy URL, its password replaced by `***`.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A proxy URL names a protocol the client does not speak: `http://`, `https://`,
+    /// `socks5://` and `socks5h://` are supported.
+    UnsupportedProxyScheme {
+        /// The proxy URL, its password replaced by `***`.
+        url: String,
+        /// The scheme it names.
+        scheme: String,
+    },
+    /// The proxy could not be reached: its name did not resolve, or no address accepted the
+    /// TCP connection.
+    ProxyUnreachable {
+        /// The proxy, as `scheme://host:port`.
+        proxy: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TLS handshake with an `https://` proxy failed; the message says why in plain words.
+    ProxyTls {
+        /// The proxy, as `scheme://host:port`.
+        proxy: String,
+        /// What went wrong.
+        message: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The proxy asks for credentials, or refused the ones given (HTTP `407`, or SOCKS5
+    /// authentication).
+    ProxyAuth {
+        /// The proxy, as `scheme://host:port`.
+        proxy: String,
+        /// What the proxy said.
+        reason: String,
+    },
+    /// The proxy refused to open a tunnel to the server: an HTTP status other than 2xx, or a
+    /// SOCKS5 reply other than success (the target refused, is unreachable, or is not allowed).
+    ProxyRefused {
+        /// The proxy, as `scheme://host:port`.
+        proxy: String,
+        /// The server the tunnel was for, as `host:port`.
+        target: String,
+        /// The proxy's answer (`403 Forbidden`, `connection not allowed by ruleset`).
+        reason: String,
+    },
+    /// The proxy broke its protocol at one step of the negotiation: it answered something that
+    /// is not HTTP or SOCKS5, or closed the connection before finishing.
+    ProxyProtocol {
+        /// The proxy, as `scheme://host:port`.
+        proxy: String,
+        /// The step: `CONNECT`, or SOCKS5's `greeting`, `authentication`, `connect request`.
+        step: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// More redirects than [`ClientBuilder::max_redirects`](crate::ClientBuilder::max_redirects)
+    /// allows (a redirect loop, say).
+    TooManyRedirects {
+        /// The limit.
+        limit: usize,
+        /// Where the last redirect pointed.
+        location: String,
+    },
+    /// A `wss://` server redirected to `ws://`, which would carry the connection in the clear;
+    /// it is never followed.
+    InsecureRedirect {
+        /// The `wss://` URL that answered with the redirect.
+        from: String,
+        /// The `ws://` URL it pointed to.
+        to: String,
+    },
+    /// A `ws://` connection reached a server that answers with TLS: the URL should be `wss://`.
+    ServerExpectsTls {
+        /// The URL as given.
+        url: String,
+    },
     /// `wss://` needs TLS support, which this build does not have.
     TlsUnavailable,
     /// The TLS settings are unusable (a bad CA certificate).
@@ -53,7 +142,7 @@ pub enum Error {
     },
     /// A phase did not finish in time.
     Timeout {
-        /// `"connect"` or `"handshake"`.
+        /// `"connect"`, `"connect through the proxy"`, `"TLS handshake"` or `"handshake"`.
         phase: &'static str,
         /// The time allowed.
         after: Duration,
@@ -106,7 +195,46 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidUrl { url, reason } => write!(f, "invalid URL {url:?}: {reason}"),
+            Self::InvalidPort { url, port } => write!(
+                f,
+                "invalid URL {url:?}: the port {port:?} is not a number from 1 to 65535"
+            ),
             Self::InvalidHeader => f.write_str("invalid header name or value"),
+            Self::InvalidProxy { url, reason } => write!(f, "invalid proxy URL {url:?}: {reason}"),
+            Self::UnsupportedProxyScheme { url, scheme } => write!(
+                f,
+                "unsupported proxy scheme {scheme:?} in {url:?}: use http, https, socks5 or socks5h"
+            ),
+            Self::ProxyUnreachable { proxy, source } => {
+                write!(f, "cannot reach the proxy {proxy}: {source}")
+            }
+            Self::ProxyTls { message, .. } => f.write_str(message),
+            Self::ProxyAuth { proxy, reason } => write!(f, "the proxy {proxy} {reason}"),
+            Self::ProxyRefused {
+                proxy,
+                target,
+                reason,
+            } => write!(
+                f,
+                "the proxy {proxy} refused to connect to {target}: {reason}"
+            ),
+            Self::ProxyProtocol {
+                proxy,
+                step,
+                reason,
+            } => write!(f, "the proxy {proxy} failed at the {step} step: {reason}"),
+            Self::TooManyRedirects { limit, location } => write!(
+                f,
+                "too many redirects: more than {limit} (the last one to {location})"
+            ),
+            Self::InsecureRedirect { from, to } => write!(
+                f,
+                "refused to follow a redirect from {from} to {to}: it would leave TLS"
+            ),
+            Self::ServerExpectsTls { url } => write!(
+                f,
+                "the server at {url} answered with TLS: use wss:// instead of ws://"
+            ),
             Self::TlsUnavailable => {
                 f.write_str("wss:// needs TLS support (weft-client's `rustls` feature)")
             }
@@ -139,7 +267,9 @@ impl std::error::Error for Error {
         match self {
             Self::Resolve { source, .. }
             | Self::Connect { source, .. }
-            | Self::Tls { source, .. } => Some(source),
+            | Self::Tls { source, .. }
+            | Self::ProxyUnreachable { source, .. }
+            | Self::ProxyTls { source, .. } => Some(source),
             Self::Handshake(err) => Some(err),
             #[cfg(feature = "deflate")]
             Self::Deflate(err) => Some(err),

@@ -189,12 +189,16 @@ pub(crate) async fn connect(
 }
 
 /// Whether this transport is to carry HTTP/2: TLS chose `h2`, or cleartext (only reached
-/// when HTTP/2 with prior knowledge is asked for).
+/// when HTTP/2 with prior knowledge is asked for), directly or through a proxy's tunnel.
 fn speaks_h2(stream: &ClientStream) -> bool {
     match stream {
         ClientStream::Plain(_) => true,
         #[cfg(feature = "rustls")]
+        ClientStream::ProxyTls(_) => true,
+        #[cfg(feature = "rustls")]
         ClientStream::Tls(tls) => tls.get_ref().1.alpn_protocol() == Some(b"h2"),
+        #[cfg(feature = "rustls")]
+        ClientStream::TlsOverProxyTls(tls) => tls.get_ref().1.alpn_protocol() == Some(b"h2"),
         ClientStream::Http2(_) => false,
     }
 }
@@ -208,7 +212,7 @@ async fn start(
 ) -> Result<SendRequest<Bytes>, Error> {
     // Over cleartext nothing but the answer to the preface says whether the server speaks
     // HTTP/2: an HTTP/1.1 server refuses the preface as a bad request, or closes.
-    let cleartext = matches!(stream, ClientStream::Plain(_));
+    let cleartext = !stream.is_tls();
     let handshake = async {
         let (send_request, mut connection) = limits
             .client_builder()

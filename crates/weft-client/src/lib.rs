@@ -1,9 +1,11 @@
 //! The WebSocket client of weft, for tokio.
 //!
 //! [`connect`] opens a connection from a `ws://` URL; [`ClientBuilder`] adds headers,
-//! subprotocols, limits, timeouts; [`ClientBuilder::connect_on`] runs the handshake over a
-//! stream you opened yourself (a proxy tunnel, a Unix socket, an in-memory pipe). The result is
-//! a [`WebSocket`], a `Stream` and `Sink` of messages, and the server's `101` response.
+//! subprotocols, limits, timeouts, a [`Proxy`] (HTTP `CONNECT` or SOCKS5, or the one
+//! `https_proxy`/`http_proxy`/`all_proxy` name) and redirects;
+//! [`ClientBuilder::connect_on`] runs the handshake over a stream you opened yourself (a Unix
+//! socket, an in-memory pipe). The result is a [`WebSocket`], a `Stream` and `Sink` of
+//! messages, and the server's `101` response.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,9 +23,12 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
+mod authority;
 mod error;
 #[cfg(feature = "http2")]
 mod http2;
+mod proxy;
+mod redirect;
 mod stream;
 #[cfg(feature = "rustls")]
 mod tls;
@@ -37,10 +42,13 @@ use tokio::net::TcpStream;
 use weft_codec::{Connection, Role};
 use weft_handshake::{ClientHandshake, Parsed};
 
+use crate::proxy::{ProxySetting, Tunnel, TunnelSettings};
+
 pub use error::Error;
 #[cfg(feature = "http2")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
 pub use http2::{Http2Connection, Http2Mode};
+pub use proxy::Proxy;
 pub use stream::ClientStream;
 #[cfg(feature = "rustls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
@@ -81,6 +89,8 @@ where
 /// | [`limits`](Self::limits), [`config`](Self::config) | [`Limits::default`], [`Config::default`] |
 /// | [`handshake_limits`](Self::handshake_limits) (response head size) | [`weft_handshake::Limits::default`] |
 /// | `deflate` (with the `deflate` feature) | offered, with `DeflateConfig::default()` |
+/// | [`proxy`](Self::proxy), [`proxy_from_env`](Self::proxy_from_env) | none: a direct connection |
+/// | [`max_redirects`](Self::max_redirects) | 0: a redirect is an error |
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), weft_client::Error> {
@@ -106,6 +116,8 @@ pub struct ClientBuilder {
     handshake_limits: weft_handshake::Limits,
     connect_timeout: Duration,
     handshake_timeout: Duration,
+    proxy: ProxySetting,
+    max_redirects: usize,
     #[cfg(feature = "rustls")]
     tls: ClientTls,
     #[cfg(feature = "deflate")]
@@ -128,6 +140,8 @@ impl ClientBuilder {
             handshake_limits: weft_handshake::Limits::default(),
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
+            proxy: ProxySetting::Direct,
+            max_redirects: 0,
             #[cfg(feature = "rustls")]
             tls: ClientTls::default(),
             #[cfg(feature = "deflate")]
@@ -226,7 +240,9 @@ impl ClientBuilder {
         self
     }
 
-    /// How long name resolution and the TCP connect may take.
+    /// How long name resolution and the TCP connect may take; through a proxy, everything up
+    /// to the open tunnel (TLS with an `https://` proxy and its `CONNECT`, or the SOCKS5
+    /// negotiation) counts too.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -239,9 +255,95 @@ impl ClientBuilder {
         self
     }
 
-    /// Connects to the URL's host and runs the handshake (TLS first, for `wss://`); over
-    /// HTTP/2 when [`http2`](Self::http2) asks for it and the server agrees.
+    /// Goes through this proxy to every server (HTTP `CONNECT` or SOCKS5, see [`Proxy`]).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), weft_client::Error> {
+    /// use weft_client::{ClientBuilder, Proxy};
+    ///
+    /// let (ws, _) = ClientBuilder::new("wss://example.com/feed")
+    ///     .proxy(Proxy::parse("http://proxy.corp.example:3128")?.with_credentials("alice", "s3cret"))
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = ProxySetting::Fixed(proxy);
+        self
+    }
+
+    /// Goes through the proxy the environment names for each server, if any (`https_proxy`
+    /// for `wss://`, `http_proxy` for `ws://`, `all_proxy` for both, `no_proxy` for the
+    /// exceptions; see [`Proxy::from_env`]). The variables are read at each connection.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), weft_client::Error> {
+    /// let (ws, _) = weft_client::ClientBuilder::new("wss://example.com/feed")
+    ///     .proxy_from_env()
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn proxy_from_env(mut self) -> Self {
+        self.proxy = ProxySetting::FromEnv;
+        self
+    }
+
+    /// Follows up to `max` redirects (`301`, `302`, `303`, `307`, `308` with a `Location`) in
+    /// answer to the handshake; 0, the default, makes a redirect an error that carries the
+    /// response. A `wss://` URL is never left for `ws://` ([`Error::InsecureRedirect`]), and
+    /// `Authorization` and `Cookie` headers are not sent on once a redirect leaves the URL's
+    /// scheme, host and port. Each attempt has the whole connect and handshake timeouts.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), weft_client::Error> {
+    /// let (ws, _) = weft_client::ClientBuilder::new("ws://example.com/old-path")
+    ///     .max_redirects(5)
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn max_redirects(mut self, max: usize) -> Self {
+        self.max_redirects = max;
+        self
+    }
+
+    /// Connects to the URL's host (through the proxy, if one is set) and runs the handshake
+    /// (TLS first, for `wss://`); over HTTP/2 when [`http2`](Self::http2) asks for it and the
+    /// server agrees; following redirects when [`max_redirects`](Self::max_redirects) allows.
     pub async fn connect(self) -> Result<(WebSocket<ClientStream>, Response), Error> {
+        let origin = self.url.clone();
+        let mut attempt = self;
+        let mut followed = 0;
+        loop {
+            // A copy for the next attempt, only when a redirect may be followed.
+            let next = (attempt.max_redirects > 0).then(|| attempt.clone());
+            let url = attempt.url.clone();
+            let err = match attempt.connect_once().await {
+                Ok(connected) => return Ok(connected),
+                Err(err) => err,
+            };
+            let Some(mut builder) = next else {
+                return Err(err);
+            };
+            match redirect::next(&url, err, followed, builder.max_redirects) {
+                redirect::Next::Follow(location) => {
+                    if !redirect::same_origin(&origin, &location) {
+                        builder
+                            .headers
+                            .retain(|(name, _)| !redirect::is_credential(name));
+                    }
+                    builder.url = location;
+                    attempt = builder;
+                    followed += 1;
+                }
+                redirect::Next::Stop(err) => return Err(err),
+            }
+        }
+    }
+
+    /// One attempt at the builder's URL, over HTTP/2 or HTTP/1.1.
+    async fn connect_once(self) -> Result<(WebSocket<ClientStream>, Response), Error> {
         #[cfg(feature = "http2")]
         if self.http2 != Http2Mode::Off {
             return http2::connect(self).await;
@@ -255,43 +357,79 @@ impl ClientBuilder {
         self.handshake_timeout(rest).connect_on(stream).await
     }
 
-    /// TCP to the URL's host, and TLS for `wss://` offering the `alpn` protocols; with the
-    /// part of the handshake timeout the TLS handshake left.
+    /// TCP to the URL's host (or a tunnel through the proxy), and TLS for `wss://` offering
+    /// the `alpn` protocols; with the part of the handshake timeout the TLS handshake left.
     async fn open_transport(&self, alpn: Alpn) -> Result<(ClientStream, Duration), Error> {
         let target = Target::parse(&self.url)?;
-        #[cfg(feature = "rustls")]
-        let tls = if target.secure {
-            Some(self.tls.config_with_alpn(alpn.protocols())?)
-        } else {
-            None
-        };
         #[cfg(not(feature = "rustls"))]
         let _ = alpn;
         #[cfg(not(feature = "rustls"))]
         if target.secure {
             return Err(Error::TlsUnavailable);
         }
-        let tcp = tokio::time::timeout(self.connect_timeout, connect_tcp(&target))
+        let proxy = self.proxy.for_target(&target)?;
+        let reached = async {
+            match &proxy {
+                None => connect_tcp(&target).await.map(Tunnel::Tcp),
+                Some(proxy) => {
+                    let settings = TunnelSettings {
+                        // An https:// proxy speaks HTTP/1.1 for CONNECT, and is checked
+                        // against the same roots as servers.
+                        #[cfg(feature = "rustls")]
+                        tls: if proxy.is_tls() {
+                            Some(self.tls.config_with_alpn(&[b"http/1.1"])?)
+                        } else {
+                            None
+                        },
+                        head_limits: self.handshake_limits,
+                    };
+                    proxy.open(&target, &settings).await
+                }
+            }
+        };
+        let phase = if proxy.is_some() {
+            "connect through the proxy"
+        } else {
+            "connect"
+        };
+        let tunnel = tokio::time::timeout(self.connect_timeout, reached)
             .await
             .map_err(|_| Error::Timeout {
-                phase: "connect",
+                phase,
                 after: self.connect_timeout,
             })??;
         #[cfg(feature = "rustls")]
-        if let Some(config) = tls {
+        if target.secure {
+            let config = self.tls.config_with_alpn(alpn.protocols())?;
             let timeout = self.handshake_timeout;
             let started = tokio::time::Instant::now();
-            let stream = tokio::time::timeout(timeout, tls::connect(config, &target.host, tcp))
-                .await
-                .map_err(|_| Error::Timeout {
-                    phase: "TLS handshake",
-                    after: timeout,
-                })??;
+            let secured = async {
+                Ok::<_, Error>(match tunnel {
+                    Tunnel::Tcp(tcp) => {
+                        ClientStream::Tls(Box::new(tls::connect(config, &target.host, tcp).await?))
+                    }
+                    Tunnel::Tls(proxy_tls) => ClientStream::TlsOverProxyTls(Box::new(
+                        tls::connect(config, &target.host, *proxy_tls).await?,
+                    )),
+                })
+            };
+            let stream =
+                tokio::time::timeout(timeout, secured)
+                    .await
+                    .map_err(|_| Error::Timeout {
+                        phase: "TLS handshake",
+                        after: timeout,
+                    })??;
             // The TLS handshake counts against the handshake timeout.
             let rest = timeout.saturating_sub(started.elapsed());
-            return Ok((ClientStream::Tls(Box::new(stream)), rest));
+            return Ok((stream, rest));
         }
-        Ok((ClientStream::Plain(tcp), self.handshake_timeout))
+        let stream = match tunnel {
+            Tunnel::Tcp(tcp) => ClientStream::Plain(tcp),
+            #[cfg(feature = "rustls")]
+            Tunnel::Tls(proxy_tls) => ClientStream::ProxyTls(proxy_tls),
+        };
+        Ok((stream, self.handshake_timeout))
     }
 
     /// Runs the handshake over `stream`, already connected to the server.
@@ -302,7 +440,7 @@ impl ClientBuilder {
         let handshake = self.handshake_builder(&self.url).build()?;
         let timeout = self.handshake_timeout;
         let (stream, upgraded, rest) =
-            tokio::time::timeout(timeout, handshake_on(stream, handshake))
+            tokio::time::timeout(timeout, handshake_on(stream, handshake, &self.url))
                 .await
                 .map_err(|_| Error::Timeout {
                     phase: "handshake",
@@ -330,6 +468,13 @@ impl ClientBuilder {
 
     /// The client connection for what the handshake agreed: this builder's limits and
     /// settings, and permessage-deflate if agreed.
+    #[cfg_attr(
+        not(feature = "deflate"),
+        allow(
+            clippy::unnecessary_wraps,
+            reason = "only agreeing to permessage-deflate can fail"
+        )
+    )]
     fn connection(&self, negotiated: &weft_handshake::Negotiated) -> Result<Connection, Error> {
         #[allow(unused_mut, reason = "only extensions change it")]
         let mut conn = Connection::new(Role::Client)
@@ -350,6 +495,7 @@ impl ClientBuilder {
 async fn handshake_on<S>(
     mut stream: S,
     mut handshake: ClientHandshake,
+    url: &str,
 ) -> Result<(S, weft_handshake::Upgraded, BytesMut), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -357,17 +503,39 @@ where
     stream.write_all(&handshake.to_vec()).await?;
     stream.flush().await?;
     let mut buf = BytesMut::with_capacity(1024);
+    // A TLS server answers an HTTP request with a TLS record (an alert), which is not HTTP.
+    let tls_answer = |buf: &BytesMut, err: weft_handshake::Error| {
+        if is_tls_record(buf) {
+            Error::ServerExpectsTls {
+                url: url.to_owned(),
+            }
+        } else {
+            Error::Handshake(err)
+        }
+    };
     loop {
-        if let Parsed::Complete { value, consumed } = handshake.parse_response(&buf)? {
-            buf.advance(consumed);
-            return Ok((stream, value, buf));
+        match handshake.parse_response(&buf) {
+            Ok(Parsed::Complete { value, consumed }) => {
+                buf.advance(consumed);
+                return Ok((stream, value, buf));
+            }
+            Ok(Parsed::Partial) => {}
+            Err(err) => return Err(tls_answer(&buf, err)),
         }
         if stream.read_buf(&mut buf).await? == 0 {
-            let (value, consumed) = handshake.parse_response_eof(&buf)?;
+            let (value, consumed) = handshake
+                .parse_response_eof(&buf)
+                .map_err(|err| tls_answer(&buf, err))?;
             buf.advance(consumed);
             return Ok((stream, value, buf));
         }
     }
+}
+
+/// Whether `buf` starts like a TLS record: an alert or a handshake, of TLS 1.0 to 1.3
+/// (RFC 8446 §5.1: content type, then the legacy version 3.x).
+fn is_tls_record(buf: &[u8]) -> bool {
+    matches!(buf, [0x15 | 0x16, 0x03, 0x00..=0x04, ..])
 }
 
 /// What TLS offers by ALPN (RFC 7301).
@@ -395,14 +563,16 @@ impl Alpn {
 
 /// Where a URL points.
 #[derive(Debug)]
-struct Target {
-    host: String,
-    port: u16,
-    secure: bool,
+pub(crate) struct Target {
+    /// The host, an IPv6 literal without brackets.
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    /// `wss://`.
+    pub(crate) secure: bool,
 }
 
 impl Target {
-    fn parse(url: &str) -> Result<Self, Error> {
+    pub(crate) fn parse(url: &str) -> Result<Self, Error> {
         let invalid = |reason: &'static str| Error::InvalidUrl {
             url: url.to_owned(),
             reason,
@@ -418,15 +588,19 @@ impl Target {
             None => return Err(invalid("no scheme (ws:// or wss://)")),
         };
         let host = uri.host().ok_or_else(|| invalid("no host"))?;
-        // An IPv6 literal comes bracketed; name resolution wants it bare.
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
+        let host = authority::bare_host(host).to_owned();
         if host.is_empty() {
             return Err(invalid("no host"));
         }
-        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        // `Uri` reports a port that is not a `u16` as no port; it must not mean the default.
+        let port = uri
+            .authority()
+            .map_or(Ok(None), |authority| authority::port(authority.as_str()))
+            .map_err(|port| Error::InvalidPort {
+                url: url.to_owned(),
+                port,
+            })?
+            .unwrap_or(if secure { 443 } else { 80 });
         Ok(Self { host, port, secure })
     }
 }
@@ -480,5 +654,31 @@ mod tests {
                 other => panic!("{url}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn an_invalid_port_is_an_error_that_names_it() {
+        for (url, port) in [
+            ("ws://127.0.0.1:99999", "99999"),
+            ("ws://127.0.0.1:65536/x", "65536"),
+            ("ws://127.0.0.1:abc", "abc"),
+            ("wss://[::1]:0/", "0"),
+        ] {
+            let err = Target::parse(url).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("invalid URL {url:?}: the port {port:?} is not a number from 1 to 65535")
+            );
+        }
+        assert_eq!(Target::parse("ws://h:65535").unwrap().port, 65535);
+        assert_eq!(Target::parse("ws://h:/x").unwrap().port, 80);
+    }
+
+    #[test]
+    fn tls_records_are_told_from_http() {
+        assert!(is_tls_record(b"\x15\x03\x03\x00\x02\x02\x32"));
+        assert!(is_tls_record(b"\x16\x03\x01"));
+        assert!(!is_tls_record(b"HTTP/1.1 200 OK"));
+        assert!(!is_tls_record(b"\x15"));
     }
 }

@@ -9,6 +9,7 @@ use tokio::net::TcpStream;
 
 /// The stream a client connection runs over: plain TCP for `ws://`, TLS over TCP for
 /// `wss://`, or (with the `http2` feature) one stream of an HTTP/2 connection (RFC 8441).
+/// Through a proxy, the TCP connection is to the proxy.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ClientStream {
@@ -18,6 +19,17 @@ pub enum ClientStream {
     #[cfg(feature = "rustls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// `ws://` through an `https://` proxy: TLS with the proxy, the WebSocket in the clear
+    /// inside the tunnel.
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    ProxyTls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// `wss://` through an `https://` proxy: TLS with the server inside TLS with the proxy.
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    TlsOverProxyTls(
+        Box<tokio_rustls::client::TlsStream<tokio_rustls::client::TlsStream<TcpStream>>>,
+    ),
     /// One stream of an HTTP/2 connection, shared with other streams.
     #[cfg(feature = "http2")]
     #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
@@ -25,24 +37,30 @@ pub enum ClientStream {
 }
 
 impl ClientStream {
-    /// The TCP stream underneath; `None` for an HTTP/2 stream, whose TCP connection is
-    /// shared.
+    /// The TCP stream underneath (to the proxy, when there is one); `None` for an HTTP/2
+    /// stream, whose TCP connection is shared.
     pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
             Self::Plain(tcp) => Some(tcp),
             #[cfg(feature = "rustls")]
-            Self::Tls(tls) => Some(tls.get_ref().0),
+            Self::Tls(tls) | Self::ProxyTls(tls) => Some(tls.get_ref().0),
+            #[cfg(feature = "rustls")]
+            Self::TlsOverProxyTls(tls) => Some(tls.get_ref().0.get_ref().0),
             #[cfg(feature = "http2")]
             Self::Http2(_) => None,
         }
     }
 
-    /// Whether the stream is encrypted directly (TLS over TCP).
+    /// Whether the stream is encrypted directly with the server (TLS over TCP, or over a
+    /// tunnel); a `ws://` connection through an `https://` proxy is encrypted only as far as
+    /// the proxy.
     pub fn is_tls(&self) -> bool {
         match self {
             Self::Plain(_) => false,
             #[cfg(feature = "rustls")]
-            Self::Tls(_) => true,
+            Self::Tls(_) | Self::TlsOverProxyTls(_) => true,
+            #[cfg(feature = "rustls")]
+            Self::ProxyTls(_) => false,
             #[cfg(feature = "http2")]
             Self::Http2(_) => false,
         }
@@ -55,7 +73,9 @@ macro_rules! each {
         match $self {
             ClientStream::Plain($stream) => $call,
             #[cfg(feature = "rustls")]
-            ClientStream::Tls($stream) => $call,
+            ClientStream::Tls($stream) | ClientStream::ProxyTls($stream) => $call,
+            #[cfg(feature = "rustls")]
+            ClientStream::TlsOverProxyTls($stream) => $call,
             #[cfg(feature = "http2")]
             ClientStream::Http2($stream) => $call,
         }

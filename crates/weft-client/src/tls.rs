@@ -5,7 +5,7 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
@@ -98,18 +98,22 @@ impl ClientTls {
     }
 }
 
-/// Runs the TLS handshake with `host` (its name for SNI and certificate checks).
-pub(crate) async fn connect(
+/// Runs the TLS handshake with `host` (its name for SNI and certificate checks) over `io`: TCP
+/// to the server, or a tunnel through a proxy.
+pub(crate) async fn connect<IO>(
     config: Arc<ClientConfig>,
     host: &str,
-    tcp: TcpStream,
-) -> Result<TlsStream<TcpStream>, Error> {
+    io: IO,
+) -> Result<TlsStream<IO>, Error>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
     let name = ServerName::try_from(host.to_owned()).map_err(|_| Error::InvalidUrl {
         url: host.to_owned(),
         reason: "not a valid TLS server name",
     })?;
     TlsConnector::from(config)
-        .connect(name, tcp)
+        .connect(name, io)
         .await
         .map_err(|err| Error::tls(host, err))
 }

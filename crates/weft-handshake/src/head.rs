@@ -64,6 +64,116 @@ impl<T> Parsed<T> {
     }
 }
 
+/// Parses a response head incrementally, within [`Limits`]: the answer to a plain HTTP request
+/// a client sends before its WebSocket handshake, such as an HTTP proxy's answer to `CONNECT`.
+/// (The handshake's own response is parsed by [`ClientHandshake`](crate::ClientHandshake).)
+///
+/// Give it the connection's buffer each time bytes arrive (the same buffer, grown); it answers
+/// [`Parsed::Partial`] until the head is complete, then hands back the response and how many
+/// bytes the head took. The body, if any, is the caller's to read or skip.
+///
+/// # Example
+///
+/// ```
+/// use weft_handshake::{Parsed, ResponseParser};
+///
+/// let mut parser = ResponseParser::default();
+/// let mut buf = b"HTTP/1.1 200 Connection established\r\n".to_vec();
+/// assert!(matches!(parser.parse(&buf)?, Parsed::Partial));
+/// buf.extend_from_slice(b"\r\n");
+/// let Parsed::Complete { value, consumed } = parser.parse(&buf)? else { unreachable!() };
+/// assert_eq!(value.status(), 200);
+/// assert_eq!(consumed, buf.len());
+/// # Ok::<(), weft_handshake::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ResponseParser {
+    limits: Limits,
+    scanner: HeadScanner,
+}
+
+impl ResponseParser {
+    /// A parser with these caps (the start line and header caps apply to the response).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weft_handshake::{Limits, ResponseParser};
+    ///
+    /// let parser = ResponseParser::new(Limits::default().with_max_headers(16));
+    /// assert_eq!(parser.limits().max_headers(), 16);
+    /// ```
+    pub fn new(limits: Limits) -> Self {
+        ResponseParser {
+            limits,
+            scanner: HeadScanner::default(),
+        }
+    }
+
+    /// The caps this parser applies.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert_eq!(weft_handshake::ResponseParser::default().limits().max_headers(), 64);
+    /// ```
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Parses the response head at the start of `buf`.
+    ///
+    /// `buf` must begin with the bytes given to the previous call, if it answered `Partial`.
+    /// While it answers `Partial`, `buf` is at most [`Limits::max_buffered`] long.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StartLineTooLong`], [`Error::HeaderSectionTooLarge`] or
+    /// [`Error::TooManyHeaders`] beyond the caps; [`Error::MalformedHttp`] for bytes that are
+    /// not an HTTP/1.x response.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weft_handshake::{Error, ResponseParser};
+    ///
+    /// let err = ResponseParser::default().parse(b"\x05\xff garbage\r\n").unwrap_err();
+    /// assert!(matches!(err, Error::MalformedHttp { .. }));
+    /// ```
+    pub fn parse(&mut self, buf: &[u8]) -> Result<Parsed<http::Response<()>>, Error> {
+        self.parse_inner(buf, false)
+    }
+
+    /// Gives the final answer when the connection closed after the bytes in `buf`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ResponseParser::parse`], and [`Error::UnexpectedEof`] for a head cut short.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weft_handshake::{Error, ResponseParser};
+    ///
+    /// let err = ResponseParser::default().parse_eof(b"HTTP/1.1 200 OK\r\n").unwrap_err();
+    /// assert!(matches!(err, Error::UnexpectedEof));
+    /// ```
+    pub fn parse_eof(&mut self, buf: &[u8]) -> Result<(http::Response<()>, usize), Error> {
+        match self.parse_inner(buf, true)? {
+            Parsed::Complete { value, consumed } => Ok((value, consumed)),
+            Parsed::Partial => Err(Error::UnexpectedEof),
+        }
+    }
+
+    fn parse_inner(&mut self, buf: &[u8], eof: bool) -> Result<Parsed<http::Response<()>>, Error> {
+        let parsed = parse_response(&mut self.scanner, buf, &self.limits, eof);
+        if !matches!(parsed, Ok(Parsed::Partial)) {
+            self.scanner = HeadScanner::default();
+        }
+        parsed
+    }
+}
+
 /// What the scanner decided about the current buffer.
 enum Window {
     /// No new complete line and no cap reached: `httparse` would answer as last time.

@@ -156,12 +156,13 @@ pub use extensions::{
     Extension, ExtensionNegotiator, ExtensionParam, format_extensions, parse_extension_list,
     parse_extensions,
 };
-pub use head::Parsed;
+pub use head::{Parsed, ResponseParser};
 pub use key::{accept_key, generate_key};
 pub use limits::Limits;
 pub use origin::OriginPolicy;
 pub use server::{
     Accept, Negotiated, Rejection, Request, RequestParser, Server, ServerBuilder, UpgradeRequest,
+    is_upgrade_request,
 };
 pub use write::{write_request, write_response};
 

@@ -101,7 +101,7 @@ impl RequestParser {
             Ok(Parsed::Partial) => Ok(Parsed::Partial),
             Ok(Parsed::Complete { value, consumed }) => {
                 self.scanner = HeadScanner::default();
-                let value = if list_contains(value.headers(), "upgrade", "websocket") {
+                let value = if is_upgrade_request(&value) {
                     Request::Upgrade(value)
                 } else {
                     Request::Plain(value)
@@ -113,6 +113,31 @@ impl RequestParser {
                 Err(Rejection::from(err))
             }
         }
+    }
+}
+
+/// Whether `request` asks for a WebSocket at all, valid or not: over HTTP/1.1 its `Upgrade`
+/// header lists `websocket`; over HTTP/2 it is a `CONNECT` (a `:protocol` is for
+/// [`Server::validate_extended_connect`] to judge). This is how [`RequestParser`] tells
+/// [`Request::Upgrade`] from [`Request::Plain`], and how another HTTP stack can route a
+/// request to the WebSocket handshake or to its plain HTTP handler.
+///
+/// # Example
+///
+/// ```
+/// use weft_handshake::is_upgrade_request;
+///
+/// let page = http::Request::get("/chat").body(())?;
+/// assert!(!is_upgrade_request(&page));
+/// let upgrade = http::Request::get("/chat").header("upgrade", "WebSocket").body(())?;
+/// assert!(is_upgrade_request(&upgrade));
+/// # Ok::<(), http::Error>(())
+/// ```
+pub fn is_upgrade_request<B>(request: &http::Request<B>) -> bool {
+    if request.version() >= Version::HTTP_2 {
+        request.method() == Method::CONNECT
+    } else {
+        list_contains(request.headers(), "upgrade", "websocket")
     }
 }
 

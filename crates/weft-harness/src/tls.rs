@@ -66,6 +66,28 @@ impl TestCa {
             .expect("a certificate this CA issued")
     }
 
+    /// A bare rustls server configuration for `names` (ring provider, no ALPN), for test
+    /// servers that are not weft's: a TLS front for a proxy, a server following a script.
+    pub fn rustls_server_config(&self, names: &[&str]) -> std::sync::Arc<rustls::ServerConfig> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let (chain, key) = self.issue(names, false);
+        let chain = CertificateDer::pem_slice_iter(chain.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("the chain this CA issued");
+        let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("the key it issued");
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("the provider's default versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("a certificate that fits its key");
+        std::sync::Arc::new(config)
+    }
+
     /// Client TLS settings that trust this CA.
     pub fn client_tls(&self) -> weft_client::ClientTls {
         weft_client::ClientTls::default()

@@ -76,10 +76,65 @@ pub struct PendingWebSocket {
     response: http::Response<()>,
     request: http::Request<()>,
     protocol: Option<String>,
+    /// The subprotocols the client offered, in its order.
+    offered: Vec<String>,
     connection: Connection,
 }
 
 impl PendingWebSocket {
+    /// The subprotocol agreed to, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// The subprotocols the client offered (`Sec-WebSocket-Protocol`), in its order.
+    pub fn offered_protocols(&self) -> &[String] {
+        &self.offered
+    }
+
+    /// Chooses the subprotocol again, replacing the acceptor's choice: the first of
+    /// `preferences` the client offered, or none. For an endpoint that speaks subprotocols of
+    /// its own (axum's `WebSocketUpgrade::protocols`); the response is updated to match.
+    ///
+    /// ```
+    /// use weft_server::Acceptor;
+    ///
+    /// let request = http::Request::get("/graphql")
+    ///     .header("host", "example.com")
+    ///     .header("upgrade", "websocket")
+    ///     .header("connection", "upgrade")
+    ///     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+    ///     .header("sec-websocket-version", "13")
+    ///     .header("sec-websocket-protocol", "graphql-ws, graphql-transport-ws")
+    ///     .body(())?;
+    /// let mut pending = Acceptor::default().decide(request).map_err(|r| r.to_string())?;
+    /// assert_eq!(pending.protocol(), None);
+    /// pending.select_protocol(["graphql-transport-ws", "graphql-ws"]);
+    /// assert_eq!(pending.protocol(), Some("graphql-transport-ws"));
+    /// assert_eq!(pending.response().headers()["sec-websocket-protocol"], "graphql-transport-ws");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn select_protocol<I>(&mut self, preferences: I)
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        self.protocol = preferences
+            .into_iter()
+            .find(|wanted| self.offered.iter().any(|offer| offer == wanted.as_ref()))
+            .map(|chosen| chosen.as_ref().to_owned());
+        let headers = self.response.headers_mut();
+        // Offered protocols were checked to be tokens, which are valid header values.
+        match self
+            .protocol
+            .as_deref()
+            .and_then(|protocol| HeaderValue::from_str(protocol).ok())
+        {
+            Some(value) => headers.insert(http::header::SEC_WEBSOCKET_PROTOCOL, value),
+            None => headers.remove(http::header::SEC_WEBSOCKET_PROTOCOL),
+        };
+    }
+
     /// The response to send: `101` for an HTTP/1.1 upgrade, `200` for an HTTP/2 extended
     /// CONNECT.
     pub fn response(&self) -> &http::Response<()> {
@@ -309,10 +364,12 @@ impl Acceptor {
             }
         }
         let (response, negotiated) = accept.into_parts();
+        let offered = upgrade.protocols().to_vec();
         Ok(PendingWebSocket {
             response,
             request: upgrade.into_request(),
             protocol: negotiated.protocol().map(str::to_owned),
+            offered,
             connection,
         })
     }
@@ -370,15 +427,7 @@ impl Acceptor {
         match self.read(stream, BytesMut::new()).await? {
             Incoming::WebSocket(ws, accepted) => Ok((*ws, accepted)),
             Incoming::Http(mut stream, _, _) => {
-                let rejection = Rejection::new(
-                    StatusCode::UPGRADE_REQUIRED,
-                    "this endpoint only speaks WebSocket",
-                )
-                .with_header(http::header::UPGRADE, HeaderValue::from_static("websocket"))
-                .with_header(
-                    http::header::CONNECTION,
-                    HeaderValue::from_static("Upgrade"),
-                );
+                let rejection = not_websocket();
                 refuse(&mut stream, &rejection).await;
                 Err(Error::Rejected(rejection))
             }
@@ -436,6 +485,20 @@ impl Acceptor {
         let (ws, accepted) = pending.into_websocket(stream, buf);
         Ok(Incoming::WebSocket(Box::new(ws), accepted))
     }
+}
+
+/// The answer to a request that does not ask for a WebSocket, on an endpoint that speaks
+/// nothing else: `426 Upgrade Required`, naming `websocket`.
+pub(crate) fn not_websocket() -> Rejection {
+    Rejection::new(
+        StatusCode::UPGRADE_REQUIRED,
+        "this endpoint only speaks WebSocket",
+    )
+    .with_header(http::header::UPGRADE, HeaderValue::from_static("websocket"))
+    .with_header(
+        http::header::CONNECTION,
+        HeaderValue::from_static("Upgrade"),
+    )
 }
 
 /// Writes a refusal and closes the write side; errors are moot, the connection is over.

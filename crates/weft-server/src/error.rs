@@ -33,6 +33,11 @@ pub enum Error {
     Tls(std::io::Error),
     /// Reading or writing failed during the handshake.
     Io(std::io::Error),
+    /// hyper did not hand over the connection after the upgrade's response (the client went
+    /// away, or the connection was not served with upgrades).
+    #[cfg(feature = "hyper")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+    Upgrade(hyper::Error),
 }
 
 impl Error {
@@ -58,6 +63,8 @@ impl fmt::Display for Error {
             Self::TlsConfig(reason) => write!(f, "invalid TLS settings: {reason}"),
             Self::Tls(err) => write!(f, "TLS handshake failed: {err}"),
             Self::Io(err) => write!(f, "I/O error during the handshake: {err}"),
+            #[cfg(feature = "hyper")]
+            Self::Upgrade(err) => write!(f, "hyper did not hand over the connection: {err}"),
         }
     }
 }
@@ -70,6 +77,8 @@ impl std::error::Error for Error {
                 .map(|cause| cause as &(dyn std::error::Error + 'static)),
             Self::Config(err) => Some(err),
             Self::Io(err) | Self::Tls(err) => Some(err),
+            #[cfg(feature = "hyper")]
+            Self::Upgrade(err) => Some(err),
             _ => None,
         }
     }

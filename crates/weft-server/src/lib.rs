@@ -30,9 +30,15 @@
 #![forbid(unsafe_code)]
 
 mod acceptor;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 mod error;
 #[cfg(feature = "http2")]
 mod http2;
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+pub mod hyper;
 mod server;
 mod stream;
 #[cfg(feature = "rustls")]

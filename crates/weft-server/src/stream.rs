@@ -177,6 +177,14 @@ impl Drop for ServerStream {
 
 impl Inner {
     /// The TCP stream underneath; TLS records still arriving are discarded with the rest.
+    /// `None` for an HTTP/2 stream, whose TCP connection is the connection task's.
+    #[cfg_attr(
+        not(feature = "http2"),
+        allow(
+            clippy::unnecessary_wraps,
+            reason = "only an HTTP/2 stream has no TCP of its own"
+        )
+    )]
     fn into_tcp(self) -> Option<TcpStream> {
         match self {
             Inner::Plain(tcp) => Some(tcp),

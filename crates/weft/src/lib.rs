@@ -57,6 +57,8 @@
 //! | `native-roots` | no | clients also trust the platform's root certificates |
 //! | `deflate` | yes | permessage-deflate: clients offer it and servers accept it, configured with [`DeflateConfig`] |
 //! | `http2` | yes | WebSocket over HTTP/2 (RFC 8441): servers speak HTTP/2 to clients that want it (ALPN `h2`, h2c), clients on request ([`ClientBuilder::http2`], [`ClientBuilder::connect_http2`]); bounded by [`Http2Limits`] |
+//! | `hyper` | no | [`hyper::upgrade`]: an upgrade request a hyper 1.x server read (HTTP/1.1, or HTTP/2 extended CONNECT) judged and completed as the built-in server does |
+//! | `axum` | no | [`axum::WebSocketUpgrade`], the axum 0.8 extractor: `ws.protocols([..]).on_upgrade(\|socket\| ..)` with weft's WebSocket, permessage-deflate included |
 //! | `full` | no | everything |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
@@ -132,7 +134,7 @@ pub mod server {
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 #[doc(inline)]
-pub use weft_client::{ClientBuilder, ClientStream, connect, connect_on};
+pub use weft_client::{ClientBuilder, ClientStream, Proxy, connect, connect_on};
 
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
@@ -151,3 +153,19 @@ pub use weft_client::ClientTls;
 #[cfg_attr(docsrs, doc(cfg(all(feature = "server", feature = "rustls"))))]
 #[doc(inline)]
 pub use weft_server::TlsConfig;
+
+/// WebSocket upgrades in a hyper 1.x server (`weft_server::hyper`).
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+pub mod hyper {
+    #[doc(inline)]
+    pub use weft_server::hyper::*;
+}
+
+/// The axum 0.8 extractor, [`WebSocketUpgrade`](axum::WebSocketUpgrade) (`weft_server::axum`).
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum {
+    #[doc(inline)]
+    pub use weft_server::axum::*;
+}

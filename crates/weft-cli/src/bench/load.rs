@@ -19,6 +19,7 @@ use weft::{ClientStream, CloseCode, Message, WebSocket, WebSocketReader, WebSock
 
 use super::payload::Payloads;
 use super::stats::{Counts, latency_histogram};
+use crate::error::{close_text, describe};
 
 /// How long the writer waits for the last echoes once it has stopped sending.
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -221,11 +222,22 @@ async fn read_side(
                 shared.in_flight.add_permits(1);
                 echoed.fetch_add(1, Ordering::Relaxed);
             }
+            // The server closing before the writer did is why the run failed: its code and
+            // reason say why (1009 for messages over its limit, say).
+            Ok(Message::Close(frame)) if !shared.closing.load(Ordering::Acquire) => {
+                read.connection_failed = true;
+                read.error.get_or_insert_with(|| {
+                    format!(
+                        "the server closed the connection with {}",
+                        close_text(frame.as_ref())
+                    )
+                });
+            }
             Ok(_) => {}
             Err(err) => {
                 read.connection_failed = true;
                 read.error
-                    .get_or_insert_with(|| format!("connection failed: {err}"));
+                    .get_or_insert_with(|| format!("connection failed: {}", describe(&err)));
             }
         }
     }

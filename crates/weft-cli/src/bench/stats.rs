@@ -173,7 +173,7 @@ impl Report {
         let mut out = format!(
             "weft bench {}: {connections}, {} {kind} messages, window {}{deflate}\n",
             setup.url,
-            bytes(setup.size),
+            crate::size::bytes(setup.size),
             setup.window
         );
         out += &format!(
@@ -243,22 +243,6 @@ fn plural(count: u64, noun: &str) -> String {
     } else {
         format!("{} {noun}s", thousands(count))
     }
-}
-
-/// A byte count as the size flags take it: `20 B`, `64 KiB`, `1.5 MiB`.
-pub(crate) fn bytes(size: usize) -> String {
-    const UNITS: [(&str, usize); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-    for (unit, scale) in UNITS {
-        if size >= scale {
-            let value = size as f64 / scale as f64;
-            return if size.is_multiple_of(scale) {
-                format!("{} {unit}", size / scale)
-            } else {
-                format!("{value:.1} {unit}")
-            };
-        }
-    }
-    format!("{size} B")
 }
 
 /// Microseconds as a person reads them: `45.1 µs`, `2.10 ms`, `1.23 s`.
@@ -359,10 +343,6 @@ mod tests {
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(whole(123_456.6), "123,457");
         assert_eq!(whole(-1.0), "0");
-        assert_eq!(bytes(20), "20 B");
-        assert_eq!(bytes(1 << 10), "1 KiB");
-        assert_eq!(bytes(64 << 10), "64 KiB");
-        assert_eq!(bytes(1536 << 10), "1.5 MiB");
         assert_eq!(micros(45.14), "45.1 µs");
         assert_eq!(micros(2100.0), "2.10 ms");
         assert_eq!(micros(1_230_000.0), "1.23 s");
