@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, BytesMut};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
-use weft_codec::{CloseCode, Extension, ExtensionError, OpCode, Role, Rsv};
+use weft_codec::{CloseCode, Extension, ExtensionError, OpCode, Role, Rsv, SharedEncoding};
 
 use crate::config::DeflateConfig;
 use crate::error::Error;
@@ -203,6 +203,38 @@ impl Extension for PerMessageDeflate {
                 code: CloseCode::INTERNAL_ERROR,
                 source: Box::new(err),
             }
+        })
+    }
+
+    /// Without context takeover on our side (`server_no_context_takeover` on a server), the
+    /// compressor starts afresh for every message, so a message compresses to the same bytes
+    /// on every connection with the same level and window size: a prepared message is
+    /// compressed once for all of them. With context takeover, `None`.
+    ///
+    /// ```
+    /// use weft_codec::{Extension, Role};
+    /// use weft_deflate::{DeflateConfig, DeflateParams, PerMessageDeflate};
+    ///
+    /// use weft_handshake::parse_extension_list;
+    ///
+    /// let config = DeflateConfig::default();
+    /// let agreed = parse_extension_list(b"permessage-deflate; server_no_context_takeover")?;
+    /// let reset = DeflateParams::from_response(&agreed[0])?;
+    /// let a = PerMessageDeflate::new(Role::Server, reset, &config);
+    /// let b = PerMessageDeflate::new(Role::Server, reset, &config);
+    /// assert!(a.shared_encoding().is_some());
+    /// assert_eq!(a.shared_encoding(), b.shared_encoding());
+    /// let takeover = PerMessageDeflate::new(Role::Server, DeflateParams::default(), &config);
+    /// assert_eq!(takeover.shared_encoding(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn shared_encoding(&self) -> Option<SharedEncoding> {
+        let encoder = &self.encoder;
+        encoder.reset_each_message.then(|| {
+            SharedEncoding::new(
+                crate::EXTENSION_NAME,
+                u64::from(encoder.level.level()) << 8 | u64::from(encoder.window_bits),
+            )
         })
     }
 

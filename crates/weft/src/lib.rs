@@ -67,8 +67,8 @@
 pub use weft_codec::tokio::{WebSocket, WebSocketReader, WebSocketWriter};
 #[doc(inline)]
 pub use weft_codec::{
-    CloseCode, CloseFrame, Config, DataKind, Error, Event, Fragment, Limits, Message, State,
-    Utf8Bytes,
+    CloseCode, CloseFrame, Config, DataKind, Error, Event, Fragment, Limits, Message,
+    PreparedMessage, State, Utf8Bytes,
 };
 
 /// Frames, masking, UTF-8 validation and the sans-IO connection state machine
