@@ -92,6 +92,20 @@ pub trait Extension: fmt::Debug + Send {
     fn shared_encoding(&self) -> Option<SharedEncoding> {
         None
     }
+
+    /// Encodes a whole message into the encoding named by
+    /// [`shared_encoding`](Self::shared_encoding), for a
+    /// [`PreparedMessage`](crate::PreparedMessage) that every connection with that encoding
+    /// will share. Called (after [`encode_begin`](Self::encode_begin)) instead of
+    /// [`encode`](Self::encode) for such messages, and only when `shared_encoding` returned
+    /// `Some`; the output must be what `encode` would give for the whole message.
+    ///
+    /// The default calls `encode`. An extension whose per-connection encoder is costly to
+    /// allocate (a compressor) can encode with state shared between connections instead, so
+    /// that a connection that only ever sends prepared messages never allocates its own.
+    fn encode_shared(&mut self, input: &[u8], output: &mut BytesMut) -> Result<(), ExtensionError> {
+        self.encode(input, true, output)
+    }
 }
 
 /// What makes one extension's encoding of a message the same as another's: the extension and

@@ -497,7 +497,15 @@ impl Connection {
             fragment_size,
         };
         let frames = message.frames(key, |payload| {
-            let encoded = self.encode_with_extension(rsv, payload.clone(), true)?;
+            let encoded = match &mut self.extension {
+                Some(ext) if !rsv.is_empty() => {
+                    let mut out = BytesMut::with_capacity(payload.len() / 2 + 64);
+                    ext.encode_shared(payload, &mut out)
+                        .map_err(Error::Extension)?;
+                    out.freeze()
+                }
+                _ => payload.clone(),
+            };
             Ok::<_, Error>((encoded, rsv))
         })?;
         self.writer.out.push_shared(&frames);

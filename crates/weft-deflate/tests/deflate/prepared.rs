@@ -105,3 +105,26 @@ fn below_the_threshold_a_prepared_message_goes_uncompressed_and_shared() {
     }
     assert_eq!(short.encodings(), 1);
 }
+
+#[test]
+fn the_shared_encoding_is_what_the_connection_would_send_and_allocates_no_compressor() {
+    use weft_codec::{Extension, OpCode};
+    use weft_deflate::{DeflateParams, PerMessageDeflate};
+    use weft_handshake::parse_extension_list;
+
+    let agreed = parse_extension_list(b"permessage-deflate; server_no_context_takeover").unwrap();
+    let params = DeflateParams::from_response(&agreed[0]).unwrap();
+    let config = DeflateConfig::default();
+    let text = json_like(3000);
+    for input in [&b""[..], b"x", text.as_bytes()] {
+        let mut own = PerMessageDeflate::new(Role::Server, params, &config);
+        let mut shared = PerMessageDeflate::new(Role::Server, params, &config);
+        own.encode_begin(OpCode::Text, Some(input.len()));
+        let mut expected = bytes::BytesMut::new();
+        own.encode(input, true, &mut expected).unwrap();
+        let mut out = bytes::BytesMut::new();
+        shared.encode_shared(input, &mut out).unwrap();
+        assert_eq!(out, expected);
+        assert!(!shared.compressor_allocated());
+    }
+}
