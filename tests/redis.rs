@@ -145,7 +145,10 @@ fn start_redis() -> RedisServer {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(not(weft_peers), ignore = "needs redis-server: run `cargo xtask peers`")]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs redis-server: run `cargo xtask peers`"
+)]
 async fn two_servers_form_one_room_and_each_side_hears_the_other_in_order() {
     let redis = start_redis();
     let a = node(&redis.url(), Topics::new()).await;
@@ -178,11 +181,12 @@ async fn two_servers_form_one_room_and_each_side_hears_the_other_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(not(weft_peers), ignore = "needs redis-server: run `cargo xtask peers`")]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs redis-server: run `cargo xtask peers`"
+)]
 async fn without_redis_local_delivery_goes_on_and_after_a_restart_cross_node_resumes() {
-    let Some(mut redis) = start_redis() else {
-        return;
-    };
+    let mut redis = start_redis();
     let a = node(&redis.url(), Topics::new()).await;
     let b = node(&redis.url(), Topics::new()).await;
     let mut alice = member(&a).await;
@@ -232,7 +236,10 @@ async fn without_redis_local_delivery_goes_on_and_after_a_restart_cross_node_res
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(not(weft_peers), ignore = "needs redis-server: run `cargo xtask peers`")]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs redis-server: run `cargo xtask peers`"
+)]
 async fn malformed_and_oversized_messages_from_redis_are_dropped_and_counted() {
     let redis = start_redis();
     let a = node(&redis.url(), Topics::new()).await;
