@@ -61,6 +61,25 @@ impl RedisServer {
         self.port
     }
 
+    /// How many connections are subscribed to `channel`, sharded (`SSUBSCRIBE`) or not
+    /// (`SUBSCRIBE`): how a test learns that every node's bridge has subscribed.
+    ///
+    /// # Errors
+    ///
+    /// If the server does not answer.
+    pub fn subscribers(&self, channel: &str) -> io::Result<u64> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
+        stream.set_read_timeout(Some(TIMEOUT))?;
+        let mut total = 0;
+        // Redis before 7 has no sharded channels and answers SHARDNUMSUB with an error.
+        for command in ["SHARDNUMSUB", "NUMSUB"] {
+            write!(stream, "PUBSUB {command} {channel}\r\n")?;
+            total += read_count(&mut stream)?.unwrap_or(0);
+        }
+        Ok(total)
+    }
+
     /// Kills the server at once (SIGKILL): clients see their connections fail.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -134,6 +153,35 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Reads one reply to `PUBSUB *NUMSUB channel`, `*2 $n channel :count`, and returns the
+/// count; `None` for an error reply.
+fn read_count(stream: &mut TcpStream) -> io::Result<Option<u64>> {
+    let mut reply = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        stream.read_exact(&mut byte)?;
+        reply.push(byte[0]);
+        let text = String::from_utf8_lossy(&reply);
+        if text.starts_with('-') && text.ends_with("\r\n") {
+            return Ok(None);
+        }
+        // The reply ends with the count, the only integer element.
+        if let Some(at) = text.rfind("\r\n:")
+            && text.ends_with("\r\n")
+            && text.len() > at + 3
+        {
+            let count = text[at + 3..text.len() - 2].trim();
+            return count
+                .parse()
+                .map(Some)
+                .map_err(|_| io::Error::other(format!("unexpected reply {text:?}")));
+        }
+        if reply.len() > 4096 {
+            return Err(io::Error::other("reply too long"));
+        }
     }
 }
 
