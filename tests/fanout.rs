@@ -187,37 +187,84 @@ fn small_queues(policy: SlowSubscriber) -> (Topics, Acceptor) {
     (topics, acceptor)
 }
 
+/// `count` subscribers of the topic `feed` with small queues and `policy`: all but the last
+/// read everything in order (counting into `received`); the last never reads.
+struct SlowRoom {
+    topics: Topics,
+    received: Arc<AtomicUsize>,
+    slow_client: WebSocket<PairStream>,
+    slow_server: JoinHandle<Subscriber>,
+    servers: Vec<JoinHandle<Subscriber>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl SlowRoom {
+    async fn open(policy: SlowSubscriber, count: usize) -> Self {
+        let (topics, acceptor) = small_queues(policy);
+        let (mut clients, mut servers) = subscribers(&topics, "feed", count, &acceptor).await;
+        let slow_client = clients.pop().unwrap();
+        let slow_server = servers.pop().unwrap();
+        let received = Arc::new(AtomicUsize::new(0));
+        let readers = clients
+            .into_iter()
+            .map(|client| read_in_order(client, received.clone()))
+            .collect();
+        Self {
+            topics,
+            received,
+            slow_client,
+            slow_server,
+            servers,
+            readers,
+        }
+    }
+
+    /// Publishes messages `range` of `size` bytes at the pace of the readers.
+    async fn publish(&self, range: (usize, usize), size: usize) {
+        let readers = self.readers.len();
+        publish_paced(&self.topics, "feed", range, size, readers, &self.received).await;
+        assert_eq!(
+            self.received.load(Ordering::Relaxed),
+            range.1 * readers,
+            "the readers got every message"
+        );
+    }
+}
+
+impl Drop for SlowRoom {
+    fn drop(&mut self) {
+        for task in &self.readers {
+            task.abort();
+        }
+        self.slow_server.abort();
+        for server in &self.servers {
+            server.abort();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_never_reads_loses_messages_under_drop_while_the_others_get_all() {
     let _serial = SERIAL.lock().await;
-    let (topics, acceptor) = small_queues(SlowSubscriber::Drop);
-    let (mut clients, servers) = subscribers(&topics, "feed", 20, &acceptor).await;
-    let slow_client = clients.pop().unwrap();
-    let received = Arc::new(AtomicUsize::new(0));
-    let readers: Vec<_> = clients
-        .into_iter()
-        .map(|client| read_in_order(client, received.clone()))
-        .collect();
+    let mut room = SlowRoom::open(SlowSubscriber::Drop, 20).await;
     // 4 MiB in 1 KiB messages: far more than the slow one's pipe (256 KiB), write buffer
     // (128 KiB) and queue (64 KiB) hold.
-    publish_paced(&topics, "feed", (0, 4_000), 1024, 19, &received).await;
-    assert_eq!(received.load(Ordering::Relaxed), 19 * 4_000);
-    let stats = topics.stats();
+    room.publish((0, 4_000), 1024).await;
+    let stats = room.topics.stats();
     assert!(stats.dropped > 3_000, "{stats:?}");
     assert_eq!(stats.closed, 0);
     assert_eq!(
-        topics.subscriber_count("feed"),
+        room.topics.subscriber_count("feed"),
         20,
         "dropping keeps it subscribed"
     );
 
     // The slow one reads at last: what it gets is in order, with gaps where messages were
     // dropped, and it is still connected.
-    let mut slow_client = slow_client;
     let mut last = None;
     let mut got = 0;
     while let Ok(Some(Ok(message))) =
-        tokio::time::timeout(Duration::from_millis(300), slow_client.next()).await
+        tokio::time::timeout(Duration::from_millis(300), room.slow_client.next()).await
     {
         let seq = seq_of(&message);
         assert!(last.is_none_or(|last| seq > last), "{seq} after {last:?}");
@@ -226,35 +273,22 @@ async fn a_subscriber_that_never_reads_loses_messages_under_drop_while_the_other
     }
     assert!(got > 0 && got < 4_000, "{got}");
     assert_eq!(got as u64 + stats.dropped, 4_000);
-    drop(readers);
-    for server in servers {
-        server.abort();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_never_reads_is_closed_with_1013_while_the_others_get_all() {
     let _serial = SERIAL.lock().await;
-    let (topics, acceptor) = small_queues(SlowSubscriber::Close(CloseCode::TRY_AGAIN_LATER));
-    let (mut clients, mut servers) = subscribers(&topics, "feed", 20, &acceptor).await;
-    let mut slow_client = clients.pop().unwrap();
-    let slow_server = servers.pop().unwrap();
-    let received = Arc::new(AtomicUsize::new(0));
-    let readers: Vec<_> = clients
-        .into_iter()
-        .map(|client| read_in_order(client, received.clone()))
-        .collect();
-    publish_paced(&topics, "feed", (0, 4_000), 1024, 19, &received).await;
-    assert_eq!(received.load(Ordering::Relaxed), 19 * 4_000);
-    let stats = topics.stats();
+    let mut room = SlowRoom::open(SlowSubscriber::Close(CloseCode::TRY_AGAIN_LATER), 20).await;
+    room.publish((0, 4_000), 1024).await;
+    let stats = room.topics.stats();
     assert_eq!(stats.closed, 1, "{stats:?}");
     assert_eq!(stats.dropped, 0);
-    assert_eq!(topics.subscriber_count("feed"), 19);
+    assert_eq!(room.topics.subscriber_count("feed"), 19);
 
     // Reading now, the slow client gets an unbroken prefix and then the close frame, 1013.
     let mut expected = 0;
     let close = loop {
-        let message = tokio::time::timeout(TIMEOUT, slow_client.next())
+        let message = tokio::time::timeout(TIMEOUT, room.slow_client.next())
             .await
             .expect("the slow client hears the close")
             .expect("a close frame before the end")
@@ -270,37 +304,26 @@ async fn a_subscriber_that_never_reads_is_closed_with_1013_while_the_others_get_
         Some(CloseCode::TRY_AGAIN_LATER)
     );
     assert!(expected < 4_000);
-    let subscriber = tokio::time::timeout(TIMEOUT, slow_server)
+    let subscriber = tokio::time::timeout(TIMEOUT, &mut room.slow_server)
         .await
         .expect("the slow subscriber's connection ends")
         .unwrap();
     assert_eq!(subscriber.closed_with(), Some(CloseCode::TRY_AGAIN_LATER));
-    drop(readers);
-    for server in servers {
-        server.abort();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_stays_bounded_with_1000_subscribers_and_one_that_never_reads() {
     let _serial = SERIAL.lock().await;
-    let (topics, acceptor) = small_queues(SlowSubscriber::Drop);
-    let (mut clients, servers) = subscribers(&topics, "feed", 1_000, &acceptor).await;
-    let slow_client = clients.pop().unwrap();
-    let received = Arc::new(AtomicUsize::new(0));
-    let readers: Vec<_> = clients
-        .into_iter()
-        .map(|client| read_in_order(client, received.clone()))
-        .collect();
+    let room = SlowRoom::open(SlowSubscriber::Drop, 1_000).await;
     // Fill the slow subscriber up (its pipe, its write buffer, its queue), then publish two
     // more rounds of 800 messages of 2 KiB. The others keep up; the slow one drops. Were its
     // backlog unbounded, each round would add 1.6 MiB; the heap stays where it was instead.
     const SIZE: usize = 2048;
-    publish_paced(&topics, "feed", (0, 400), SIZE, 999, &received).await;
+    room.publish((0, 400), SIZE).await;
     let full = ALLOC.allocated();
-    publish_paced(&topics, "feed", (400, 1_200), SIZE, 999, &received).await;
+    room.publish((400, 1_200), SIZE).await;
     let round_1 = ALLOC.allocated();
-    publish_paced(&topics, "feed", (1_200, 2_000), SIZE, 999, &received).await;
+    room.publish((1_200, 2_000), SIZE).await;
     let round_2 = ALLOC.allocated();
     let kib = |bytes: usize| bytes >> 10;
     println!(
@@ -309,7 +332,7 @@ async fn memory_stays_bounded_with_1000_subscribers_and_one_that_never_reads() {
         kib(full),
         kib(round_1),
         kib(round_2),
-        topics.stats().dropped
+        room.topics.stats().dropped
     );
     let round_growth = round_2.saturating_sub(round_1);
     assert!(
@@ -323,11 +346,7 @@ async fn memory_stays_bounded_with_1000_subscribers_and_one_that_never_reads() {
         "the heap grew by {} KiB in 1,600 messages",
         kib(total_growth)
     );
-    assert!(topics.stats().dropped >= 1_600);
-    drop((slow_client, readers));
-    for server in servers {
-        server.abort();
-    }
+    assert!(room.topics.stats().dropped >= 1_600);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -600,35 +600,9 @@ fn build(
         args.push("--example".to_owned());
         args.push(example.to_owned());
     }
-    args.extend(
-        [
-            "-p",
-            "weft-cli",
-            "--bin",
-            "weft",
-            "--message-format=json-render-diagnostics",
-        ]
-        .map(str::to_owned),
-    );
-    eprintln!("$ cargo {}", args.join(" "));
-    let output = Command::new("cargo")
-        .args(&args)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|err| format!("could not start cargo: {err}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "building the comparison failed ({})",
-            output.status
-        ));
-    }
-    let executables = executables(&String::from_utf8_lossy(&output.stdout));
-    let find = |name: &str| {
-        executables
-            .get(name)
-            .cloned()
-            .ok_or_else(|| format!("cargo built no executable for {name}"))
-    };
+    args.extend(["-p", "weft-cli", "--bin", "weft"].map(str::to_owned));
+    let executables = cargo_build(&args, "the comparison")?;
+    let find = |name: &str| built(&executables, name);
     let weft = find("weft")?;
     let tls_cert = find("tls_cert")?;
     let mut built = BTreeMap::new();
@@ -637,6 +611,31 @@ fn build(
     }
     eprintln!("bench: built in {}", proc::secs(started.elapsed()));
     Ok((weft, built, tls_cert))
+}
+
+/// Runs `cargo ARGS` (a build) with JSON messages, and returns what it built: target name →
+/// executable. `what` names the build in errors.
+fn cargo_build(args: &[String], what: &str) -> Result<BTreeMap<String, PathBuf>, String> {
+    let mut args = args.to_vec();
+    args.push("--message-format=json-render-diagnostics".to_owned());
+    eprintln!("$ cargo {}", args.join(" "));
+    let output = Command::new("cargo")
+        .args(&args)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|err| format!("could not start cargo: {err}"))?;
+    if !output.status.success() {
+        return Err(format!("building {what} failed ({})", output.status));
+    }
+    Ok(executables(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// The executable cargo built for target `name`.
+fn built(executables: &BTreeMap<String, PathBuf>, name: &str) -> Result<PathBuf, String> {
+    executables
+        .get(name)
+        .cloned()
+        .ok_or_else(|| format!("cargo built no executable for {name}"))
 }
 
 /// Target name → executable, from cargo's JSON messages.

@@ -298,27 +298,12 @@ impl RedisBridgeBuilder {
         let client =
             ::redis::Client::open(info.set_redis_settings(settings)).map_err(redis_error)?;
         let (outgoing, outgoing_rx) = mpsc::channel(self.outgoing_capacity);
-        let shared = Arc::new(Shared {
-            hub: topics.hub().clone(),
-            node: random_node_id(),
-            prefix: self.prefix.clone(),
-            desired: Mutex::new(BTreeSet::new()),
-            desired_changed: Notify::new(),
+        let shared = Arc::new(Shared::new(
+            topics.hub().clone(),
+            random_node_id(),
+            self.prefix.clone(),
             outgoing,
-            connected: AtomicBool::new(false),
-            sharded: AtomicBool::new(false),
-            subscriptions: AtomicU64::new(0),
-            sequences: Mutex::new(HashMap::new()),
-            peers: Mutex::new(HashMap::new()),
-            disconnects: AtomicU64::new(0),
-            last_gap_ms: AtomicU64::new(u64::MAX),
-            relayed: AtomicU64::new(0),
-            not_relayed: AtomicU64::new(0),
-            received: AtomicU64::new(0),
-            missed: AtomicU64::new(0),
-            malformed: AtomicU64::new(0),
-            oversized: AtomicU64::new(0),
-        });
+        ));
         let session = open_session(&shared, &client, &self).await?;
         if !topics.hub().set_relay(shared.clone()) {
             return Err(Error::Redis("these topics already have a bridge".into()));
@@ -539,6 +524,30 @@ async fn server_major_version(conn: &mut MultiplexedConnection) -> ::redis::Redi
 }
 
 impl Shared {
+    fn new(hub: Arc<Hub>, node: u64, prefix: String, outgoing: mpsc::Sender<Outgoing>) -> Self {
+        Self {
+            hub,
+            node,
+            prefix,
+            desired: Mutex::new(BTreeSet::new()),
+            desired_changed: Notify::new(),
+            outgoing,
+            connected: AtomicBool::new(false),
+            sharded: AtomicBool::new(false),
+            subscriptions: AtomicU64::new(0),
+            sequences: Mutex::new(HashMap::new()),
+            peers: Mutex::new(HashMap::new()),
+            disconnects: AtomicU64::new(0),
+            last_gap_ms: AtomicU64::new(u64::MAX),
+            relayed: AtomicU64::new(0),
+            not_relayed: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            missed: AtomicU64::new(0),
+            malformed: AtomicU64::new(0),
+            oversized: AtomicU64::new(0),
+        }
+    }
+
     fn lock_desired(&self) -> MutexGuard<'_, BTreeSet<Box<str>>> {
         self.desired.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -724,27 +733,7 @@ mod tests {
 
     fn shared(topics: &Topics) -> Shared {
         let (outgoing, _) = mpsc::channel(1);
-        Shared {
-            hub: topics.hub().clone(),
-            node: 1,
-            prefix: "weft:".to_owned(),
-            desired: Mutex::new(BTreeSet::new()),
-            desired_changed: Notify::new(),
-            outgoing,
-            connected: AtomicBool::new(false),
-            sharded: AtomicBool::new(false),
-            subscriptions: AtomicU64::new(0),
-            sequences: Mutex::new(HashMap::new()),
-            peers: Mutex::new(HashMap::new()),
-            disconnects: AtomicU64::new(0),
-            last_gap_ms: AtomicU64::new(u64::MAX),
-            relayed: AtomicU64::new(0),
-            not_relayed: AtomicU64::new(0),
-            received: AtomicU64::new(0),
-            missed: AtomicU64::new(0),
-            malformed: AtomicU64::new(0),
-            oversized: AtomicU64::new(0),
-        }
+        Shared::new(topics.hub().clone(), 1, "weft:".to_owned(), outgoing)
     }
 
     fn push(channel: &str, payload: Vec<u8>) -> Vec<Value> {

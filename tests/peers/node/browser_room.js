@@ -43,21 +43,7 @@ async function main() {
   let context = null;
   const pages = [];
   try {
-    context = await chromium.launchPersistentContext(options.userDataDir, {
-      executablePath: options.chromium,
-      headless: true,
-      timeout,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    context = await peer.launchChromium(chromium, options, timeout);
     pages.push(context.pages()[0] || (await context.newPage()));
     pages.push(await context.newPage());
     for (const [i, page] of pages.entries()) {
@@ -91,20 +77,10 @@ async function main() {
   } catch (err) {
     result.error = err.message.split('\n')[0];
   }
-  for (const [i, page] of pages.entries()) {
-    result.logs[i] = await page
-      .$$eval('#log > div', (entries) => entries.map((entry) => `${entry.className}: ${entry.textContent}`))
-      .catch(() => []);
-  }
+  for (const [i, page] of pages.entries()) result.logs[i] = await peer.pageLog(page);
   if (context) await context.close().catch(() => {});
   console.log(JSON.stringify(result));
   return result.ok ? 0 : 1;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    console.error(`browser_room: ${err.message}`);
-    process.exit(1);
-  },
-);
+peer.run('browser_room', main);

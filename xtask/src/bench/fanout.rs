@@ -19,13 +19,16 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{CLIENT_CORE, CpuTicks, SERVER_CORE, bun, clock_ticks, executables, median, pinned};
+use super::{
+    CLIENT_CORE, CpuTicks, SERVER_CORE, ServerProcess, built, bun, cargo_build, clock_ticks,
+    median, pinned,
+};
 use crate::cmd;
 use crate::proc;
 
@@ -268,95 +271,74 @@ fn build() -> Result<(PathBuf, PathBuf), String> {
         "fanout_server",
         "--example",
         "fanout_load",
-        "--message-format=json-render-diagnostics",
-    ];
-    eprintln!("$ cargo {}", args.join(" "));
-    let output = Command::new("cargo")
-        .args(args)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|err| format!("could not start cargo: {err}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "building the fan-out bench failed ({})",
-            output.status
-        ));
-    }
-    let built = executables(&String::from_utf8_lossy(&output.stdout));
-    let find = |name: &str| {
-        built
-            .get(name)
-            .cloned()
-            .ok_or_else(|| format!("cargo built no executable for {name}"))
+    ]
+    .map(str::to_owned);
+    let executables = cargo_build(&args, "the fan-out bench")?;
+    Ok((
+        built(&executables, "fanout_server")?,
+        built(&executables, "fanout_load")?,
+    ))
+}
+
+/// Starts `program args…` pinned to `core`, logging to `logs/fanout-NAME.log`; once it prints
+/// `listening on ADDR`, returns it with that address as its URL (no scheme).
+fn start_server(
+    tools: &Tools,
+    name: &'static str,
+    core: usize,
+    program: &Path,
+    args: &[String],
+) -> Result<ServerProcess, String> {
+    let log = tools.logs.join(format!("fanout-{name}.log"));
+    let log_file =
+        fs::File::create(&log).map_err(|err| format!("cannot create {}: {err}", log.display()))?;
+    let child = pinned(tools.taskset.as_deref(), core, program, args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .map_err(|err| format!("could not start {name}: {err}"))?;
+    let mut server = ServerProcess {
+        name,
+        child,
+        url: String::new(),
     };
-    Ok((find("fanout_server")?, find("fanout_load")?))
+    let stdout = server.child.stdout.take().ok_or("no stdout")?;
+    let banner = super::first_line(stdout, Duration::from_secs(30));
+    server.url = banner
+        .as_deref()
+        .and_then(|line| line.strip_prefix("listening on "))
+        .map(|addr| addr.trim().to_owned())
+        .ok_or_else(|| {
+            format!(
+                "{name} did not say `listening on ADDR` (got {banner:?}); {}:\n{}",
+                log.display(),
+                proc::tail(&log, 10)
+            )
+        })?;
+    Ok(server)
 }
 
-/// A process under measurement, killed when dropped.
-struct Measured {
-    name: String,
-    child: Child,
-}
-
-impl Measured {
-    /// Starts `program args…` pinned to `core`, logging to `logs/fanout-NAME.log`; when it
-    /// prints `listening on ADDR`, returns it and the address.
-    fn server(
-        tools: &Tools,
-        name: &str,
-        core: usize,
-        program: &Path,
-        args: &[String],
-    ) -> Result<(Self, String), String> {
-        let log = tools.logs.join(format!("fanout-{name}.log"));
-        let log_file = fs::File::create(&log)
-            .map_err(|err| format!("cannot create {}: {err}", log.display()))?;
-        let mut child = pinned(tools.taskset.as_deref(), core, program, args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log_file)
-            .spawn()
-            .map_err(|err| format!("could not start {name}: {err}"))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let measured = Self {
-            name: name.to_owned(),
-            child,
-        };
-        let banner = super::first_line(stdout, Duration::from_secs(30));
-        let addr = banner
-            .as_deref()
-            .and_then(|line| line.strip_prefix("listening on "))
-            .map(|addr| addr.trim().to_owned())
-            .ok_or_else(|| {
-                format!(
-                    "{name} did not say `listening on ADDR` (got {banner:?}); {}:\n{}",
-                    log.display(),
-                    proc::tail(&log, 10)
-                )
-            })?;
-        Ok((measured, addr))
-    }
-
-    fn cpu(&self) -> Result<CpuTicks, String> {
-        let path = format!("/proc/{}/stat", self.child.id());
-        let stat = fs::read_to_string(&path).map_err(|err| format!("cannot read {path}: {err}"))?;
-        super::parse_stat(&stat).ok_or_else(|| format!("cannot parse {path}"))
-    }
-
-    fn exited(&mut self) -> Option<String> {
-        self.child
-            .try_wait()
-            .ok()
-            .flatten()
-            .map(|status| format!("{} exited ({status})", self.name))
-    }
-}
-
-impl Drop for Measured {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A process that is measured but says nothing when it starts: `redis-server`, the load.
+fn spawn_quiet(
+    tools: &Tools,
+    name: &'static str,
+    core: usize,
+    program: &Path,
+    args: &[String],
+    output: Stdio,
+) -> Result<ServerProcess, String> {
+    let child = pinned(tools.taskset.as_deref(), core, program, args)
+        .stdin(Stdio::null())
+        .stdout(output)
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| format!("could not start {name}: {err}"))?;
+    Ok(ServerProcess {
+        name,
+        child,
+        url: String::new(),
+    })
 }
 
 /// What the servers of one kind measured over its rounds.
@@ -466,8 +448,8 @@ fn measure_kind(options: &Options, tools: &Tools, kind: Kind) -> Result<Row, Str
                 _ => "broadcast",
             };
             let args = ["127.0.0.1:0", "--mode", mode].map(str::to_owned);
-            let (server, addr) =
-                Measured::server(tools, kind.name(), SERVER_CORE, &tools.server, &args)?;
+            let server = start_server(tools, kind.name(), SERVER_CORE, &tools.server, &args)?;
+            let addr = server.url.clone();
             processes.push(server);
             (format!("ws://{addr}/pub"), format!("ws://{addr}/sub"))
         }
@@ -475,7 +457,8 @@ fn measure_kind(options: &Options, tools: &Tools, kind: Kind) -> Result<Row, Str
             let (bun, _) = tools.bun.as_ref().ok_or("Bun is not installed")?;
             let script = cmd::workspace_root().join("benches/bun/fanout.js");
             let args = [script.display().to_string(), "127.0.0.1:0".to_owned()];
-            let (server, addr) = Measured::server(tools, "bun", SERVER_CORE, bun, &args)?;
+            let server = start_server(tools, "bun", SERVER_CORE, bun, &args)?;
+            let addr = server.url.clone();
             processes.push(server);
             (format!("ws://{addr}/pub"), format!("ws://{addr}/sub"))
         }
@@ -498,20 +481,14 @@ fn measure_kind(options: &Options, tools: &Tools, kind: Kind) -> Result<Row, Str
             .map(str::to_owned);
             // The node the subscribers are on does the fan-out: it has core 0 to itself;
             // the publisher's node and Redis share core 1 with the load.
-            let mut redis = Measured {
-                name: "redis-server".to_owned(),
-                child: pinned(
-                    tools.taskset.as_deref(),
-                    CLIENT_CORE,
-                    redis_server,
-                    &redis_args,
-                )
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(|err| format!("could not start redis-server: {err}"))?,
-            };
+            let mut redis = spawn_quiet(
+                tools,
+                "redis-server",
+                CLIENT_CORE,
+                redis_server,
+                &redis_args,
+                Stdio::null(),
+            )?;
             let deadline = Instant::now() + Duration::from_secs(10);
             while !proc::port_accepts(port) {
                 if let Some(exited) = redis.exited() {
@@ -523,12 +500,13 @@ fn measure_kind(options: &Options, tools: &Tools, kind: Kind) -> Result<Row, Str
                 std::thread::sleep(Duration::from_millis(20));
             }
             let url = format!("redis://127.0.0.1:{port}");
-            let node = |name: &str, core: usize| {
+            let node = |name: &'static str, core: usize| {
                 let args = ["127.0.0.1:0", "--mode", "topics", "--redis", &url].map(str::to_owned);
-                Measured::server(tools, name, core, &tools.server, &args)
+                start_server(tools, name, core, &tools.server, &args)
             };
-            let (subscribers_node, sub_addr) = node("redis-node-subscribers", SERVER_CORE)?;
-            let (publisher_node, pub_addr) = node("redis-node-publisher", CLIENT_CORE)?;
+            let subscribers_node = node("redis-node-subscribers", SERVER_CORE)?;
+            let publisher_node = node("redis-node-publisher", CLIENT_CORE)?;
+            let (sub_addr, pub_addr) = (subscribers_node.url.clone(), publisher_node.url.clone());
             processes.extend([subscribers_node, publisher_node, redis]);
             (
                 format!("ws://{pub_addr}/pub"),
@@ -555,8 +533,10 @@ fn measure_kind(options: &Options, tools: &Tools, kind: Kind) -> Result<Row, Str
                 row.rounds.push(measured);
             }
             Err(err) => {
-                let exited: Vec<String> =
-                    processes.iter_mut().filter_map(Measured::exited).collect();
+                let exited: Vec<String> = processes
+                    .iter_mut()
+                    .filter_map(ServerProcess::exited)
+                    .collect();
                 return Err(if exited.is_empty() {
                     err
                 } else {
@@ -572,7 +552,7 @@ fn measure_kind(options: &Options, tools: &Tools, kind: Kind) -> Result<Row, Str
 fn load_round(
     options: &Options,
     tools: &Tools,
-    processes: &mut [Measured],
+    processes: &mut [ServerProcess],
     publish: &str,
     subscribe: &str,
 ) -> Result<Round, String> {
@@ -592,15 +572,14 @@ fn load_round(
     ]
     .map(str::to_owned)
     .to_vec();
-    let mut load = Measured {
-        name: "fanout_load".to_owned(),
-        child: pinned(tools.taskset.as_deref(), CLIENT_CORE, &tools.load, &args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|err| format!("could not start the load: {err}"))?,
-    };
+    let mut load = spawn_quiet(
+        tools,
+        "fanout_load",
+        CLIENT_CORE,
+        &tools.load,
+        &args,
+        Stdio::piped(),
+    )?;
     let lines = lines_of(load.child.stdout.take().ok_or("no stdout")?);
     let errors = lines_of(load.child.stderr.take().ok_or("no stderr")?);
     let failed = |what: &str| {
@@ -615,14 +594,14 @@ fn load_round(
     }
     let before: Vec<CpuTicks> = processes
         .iter()
-        .map(Measured::cpu)
+        .map(ServerProcess::cpu)
         .collect::<Result<_, _>>()?;
     let report = lines
         .recv_timeout(Duration::from_secs_f64(options.duration) + Duration::from_secs(60))
         .map_err(|_| failed("did not report"))?;
     let after: Vec<CpuTicks> = processes
         .iter()
-        .map(Measured::cpu)
+        .map(ServerProcess::cpu)
         .collect::<Result<_, _>>()?;
     let _ = proc::wait_for_exit(&mut load.child, Instant::now() + Duration::from_secs(30));
     let report: Value = serde_json::from_str(&report)
@@ -637,7 +616,7 @@ fn load_round(
         cpu: processes
             .iter()
             .zip(after.iter().zip(&before))
-            .map(|(process, (after, before))| (process.name.clone(), after.since(*before)))
+            .map(|(process, (after, before))| (process.name.to_owned(), after.since(*before)))
             .collect(),
     })
 }
