@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 use super::{
     CLIENT_CORE, CpuTicks, SERVER_CORE, ServerProcess, built, bun, cargo_build, clock_ticks,
-    median, pinned,
+    median, pinned, positive, seconds,
 };
 use crate::cmd;
 use crate::proc;
@@ -129,12 +129,6 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 .cloned()
                 .ok_or_else(|| format!("bench --fanout: {name} needs a value"))
         };
-        let number = |name: &str, text: String| {
-            text.parse::<usize>()
-                .ok()
-                .filter(|&n| n > 0)
-                .ok_or_else(|| format!("bench --fanout: {name} expects a positive number"))
-        };
         match arg.as_str() {
             "--fanout" | "--quick" => {}
             "--servers" => {
@@ -149,20 +143,11 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     })
                     .collect::<Result<_, _>>()?;
             }
-            "--subscribers" => options.subscribers = number(arg, value(arg)?)?,
-            "--size" => options.size = number(arg, value(arg)?)?,
-            "--window" => options.window = number(arg, value(arg)?)?,
-            "--rounds" => options.rounds = number(arg, value(arg)?)?,
-            "--duration" => {
-                let text = value(arg)?;
-                options.duration = text
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|secs| *secs > 0.0 && secs.is_finite())
-                    .ok_or_else(|| {
-                        format!("bench --fanout: --duration expects seconds, got {text}")
-                    })?;
-            }
+            "--subscribers" => options.subscribers = positive(arg, &value(arg)?)?,
+            "--size" => options.size = positive(arg, &value(arg)?)?,
+            "--window" => options.window = positive(arg, &value(arg)?)?,
+            "--rounds" => options.rounds = positive(arg, &value(arg)?)?,
+            "--duration" => options.duration = seconds(arg, &value(arg)?)?,
             other => return Err(format!("bench --fanout: unknown option `{other}`\n{USAGE}")),
         }
     }
@@ -732,4 +717,44 @@ fn render(options: &Options, tools: &Tools, rows: &[(Kind, Result<Row, String>)]
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|&arg| arg.to_owned()).collect()
+    }
+
+    #[test]
+    fn the_quick_form_is_small_and_needs_no_download() {
+        let options = parse(&args(&["--fanout", "--quick"])).unwrap();
+        assert_eq!(options.subscribers, 1000);
+        assert_eq!((options.rounds, options.duration), (1, 1.0));
+        assert!(!options.kinds.contains(&Kind::Bun));
+        let full = parse(&args(&["--fanout"])).unwrap();
+        assert_eq!(full.subscribers, 10_000);
+        assert_eq!(full.kinds.len(), KINDS.len());
+    }
+
+    #[test]
+    fn options_override_the_defaults_and_typos_are_refused() {
+        let options = parse(&args(&[
+            "--fanout",
+            "--quick",
+            "--servers",
+            "bun,topics",
+            "--subscribers",
+            "50",
+            "--window",
+            "4",
+        ]))
+        .unwrap();
+        assert_eq!(options.kinds, [Kind::Bun, Kind::Topics]);
+        assert_eq!((options.subscribers, options.window), (50, 4));
+        assert!(parse(&args(&["--fanout", "--servers", "uws"])).is_err());
+        assert!(parse(&args(&["--fanout", "--subscriber", "5"])).is_err());
+        assert!(parse(&args(&["--fanout", "--duration", "0"])).is_err());
+    }
 }
