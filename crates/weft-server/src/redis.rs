@@ -16,8 +16,9 @@
 //!
 //! - **At most once** across nodes: Redis pub/sub stores nothing. A message published while a
 //!   node's bridge is disconnected, or while its outgoing queue is full, is delivered locally
-//!   but not to other nodes ([`RedisStats::not_relayed`]); messages other nodes publish while
-//!   this node is disconnected are never received here.
+//!   but not to other nodes ([`RedisStats::not_relayed`]); one sent when the connection fails
+//!   may or may not have been passed on ([`RedisStats::unconfirmed`]); messages other nodes
+//!   publish while this node is disconnected are never received here.
 //! - **Order** is kept per publisher and topic: one node's messages to one topic reach every
 //!   other node in the order they were published (one connection, commands in order, and
 //!   Redis keeps a channel's order). Messages of different publishers may interleave
@@ -113,6 +114,10 @@ pub struct RedisStats {
     /// Local publishes not sent to Redis: it was unreachable, or the outgoing queue was full.
     /// They were delivered locally.
     pub not_relayed: u64,
+    /// Local publishes sent to Redis whose reply never came: the connection failed first.
+    /// Redis may or may not have passed them on (the other nodes' [`missed`](Self::missed)
+    /// says which).
+    pub unconfirmed: u64,
     /// Messages from other nodes delivered to local subscribers.
     pub received: u64,
     /// Messages of other nodes that never arrived, counted from gaps in their sequence numbers.
@@ -164,6 +169,7 @@ struct Shared {
     last_gap_ms: AtomicU64,
     relayed: AtomicU64,
     not_relayed: AtomicU64,
+    unconfirmed: AtomicU64,
     received: AtomicU64,
     missed: AtomicU64,
     malformed: AtomicU64,
@@ -414,7 +420,7 @@ async fn serve_session(
                 let count = batch.len() as u64;
                 batch.clear();
                 if let Err(err) = pipe.query_async::<()>(&mut session.conn).await {
-                    shared.not_relayed.fetch_add(count, Ordering::Relaxed);
+                    shared.unconfirmed.fetch_add(count, Ordering::Relaxed);
                     return Err(err.to_string());
                 }
                 shared.relayed.fetch_add(count, Ordering::Relaxed);
@@ -541,6 +547,7 @@ impl Shared {
             last_gap_ms: AtomicU64::new(u64::MAX),
             relayed: AtomicU64::new(0),
             not_relayed: AtomicU64::new(0),
+            unconfirmed: AtomicU64::new(0),
             received: AtomicU64::new(0),
             missed: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
@@ -671,6 +678,7 @@ impl Shared {
             last_gap,
             relayed: self.relayed.load(Ordering::Relaxed),
             not_relayed: self.not_relayed.load(Ordering::Relaxed),
+            unconfirmed: self.unconfirmed.load(Ordering::Relaxed),
             received: self.received.load(Ordering::Relaxed),
             missed: self.missed.load(Ordering::Relaxed),
             malformed: self.malformed.load(Ordering::Relaxed),

@@ -106,9 +106,13 @@ async fn watch(bridge: RedisBridge, quiet: bool) {
             let gap = now
                 .last_gap
                 .map_or_else(String::new, |gap| format!(" after {gap:.1?}"));
+            let unconfirmed = match now.unconfirmed {
+                0 => String::new(),
+                n => format!(" and {n} unconfirmed"),
+            };
             eprintln!(
                 "weft: Redis is back{gap}; the room spans every node again ({} messages from \
-                 here were not relayed, {} from other nodes missed)",
+                 here were not relayed{unconfirmed}, {} from other nodes missed)",
                 now.not_relayed, now.missed
             );
         }
