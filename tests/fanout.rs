@@ -366,7 +366,11 @@ async fn subscribers_that_close_while_messages_are_published_leave_nothing_behin
             seq
         })
     };
+    let mut after_first_round = 0;
     for round in 0..20 {
+        if round == 1 {
+            after_first_round = ALLOC.allocated();
+        }
         let (clients, servers) = subscribers(&topics, "churn", 10, &Acceptor::default()).await;
         // Half close cleanly from the client, half vanish (the pipe dropped).
         for (i, mut client) in clients.into_iter().enumerate() {
@@ -387,4 +391,11 @@ async fn subscribers_that_close_while_messages_are_published_leave_nothing_behin
     assert!(published > 0);
     let stats = topics.stats();
     assert_eq!((stats.topics, stats.subscriptions), (0, 0), "{stats:?}");
+    // Nineteen more rounds of ten subscribers, and the messages published meanwhile, left
+    // nothing behind.
+    let grown = ALLOC.allocated().saturating_sub(after_first_round);
+    assert!(
+        grown < 1 << 20,
+        "the heap grew by {grown} bytes over 19 rounds"
+    );
 }

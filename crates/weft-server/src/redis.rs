@@ -793,6 +793,51 @@ mod tests {
         assert_eq!(subscriber.queued(), (0, 0));
     }
 
+    /// Counts the warnings of the bridge's target.
+    #[cfg(feature = "tracing")]
+    #[derive(Default)]
+    struct Warnings(std::sync::atomic::AtomicUsize);
+
+    #[cfg(feature = "tracing")]
+    impl tracing::Subscriber for Warnings {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            let meta = event.metadata();
+            if meta.target() == "weft_server::redis" && *meta.level() == tracing::Level::WARN {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[cfg(feature = "tracing")]
+    #[test]
+    fn dropped_messages_and_gaps_are_tracing_warnings() {
+        let warnings = Arc::new(Warnings::default());
+        tracing::subscriber::with_default(warnings.clone(), || {
+            let topics = Topics::builder().max_message_size(4).build();
+            let bridge = shared(&topics);
+            let mut subscriber = topics.subscriber();
+            subscriber.subscribe("room").unwrap();
+            bridge.receive(push("weft:room", b"garbage".to_vec()));
+            let big = PreparedMessage::binary(vec![0u8; 5]);
+            bridge.receive(push("weft:room", envelope::encode(7, 1, &big).to_vec()));
+            let small = PreparedMessage::binary(vec![0u8; 1]);
+            bridge.receive(push("weft:room", envelope::encode(7, 2, &small).to_vec()));
+            // A gap: 3 and 4 never came.
+            bridge.receive(push("weft:room", envelope::encode(7, 5, &small).to_vec()));
+        });
+        assert_eq!(warnings.0.load(Ordering::Relaxed), 3);
+    }
+
     #[test]
     fn publishes_while_disconnected_are_counted_and_still_numbered() {
         let topics = Topics::new();
