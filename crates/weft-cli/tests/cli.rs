@@ -1,5 +1,6 @@
 //! The `weft` binary end to end: `serve` on a free port, its demo page over raw HTTP, `connect`
-//! against it (through proxies too: Debian's tinyproxy, started by the test), and the failures
+//! against it (through proxies too: Debian's tinyproxy, started by the test), `serve
+//! --broadcast` (with Redis too: Debian's redis-server, started by the test), and the failures
 //! a user sees. Every wait is bounded by [`TIMEOUT`].
 
 #[path = "../../../tests/peers/peers.rs"]
@@ -859,10 +860,6 @@ fn broadcast_sends_every_message_to_every_client_in_one_order() {
         assert_eq!(said, expected.iter().collect::<Vec<_>>());
     }
 }
-
-#[path = "../../../tests/peers/peers.rs"]
-#[allow(dead_code, reason = "this test binary uses only redis-server")]
-mod peers;
 
 /// Waits until both nodes' bridges have subscribed to the room's channel in Redis.
 fn await_bridges(redis: &weft_harness::RedisServer) {
