@@ -64,7 +64,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -147,6 +147,7 @@ pub struct RedisBridgeBuilder {
     connect_timeout: Duration,
     health_check: Duration,
     outgoing_capacity: usize,
+    outgoing_bytes: usize,
 }
 
 /// What the bridge task and the relay share.
@@ -158,6 +159,11 @@ struct Shared {
     desired: Mutex<BTreeSet<Box<str>>>,
     desired_changed: Notify,
     outgoing: mpsc::Sender<Outgoing>,
+    /// Bytes of envelopes waiting in `outgoing`, and the most there may be.
+    outgoing_bytes: AtomicUsize,
+    max_outgoing_bytes: usize,
+    /// The bridge was dropped: nothing is relayed any more.
+    stopped: AtomicBool,
     connected: AtomicBool,
     sharded: AtomicBool,
     subscriptions: AtomicU64,
@@ -217,6 +223,7 @@ impl RedisBridge {
             connect_timeout: Duration::from_secs(5),
             health_check: Duration::from_secs(5),
             outgoing_capacity: 4096,
+            outgoing_bytes: 64 << 20,
         }
     }
 
@@ -232,8 +239,11 @@ impl RedisBridge {
     }
 }
 
+/// Stops relaying: the topics keep delivering locally (they take no other bridge).
 impl Drop for RedisBridge {
     fn drop(&mut self) {
+        self.shared.stopped.store(true, Ordering::Relaxed);
+        self.shared.connected.store(false, Ordering::Release);
         self.task.abort();
     }
 }
@@ -291,6 +301,14 @@ impl RedisBridgeBuilder {
         self
     }
 
+    /// How many bytes of publishes may wait to be sent to Redis (default 64 MiB), whatever
+    /// their number: a slow or stalled Redis cannot make the queue hold more. Beyond it they
+    /// are not relayed (and counted in [`RedisStats::not_relayed`]).
+    pub fn outgoing_bytes(mut self, bytes: usize) -> Self {
+        self.outgoing_bytes = bytes;
+        self
+    }
+
     /// Connects and starts the bridge. Fails if the URL is invalid or Redis cannot be reached
     /// now, or if `topics` already has a bridge.
     pub async fn connect(self, topics: &Topics) -> Result<RedisBridge, Error> {
@@ -309,6 +327,7 @@ impl RedisBridgeBuilder {
             random_node_id(),
             self.prefix.clone(),
             outgoing,
+            self.outgoing_bytes,
         ));
         let session = open_session(&shared, &client, &self).await?;
         if !topics.hub().set_relay(shared.clone()) {
@@ -359,7 +378,10 @@ async fn run(
         shared.subscriptions.store(0, Ordering::Relaxed);
         shared.disconnects.fetch_add(1, Ordering::Relaxed);
         let mut dropped = 0;
-        while outgoing.try_recv().is_ok() {
+        while let Ok(message) = outgoing.try_recv() {
+            shared
+                .outgoing_bytes
+                .fetch_sub(message.envelope.len(), Ordering::Relaxed);
             dropped += 1;
         }
         shared.not_relayed.fetch_add(dropped, Ordering::Relaxed);
@@ -418,6 +440,8 @@ async fn serve_session(
                     pipe.cmd(command).arg(&message.channel).arg(&message.envelope[..]).ignore();
                 }
                 let count = batch.len() as u64;
+                let bytes: usize = batch.iter().map(|message| message.envelope.len()).sum();
+                shared.outgoing_bytes.fetch_sub(bytes, Ordering::Relaxed);
                 batch.clear();
                 if let Err(err) = pipe.query_async::<()>(&mut session.conn).await {
                     shared.unconfirmed.fetch_add(count, Ordering::Relaxed);
@@ -530,7 +554,13 @@ async fn server_major_version(conn: &mut MultiplexedConnection) -> ::redis::Redi
 }
 
 impl Shared {
-    fn new(hub: Arc<Hub>, node: u64, prefix: String, outgoing: mpsc::Sender<Outgoing>) -> Self {
+    fn new(
+        hub: Arc<Hub>,
+        node: u64,
+        prefix: String,
+        outgoing: mpsc::Sender<Outgoing>,
+        max_outgoing_bytes: usize,
+    ) -> Self {
         Self {
             hub,
             node,
@@ -538,6 +568,9 @@ impl Shared {
             desired: Mutex::new(BTreeSet::new()),
             desired_changed: Notify::new(),
             outgoing,
+            outgoing_bytes: AtomicUsize::new(0),
+            max_outgoing_bytes,
+            stopped: AtomicBool::new(false),
             connected: AtomicBool::new(false),
             sharded: AtomicBool::new(false),
             subscriptions: AtomicU64::new(0),
@@ -705,15 +738,22 @@ impl Relay for Shared {
     fn publish(&self, topic: &str, message: &PreparedMessage) {
         // Numbered even when it cannot be sent, so that the other nodes count it as missed.
         let seq = self.next_sequence(topic);
-        if !self.connected.load(Ordering::Acquire) {
-            self.not_relayed.fetch_add(1, Ordering::Relaxed);
+        if self.stopped.load(Ordering::Relaxed) {
             return;
         }
-        let outgoing = Outgoing {
-            channel: self.channel(topic),
-            envelope: envelope::encode(self.node, seq, message),
-        };
-        if self.outgoing.try_send(outgoing).is_err() {
+        let size = envelope::HEADER_LEN + message.len();
+        let queued = self.outgoing_bytes.fetch_add(size, Ordering::Relaxed);
+        let accepted = self.connected.load(Ordering::Acquire)
+            && queued + size <= self.max_outgoing_bytes.max(size)
+            && self
+                .outgoing
+                .try_send(Outgoing {
+                    channel: self.channel(topic),
+                    envelope: envelope::encode(self.node, seq, message),
+                })
+                .is_ok();
+        if !accepted {
+            self.outgoing_bytes.fetch_sub(size, Ordering::Relaxed);
             self.not_relayed.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -741,7 +781,13 @@ mod tests {
 
     fn shared(topics: &Topics) -> Shared {
         let (outgoing, _) = mpsc::channel(1);
-        Shared::new(topics.hub().clone(), 1, "weft:".to_owned(), outgoing)
+        Shared::new(
+            topics.hub().clone(),
+            1,
+            "weft:".to_owned(),
+            outgoing,
+            1 << 20,
+        )
     }
 
     fn push(channel: &str, payload: Vec<u8>) -> Vec<Value> {
@@ -796,7 +842,7 @@ mod tests {
     /// Counts the warnings of the bridge's target.
     #[cfg(feature = "tracing")]
     #[derive(Default)]
-    struct Warnings(std::sync::atomic::AtomicUsize);
+    struct Warnings(AtomicUsize);
 
     #[cfg(feature = "tracing")]
     impl tracing::Subscriber for Warnings {
@@ -836,6 +882,26 @@ mod tests {
             bridge.receive(push("weft:room", envelope::encode(7, 5, &small).to_vec()));
         });
         assert_eq!(warnings.0.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn the_outgoing_queue_is_bounded_in_bytes() {
+        let topics = Topics::new();
+        let (outgoing, mut receiver) = mpsc::channel(1000);
+        let bridge = Shared::new(topics.hub().clone(), 1, "weft:".to_owned(), outgoing, 1000);
+        bridge.connected.store(true, Ordering::Release);
+        let message = PreparedMessage::binary(vec![0u8; 300]);
+        for _ in 0..5 {
+            bridge.publish("room", &message);
+        }
+        // Three envelopes of 319 bytes fit in 1,000; two more do not.
+        assert_eq!(bridge.stats().not_relayed, 2);
+        assert_eq!(bridge.outgoing_bytes.load(Ordering::Relaxed), 3 * 319);
+        // One larger than the whole bound still goes alone into an empty queue.
+        while receiver.try_recv().is_ok() {}
+        bridge.outgoing_bytes.store(0, Ordering::Relaxed);
+        bridge.publish("room", &PreparedMessage::binary(vec![0u8; 5000]));
+        assert_eq!(bridge.stats().not_relayed, 2);
     }
 
     #[test]
