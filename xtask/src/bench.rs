@@ -39,11 +39,14 @@ use serde_json::{Value, json};
 use crate::cmd::{self, Cmd};
 use crate::proc;
 
+mod bun;
+mod fanout;
 mod instructions;
 
 pub(crate) const USAGE: &str = "\
 usage: cargo xtask bench [--quick] [-- CRITERION-ARGS...]
        cargo xtask bench --compare [options]
+       cargo xtask bench --fanout [--quick] [options]   (`cargo xtask bench --fanout --help`)
 
 Without --compare: runs the criterion benches (cargo bench -p weft-benches); --quick passes
 short warm-up and measurement times (CI's form, about two minutes once built).
@@ -389,6 +392,9 @@ fn seconds(name: &str, text: &str) -> Result<f64, String> {
 }
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    if args.iter().any(|arg| arg == "--fanout") {
+        return fanout::run(args);
+    }
     if args.iter().any(|arg| arg == "-h" || arg == "--help") {
         print!("{USAGE}");
         return Ok(());
@@ -594,35 +600,9 @@ fn build(
         args.push("--example".to_owned());
         args.push(example.to_owned());
     }
-    args.extend(
-        [
-            "-p",
-            "weft-cli",
-            "--bin",
-            "weft",
-            "--message-format=json-render-diagnostics",
-        ]
-        .map(str::to_owned),
-    );
-    eprintln!("$ cargo {}", args.join(" "));
-    let output = Command::new("cargo")
-        .args(&args)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|err| format!("could not start cargo: {err}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "building the comparison failed ({})",
-            output.status
-        ));
-    }
-    let executables = executables(&String::from_utf8_lossy(&output.stdout));
-    let find = |name: &str| {
-        executables
-            .get(name)
-            .cloned()
-            .ok_or_else(|| format!("cargo built no executable for {name}"))
-    };
+    args.extend(["-p", "weft-cli", "--bin", "weft"].map(str::to_owned));
+    let executables = cargo_build(&args, "the comparison")?;
+    let find = |name: &str| built(&executables, name);
     let weft = find("weft")?;
     let tls_cert = find("tls_cert")?;
     let mut built = BTreeMap::new();
@@ -631,6 +611,31 @@ fn build(
     }
     eprintln!("bench: built in {}", proc::secs(started.elapsed()));
     Ok((weft, built, tls_cert))
+}
+
+/// Runs `cargo ARGS` (a build) with JSON messages, and returns what it built: target name →
+/// executable. `what` names the build in errors.
+fn cargo_build(args: &[String], what: &str) -> Result<BTreeMap<String, PathBuf>, String> {
+    let mut args = args.to_vec();
+    args.push("--message-format=json-render-diagnostics".to_owned());
+    eprintln!("$ cargo {}", args.join(" "));
+    let output = Command::new("cargo")
+        .args(&args)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|err| format!("could not start cargo: {err}"))?;
+    if !output.status.success() {
+        return Err(format!("building {what} failed ({})", output.status));
+    }
+    Ok(executables(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// The executable cargo built for target `name`.
+fn built(executables: &BTreeMap<String, PathBuf>, name: &str) -> Result<PathBuf, String> {
+    executables
+        .get(name)
+        .cloned()
+        .ok_or_else(|| format!("cargo built no executable for {name}"))
 }
 
 /// Target name → executable, from cargo's JSON messages.
@@ -728,13 +733,13 @@ fn command_output(program: &str, args: &[&str]) -> String {
 }
 
 /// `sh -c 'ulimit -n HARD; exec [taskset -c CORE] PROGRAM ARGS…'`.
-fn pinned(host: &Host, core: usize, program: &Path, args: &[String]) -> Command {
+fn pinned(taskset: Option<&Path>, core: usize, program: &Path, args: &[String]) -> Command {
     let mut command = Command::new("sh");
     command
         .arg("-c")
         .arg(r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@""#)
         .arg("sh");
-    if let Some(taskset) = &host.taskset {
+    if let Some(taskset) = taskset {
         command.arg(taskset).arg("-c").arg(core.to_string());
     }
     command.arg(program).args(args);
@@ -784,7 +789,7 @@ impl ServerProcess {
             args.push(host.tls.cert.display().to_string());
             args.push(host.tls.key.display().to_string());
         }
-        let mut child = pinned(host, SERVER_CORE, program, &args)
+        let mut child = pinned(host.taskset.as_deref(), SERVER_CORE, program, &args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file)
@@ -998,7 +1003,7 @@ fn run_weft_bench(
     if scenario.http2 {
         args.extend(["--http2".into(), "--http2-connections".into(), "1".into()]);
     }
-    let mut child = pinned(host, CLIENT_CORE, &host.weft, &args)
+    let mut child = pinned(host.taskset.as_deref(), CLIENT_CORE, &host.weft, &args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -1464,7 +1469,7 @@ fn idle_one(
         let connections = options.idle.div_ceil(100).to_string();
         args.extend(["--http2".into(), "--http2-connections".into(), connections]);
     }
-    let mut client = pinned(host, CLIENT_CORE, &host.weft, &args)
+    let mut client = pinned(host.taskset.as_deref(), CLIENT_CORE, &host.weft, &args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -30,6 +30,9 @@ tasks:
               `weft bench`, servers and client pinned to their own cores
               options: [--quick] | --compare [--scenarios L] [--servers L] [--rounds N]
                        [--duration SECS] ... (`cargo xtask bench --help`)
+              or --fanout [--quick]: one publisher, 10,000 subscribers; weft's topics
+              against one-by-one sends, tokio broadcast, uWebSockets (Bun), and across two
+              nodes through Redis (`cargo xtask bench --fanout --help`)
   fuzz        runs the cargo-fuzz targets in fuzz/ (nightly); installs cargo-fuzz into
               target/tools when needed
               options: [--time SECS] [--target NAME]... [--smoke]

@@ -71,6 +71,13 @@ pub(crate) enum Error {
     },
     /// `bench` finished, but echoes were wrong or missing, or connections failed.
     BenchFailed(String),
+    /// `serve --redis`: the URL is wrong, or Redis cannot be reached.
+    Redis {
+        /// The URL as given (shown without its password).
+        url: String,
+        /// Why.
+        source: weft::server::Error,
+    },
     /// `bench` needs more file descriptors than the process may open.
     DescriptorLimit {
         /// About how many it needs.
@@ -117,6 +124,18 @@ impl fmt::Display for Error {
                 fmt_connect_error(f, source)
             }
             Self::BenchFailed(what) => write!(f, "bench failed: {what}"),
+            Self::Redis { url, source } => {
+                let reason = match source {
+                    weft::server::Error::Redis(err) => err.to_string(),
+                    other => other.to_string(),
+                };
+                write!(
+                    f,
+                    "cannot join the room through Redis at {}: {}",
+                    crate::serve::redact(url),
+                    one_line(&reason)
+                )
+            }
             Self::DescriptorLimit { needed, limit } => write!(
                 f,
                 "about {needed} file descriptors are needed but the limit is {limit}; \
@@ -133,7 +152,7 @@ impl std::error::Error for Error {
                 Some(err)
             }
             Self::Bind { source, .. } | Self::ReadFile { source, .. } => Some(source),
-            Self::ServerSettings(err) => Some(err),
+            Self::ServerSettings(err) | Self::Redis { source: err, .. } => Some(err),
             Self::Connect(err) | Self::Proxy(err) | Self::BenchConnect { source: err, .. } => {
                 Some(err)
             }

@@ -1,6 +1,7 @@
 //! `weft serve`: an echo server, with a demo page at `/` that talks to it from a browser.
 
 mod demo;
+mod room;
 
 use std::io::Write;
 
@@ -8,7 +9,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 use weft::server::{Accepted, ServerStream};
-use weft::{Acceptor, DeflateConfig, Limits, Message, OriginPolicy, Server, TlsConfig, WebSocket};
+use weft::{
+    Acceptor, CloseCode, CloseFrame, DeflateConfig, Limits, Message, OriginPolicy, Server,
+    TlsConfig, WebSocket,
+};
 
 use crate::error::{Error, describe};
 use crate::size::parse_size;
@@ -20,9 +24,12 @@ Examples:
   weft serve --listen 0.0.0.0:8080 --origin https://app.example
   weft serve --max-message-size 1MiB --subprotocol chat.v2 --subprotocol chat.v1
   weft serve --tls-cert cert.pem --tls-key key.pem   # wss:// and the page over https://
+  weft serve --broadcast                            # a chat room: open the page in two tabs
+  weft serve --broadcast --redis redis://127.0.0.1:6379 --listen 127.0.0.1:9002
+                                  # one room across every weft serve on that Redis
 
-Every text and binary message is sent back unchanged. Ctrl-C (or SIGTERM) closes every
-connection with 1001 and stops.";
+Every text and binary message is sent back unchanged, or with --broadcast to every client of
+the room. Ctrl-C (or SIGTERM) closes every connection with 1001 and stops.";
 
 /// The arguments of `weft serve`.
 #[derive(Debug, Args)]
@@ -60,6 +67,16 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
 
+    /// A chat room instead of an echo: every message a client sends goes to every client
+    /// (the sender too), in one order. A client that falls 4 MiB behind is closed with 1013.
+    #[arg(long)]
+    broadcast: bool,
+
+    /// With --broadcast: one room across every `weft serve --broadcast` that uses this Redis
+    /// (redis://[user:password@]host[:port][/db]; Redis 6 or later).
+    #[arg(long, value_name = "URL", requires = "broadcast")]
+    redis: Option<String>,
+
     /// Do not log connections to stderr.
     #[arg(short, long)]
     quiet: bool,
@@ -81,7 +98,13 @@ impl ServeArgs {
             .protocols(self.subprotocols.iter().cloned())
             .origin_policy(origins)
             .limits(limits)
-            .deflate(DeflateConfig::default().enabled(!self.no_deflate));
+            // A room's message is compressed once for every member when the server keeps no
+            // compression context between messages; with context, once per member.
+            .deflate(
+                DeflateConfig::default()
+                    .enabled(!self.no_deflate)
+                    .server_no_context_takeover(self.broadcast),
+            );
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             let tls = TlsConfig::from_pem_files(cert, key).map_err(|err| Error::Tls {
                 path: cert.clone(),
@@ -95,9 +118,22 @@ impl ServeArgs {
 
 /// Serves until Ctrl-C or SIGTERM, then shuts down gracefully.
 pub(crate) async fn run(args: ServeArgs) -> Result<(), Error> {
+    let acceptor = args.acceptor()?;
+    let room = if args.broadcast {
+        let max_message_size = args
+            .max_message_size
+            .unwrap_or_else(|| Limits::default().get_max_message_size());
+        Some(room::Room::open(args.redis.as_deref(), max_message_size, args.quiet).await?)
+    } else {
+        None
+    };
+    let page = demo::page(room.is_some());
     let server = Server::builder()
-        .acceptor(args.acceptor()?)
-        .http(|request| async move { demo::respond(&request) })
+        .acceptor(acceptor)
+        .http(move |request| {
+            let response = demo::respond(&request, &page);
+            async move { response }
+        })
         .bind(args.listen.as_str())
         .await
         .map_err(|source| Error::Bind {
@@ -127,10 +163,27 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Error> {
         shutdown.shutdown();
     });
     let quiet = args.quiet;
-    server
-        .serve(move |ws, accepted| echo(ws, accepted, quiet))
-        .await
-        .map_err(Error::Serve)?;
+    match room {
+        Some(room) => {
+            if !quiet {
+                let across = args
+                    .redis
+                    .as_deref()
+                    .map(|url| format!(", with every weft serve on {}", redact(url)))
+                    .unwrap_or_default();
+                eprintln!("weft: broadcasting: every message goes to every client{across}");
+            }
+            server
+                .serve(move |ws, accepted| room.clone().member(ws, accepted, quiet))
+                .await
+        }
+        None => {
+            server
+                .serve(move |ws, accepted| echo(ws, accepted, quiet))
+                .await
+        }
+    }
+    .map_err(Error::Serve)?;
     eprintln!("weft: stopped");
     Ok(())
 }
@@ -138,27 +191,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Error> {
 /// Sends every text and binary message back, and reads until the stream ends so that closes
 /// complete.
 async fn echo(mut ws: WebSocket<ServerStream>, accepted: Accepted, quiet: bool) {
-    let peer = ws
-        .get_ref()
-        .peer_addr()
-        .map_or_else(|_| "a client".to_owned(), |addr| addr.to_string());
-    if !quiet {
-        let protocol = accepted
-            .protocol
-            .as_deref()
-            .map(|protocol| format!(" (subprotocol {protocol})"))
-            .unwrap_or_default();
-        let over = match accepted.http_version() {
-            http::Version::HTTP_2 => " over HTTP/2",
-            _ => "",
-        };
-        eprintln!(
-            "weft: {peer} connected to {}{over}{protocol}",
-            accepted.request.uri().path()
-        );
-    }
-    let mut close = None;
-    let mut failure = None;
+    let mut session = Session::start(&ws, &accepted, quiet);
     while let Some(message) = ws.next().await {
         match message {
             // Once a close frame went out (at shutdown), data that was already on its way is
@@ -168,23 +201,100 @@ async fn echo(mut ws: WebSocket<ServerStream>, accepted: Accepted, quiet: bool) 
                 // socket next waits for input, however many messages one read brought. A
                 // failed write fails the connection; the next read ends the stream.
                 if let Err(err) = ws.feed(message).await {
-                    failure.get_or_insert(err);
+                    session.note(Err(err));
                 }
             }
-            Ok(Message::Close(frame)) => close = Some(frame),
+            other => session.note(other),
+        }
+    }
+    report(session);
+}
+
+/// One connection as the log tells it: who connected, and how it ended.
+struct Session {
+    peer: String,
+    quiet: bool,
+    /// The client's close frame, once it came.
+    close: Option<Option<CloseFrame>>,
+    /// The first error.
+    failure: Option<weft::Error>,
+    /// Closed by the server for falling behind (`--broadcast`), with this code.
+    slow: Option<CloseCode>,
+}
+
+impl Session {
+    /// Logs the connection (unless `quiet`).
+    fn start(ws: &WebSocket<ServerStream>, accepted: &Accepted, quiet: bool) -> Self {
+        let peer = ws
+            .get_ref()
+            .peer_addr()
+            .map_or_else(|_| "a client".to_owned(), |addr| addr.to_string());
+        if !quiet {
+            let protocol = accepted
+                .protocol
+                .as_deref()
+                .map(|protocol| format!(" (subprotocol {protocol})"))
+                .unwrap_or_default();
+            let over = match accepted.http_version() {
+                http::Version::HTTP_2 => " over HTTP/2",
+                _ => "",
+            };
+            eprintln!(
+                "weft: {peer} connected to {}{over}{protocol}",
+                accepted.request.uri().path()
+            );
+        }
+        Self {
+            peer,
+            quiet,
+            close: None,
+            failure: None,
+            slow: None,
+        }
+    }
+
+    /// Notes what the connection handed out: a close frame or an error (the first one counts).
+    fn note(&mut self, event: Result<Message, weft::Error>) {
+        match event {
+            Ok(Message::Close(frame)) => self.close = Some(frame),
             Ok(_) => {}
             Err(err) => {
-                failure.get_or_insert(err);
+                self.failure.get_or_insert(err);
             }
         }
     }
-    if quiet {
+
+    /// Notes that the server closed the connection for falling behind.
+    fn note_slow(&mut self, code: CloseCode) {
+        self.slow = Some(code);
+    }
+}
+
+/// Logs how the connection ended (unless quiet).
+fn report(session: Session) {
+    if session.quiet {
         return;
     }
-    match (failure, close) {
-        (Some(err), _) => eprintln!("weft: {peer} failed: {}", describe(&err)),
-        (None, Some(Some(frame))) => eprintln!("weft: {peer} closed with {}", frame.code()),
-        (None, _) => eprintln!("weft: {peer} closed"),
+    let peer = &session.peer;
+    match (session.slow, session.failure, session.close) {
+        (Some(code), _, _) => eprintln!("weft: {peer} fell too far behind; closed with {code}"),
+        (None, Some(err), _) => eprintln!("weft: {peer} failed: {}", describe(&err)),
+        (None, None, Some(Some(frame))) => {
+            eprintln!("weft: {peer} closed with {}", frame.code());
+        }
+        (None, None, _) => eprintln!("weft: {peer} closed"),
+    }
+}
+
+/// `url` without the password it may hold, for the log.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
     }
 }
 
@@ -237,5 +347,21 @@ impl ShutdownSignal {
             return;
         }
         std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn a_redis_password_never_reaches_the_log() {
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(
+            redact("redis://user:secret@redis.example:6379/2"),
+            "redis://***@redis.example:6379/2"
+        );
+        assert_eq!(redact("redis://:p@ss@host"), "redis://***@host");
+        assert_eq!(redact("not a url"), "not a url");
     }
 }

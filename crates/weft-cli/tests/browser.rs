@@ -1,7 +1,8 @@
 //! The demo page of `weft serve` in a real browser: Debian's Chromium, headless, driven by
 //! playwright-core through `tests/peers/node/browser_demo.js`. The page connects, a text
 //! message with non-ASCII characters and the page's 1 MiB binary message come back intact,
-//! permessage-deflate is negotiated, and the page closes with 1000.
+//! permessage-deflate is negotiated, and the page closes with 1000. With `--broadcast`, two
+//! tabs on the room's page (`tests/peers/node/browser_room.js`) each see the other's message.
 //!
 //! Ignored, with the reason, when the interop peers are not installed (`cargo xtask peers`);
 //! with `WEFT_REQUIRE_PEERS` set, the build fails instead. Every wait is bounded; the server and the browser are stopped
@@ -123,23 +124,25 @@ fn start_weft_serve(args: &[&str]) -> (Process, SocketAddr, Lines) {
     (server, addr, log)
 }
 
-/// Runs `browser_demo.js` on the demo page at `url` and checks what every run must show: the
-/// text and the 1 MiB binary message echoed, permessage-deflate negotiated, the page closed
-/// with 1000. Returns the script's result.
-fn run_demo_page(peers: &Peers, url: &str, extra: &[&str]) -> serde_json::Value {
+/// Runs the browser script `script` (in `tests/peers/node`) with `args` and a fresh profile,
+/// and returns its exit status and the JSON line it printed.
+fn run_browser_script(
+    peers: &Peers,
+    script: &str,
+    args: &[&str],
+) -> (ExitStatus, serde_json::Value) {
     let profile = TempDir::new("weft-chromium-profile");
     let started = Instant::now();
     let mut browser = Process::spawn(
-        "node browser_demo.js",
+        "node (a browser script)",
         Command::new("node")
-            .arg(peers.program("node/browser_demo.js"))
-            .arg(url)
+            .arg(peers.program(&format!("node/{script}")))
+            .args(args)
             .arg("--user-data-dir")
             .arg(&profile.0)
             .arg("--chromium")
             .arg(&peers.chromium)
             .args(["--timeout", "20000"])
-            .args(extra)
             .env("WEFT_PEERS_NODE_MODULES", &peers.node_modules)
             // playwright-core downloads nothing by itself; make sure nothing tries.
             .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"),
@@ -148,20 +151,28 @@ fn run_demo_page(peers: &Peers, url: &str, extra: &[&str]) -> serde_json::Value 
     let stderr = Lines::read_from(browser.child.stderr.take().expect("stderr"));
     let line = stdout.next_within(BROWSER_TIMEOUT).unwrap_or_else(|| {
         panic!(
-            "no result from the browser within {BROWSER_TIMEOUT:?}; stderr: {:?}",
+            "no result from {script} within {BROWSER_TIMEOUT:?}; stderr: {:?}",
             stderr.so_far()
         )
     });
     let status = browser.wait(TIMEOUT).expect("the browser script exits");
     let result: serde_json::Value = serde_json::from_str(&line)
         .unwrap_or_else(|err| panic!("not JSON ({err}): {line}; stderr: {:?}", stderr.so_far()));
-    println!("Chromium, {:?}: {result}", started.elapsed());
-
+    println!("Chromium ({script}), {:?}: {result}", started.elapsed());
     assert!(
         status.success() && result["ok"] == true,
         "{status}: {result}; stderr: {:?}",
         stderr.so_far()
     );
+    (status, result)
+}
+
+/// Runs `browser_demo.js` on the demo page at `url` and checks what every run must show: the
+/// text and the 1 MiB binary message echoed, permessage-deflate negotiated, the page closed
+/// with 1000. Returns the script's result.
+fn run_demo_page(peers: &Peers, url: &str, extra: &[&str]) -> serde_json::Value {
+    let args: Vec<&str> = [url].into_iter().chain(extra.iter().copied()).collect();
+    let (_, result) = run_browser_script(peers, "browser_demo.js", &args);
     assert_eq!(result["text_echoed"], true, "{result}");
     assert_eq!(result["binary_echo"], "identical", "{result}");
     let extensions = result["extensions"].as_str().unwrap_or_default();
@@ -233,4 +244,44 @@ fn demo_page_over_http2_in_headless_chromium_opens_its_websocket_as_an_http2_str
     // extended CONNECT stream of that connection, not as an HTTP/1.1 upgrade.
     assert_eq!(result["page_protocol"], "h2", "{result}");
     expect_one_websocket(&server_log, " connected to / over HTTP/2");
+}
+
+#[test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
+fn room_page_in_two_chromium_tabs_with_broadcast_shows_each_tab_the_other() {
+    let peers = Peers::get();
+    let (_server, addr, _server_log) = start_weft_serve(&["--broadcast"]);
+    let url = format!("http://{addr}/");
+    let (_, result) = run_browser_script(&peers, "browser_room.js", &[&url]);
+    assert_eq!(result["mode"], "room", "{result}");
+    assert_eq!(
+        result["heard"],
+        serde_json::json!([
+            "and from the second: ünïcödé ✓ 日本語 🎉",
+            "hello from the first tab"
+        ]),
+        "{result}"
+    );
+    assert_eq!(
+        result["delivered"],
+        serde_json::json!([true, true]),
+        "{result}"
+    );
+    // The room compresses each message once for everyone: no context kept between messages.
+    for extensions in result["extensions"].as_array().expect("extensions") {
+        let extensions = extensions.as_str().unwrap_or_default();
+        assert!(
+            extensions.starts_with("permessage-deflate")
+                && extensions.contains("server_no_context_takeover"),
+            "{extensions:?}: {result}"
+        );
+    }
+    assert_eq!(
+        result["closed"],
+        serde_json::json!(["closed (code 1000)", "closed (code 1000)"]),
+        "{result}"
+    );
 }

@@ -1,5 +1,6 @@
 //! The `weft` binary end to end: `serve` on a free port, its demo page over raw HTTP, `connect`
-//! against it (through proxies too: Debian's tinyproxy, started by the test), and the failures
+//! against it (through proxies too: Debian's tinyproxy, started by the test), `serve
+//! --broadcast` (with Redis too: Debian's redis-server, started by the test), and the failures
 //! a user sees. Every wait is bounded by [`TIMEOUT`].
 
 #[path = "../../../tests/peers/peers.rs"]
@@ -810,4 +811,162 @@ fn connect_through_tinyproxy_and_each_proxy_failure_in_one_line() {
         &outcome,
         &format!("weft: cannot reach the proxy socks5h://{closed}: "),
     );
+}
+
+/// Waits until `server` logged that `count` more clients connected (the room has them).
+fn await_connected(server: &Server, count: usize) {
+    let mut seen = 0;
+    while seen < count {
+        if server
+            .stderr
+            .next("a client connecting")
+            .contains(" connected to /")
+        {
+            seen += 1;
+        }
+    }
+}
+
+#[test]
+fn broadcast_sends_every_message_to_every_client_in_one_order() {
+    let server = Server::start(&["--broadcast"]);
+    assert_eq!(
+        server.stderr.next("the broadcast line"),
+        "weft: broadcasting: every message goes to every client"
+    );
+    let mut clients: Vec<Session> = (0..3).map(|_| Session::start(&server.url())).collect();
+    await_connected(&server, 3);
+    for (who, client) in clients.iter_mut().enumerate() {
+        for line in 0..5 {
+            client.send(&format!("client {who} says {line}"));
+        }
+    }
+    let heard: Vec<Vec<String>> = clients
+        .iter()
+        .map(|client| {
+            (0..15)
+                .map(|_| client.stdout.next("a line of the room"))
+                .collect()
+        })
+        .collect();
+    assert!(
+        heard.windows(2).all(|pair| pair[0] == pair[1]),
+        "every client hears one order: {heard:#?}"
+    );
+    for who in 0..3 {
+        let prefix = format!("client {who} says ");
+        let said: Vec<&String> = heard[0].iter().filter(|l| l.starts_with(&prefix)).collect();
+        let expected: Vec<String> = (0..5).map(|line| format!("{prefix}{line}")).collect();
+        assert_eq!(said, expected.iter().collect::<Vec<_>>());
+    }
+}
+
+/// Waits until both nodes' bridges have subscribed to the room's channel in Redis.
+fn await_bridges(redis: &weft_harness::RedisServer) {
+    let deadline = Instant::now() + TIMEOUT;
+    while redis.subscribers("weft:room").expect("ask Redis") < 2 {
+        assert!(Instant::now() < deadline, "the bridges did not subscribe");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs redis-server: run `cargo xtask peers`"
+)]
+fn two_serve_processes_with_redis_form_one_room_that_survives_a_redis_restart() {
+    let mut redis =
+        weft_harness::RedisServer::start(&peers::Peers::get().redis_server).expect("redis");
+    let url = redis.url();
+    let (a, b) = (
+        Server::start(&["--broadcast", "--redis", &url]),
+        Server::start(&["--broadcast", "--redis", &url]),
+    );
+    for server in [&a, &b] {
+        assert_eq!(
+            server.stderr.next("the broadcast line"),
+            format!(
+                "weft: broadcasting: every message goes to every client, with every weft serve on {url}"
+            )
+        );
+    }
+    let (mut alice, anna) = (Session::start(&a.url()), Session::start(&a.url()));
+    let mut bob = Session::start(&b.url());
+    await_connected(&a, 2);
+    await_connected(&b, 1);
+    await_bridges(&redis);
+
+    alice.send("before");
+    bob.send("from bob");
+    for client in [&alice, &anna, &bob] {
+        let mut heard = vec![
+            client.stdout.next("the room"),
+            client.stdout.next("the room"),
+        ];
+        heard.sort();
+        assert_eq!(heard, ["before", "from bob"]);
+    }
+
+    // Redis goes away: each server says so, and its own room goes on.
+    redis.kill();
+    for server in [&a, &b] {
+        assert_eq!(
+            server.stderr.next("the loss of Redis"),
+            "weft: lost the connection to Redis; the room goes on here, reconnecting"
+        );
+    }
+    alice.send("during");
+    assert_eq!(anna.stdout.next("local delivery"), "during");
+    assert_eq!(alice.stdout.next("local delivery"), "during");
+
+    // Redis comes back on its port: the servers reconnect by themselves.
+    redis.restart().expect("redis restarts");
+    for server in [&a, &b] {
+        let back = server.stderr.next("Redis back");
+        assert!(back.starts_with("weft: Redis is back after "), "{back}");
+    }
+    await_bridges(&redis);
+    alice.send("after");
+    assert_eq!(anna.stdout.next("the room"), "after");
+    assert_eq!(
+        bob.stdout.next("the room again"),
+        "after",
+        "bob never got what was said while Redis was away, and gets what follows"
+    );
+}
+
+#[test]
+fn serve_with_a_wrong_or_unreachable_redis_fails_with_one_line() {
+    for (redis, expected) in [
+        (
+            "redis://127.0.0.1:1",
+            "weft: cannot join the room through Redis at redis://127.0.0.1:1: ",
+        ),
+        (
+            "redis://someone:hunter2@127.0.0.1:1/0",
+            "weft: cannot join the room through Redis at redis://***@127.0.0.1:1/0: ",
+        ),
+        (
+            "no-such-scheme://x",
+            "weft: cannot join the room through Redis at no-such-scheme://x: ",
+        ),
+    ] {
+        let outcome = run(
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--broadcast",
+                "--redis",
+                redis,
+            ],
+            "",
+        );
+        assert_fails_with(&outcome, expected);
+        assert!(!outcome.stderr[0].contains("hunter2"), "{outcome:?}");
+    }
+    // --redis needs --broadcast.
+    let outcome = run(&["serve", "--redis", "redis://127.0.0.1:6379"], "");
+    assert_eq!(outcome.status.code(), Some(2), "{outcome:?}");
 }

@@ -79,6 +79,67 @@ pub trait Extension: fmt::Debug + Send {
         output: &mut BytesMut,
         max_output: usize,
     ) -> Result<(), ExtensionError>;
+
+    /// Whether this extension encodes each whole message on its own: the output of
+    /// [`encode`](Self::encode) for a message depends only on the message and on the value
+    /// returned, never on earlier messages or on anything else about this connection.
+    ///
+    /// A [`PreparedMessage`](crate::PreparedMessage) is then encoded once for every connection
+    /// whose extension returns an equal value: a connection that finds the encoding already
+    /// made calls [`encode_begin`](Self::encode_begin) (which decides whether the message is
+    /// transformed at all) but not `encode`. Return `None`, the default, when the output
+    /// depends on the connection's history; permessage-deflate with context takeover does.
+    fn shared_encoding(&self) -> Option<SharedEncoding> {
+        None
+    }
+
+    /// Encodes a whole message into the encoding named by
+    /// [`shared_encoding`](Self::shared_encoding), for a
+    /// [`PreparedMessage`](crate::PreparedMessage) that every connection with that encoding
+    /// will share. Called (after [`encode_begin`](Self::encode_begin)) instead of
+    /// [`encode`](Self::encode) for such messages, and only when `shared_encoding` returned
+    /// `Some`; the output must be what `encode` would give for the whole message.
+    ///
+    /// The default calls `encode`. An extension whose per-connection encoder is costly to
+    /// allocate (a compressor) can encode with state shared between connections instead, so
+    /// that a connection that only ever sends prepared messages never allocates its own.
+    fn encode_shared(&mut self, input: &[u8], output: &mut BytesMut) -> Result<(), ExtensionError> {
+        self.encode(input, true, output)
+    }
+}
+
+/// What makes one extension's encoding of a message the same as another's: the extension and
+/// the parameters that shape its output (see [`Extension::shared_encoding`]).
+///
+/// ```
+/// use weft_codec::SharedEncoding;
+/// // permessage-deflate at level 6 with a 15-bit window, say:
+/// let a = SharedEncoding::new("permessage-deflate", 6 << 8 | 15);
+/// assert_eq!(a, SharedEncoding::new("permessage-deflate", 6 << 8 | 15));
+/// assert_ne!(a, SharedEncoding::new("permessage-deflate", 6 << 8 | 12));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SharedEncoding {
+    extension: &'static str,
+    params: u64,
+}
+
+impl SharedEncoding {
+    /// The encoding of the extension named `extension` with its output-shaping parameters
+    /// packed into `params`.
+    pub const fn new(extension: &'static str, params: u64) -> Self {
+        Self { extension, params }
+    }
+
+    /// The extension's name.
+    pub const fn extension(&self) -> &'static str {
+        self.extension
+    }
+
+    /// The packed parameters.
+    pub const fn params(&self) -> u64 {
+        self.params
+    }
 }
 
 /// Why an extension could not transform a message.

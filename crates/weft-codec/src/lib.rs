@@ -14,6 +14,7 @@
 //!   timeout, enforces [`Limits`], and maps every violation to its close code
 //!   ([`ProtocolError::close_code`]).
 //! - [`Extension`] is how permessage-deflate (the `weft-deflate` crate) plugs in.
+//! - [`PreparedMessage`] is a message encoded once for many connections (fan-out).
 //!
 //! # Driving a connection
 //!
@@ -68,6 +69,7 @@ mod extension;
 mod frame;
 mod mask;
 mod message;
+mod prepared;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
@@ -78,12 +80,13 @@ pub use close::{CloseCode, CloseFrame};
 pub use config::{Config, Limits};
 pub use connection::{Connection, Event, Role, State};
 pub use error::{Error, ProtocolError};
-pub use extension::{Extension, ExtensionError};
+pub use extension::{Extension, ExtensionError, SharedEncoding};
 pub use frame::{FrameHeader, OpCode, Rsv};
 pub use mask::apply_mask;
 #[doc(hidden)]
 pub use mask::{apply_mask_bytewise, apply_mask_portable};
 pub use message::{DataKind, Fragment, Message};
+pub use prepared::PreparedMessage;
 pub use transmit::Transmit;
 pub use utf8::{Utf8Bytes, Utf8Error, Utf8Validator};
 

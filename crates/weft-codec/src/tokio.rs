@@ -24,6 +24,7 @@ use crate::close::CloseCode;
 use crate::connection::{Connection, Event};
 use crate::error::Error;
 use crate::message::{DataKind, Fragment, Message};
+use crate::prepared::PreparedMessage;
 use crate::utf8::Utf8Bytes;
 
 use alarm::{Alarm, Clock};
@@ -331,6 +332,56 @@ where
     pub async fn feed(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.poll_ready_inner(cx)).await?;
         self.conn.send(message)
+    }
+
+    /// Queues a [`PreparedMessage`] (its frames shared with every other connection that sends
+    /// it, see [`Connection::send_prepared`]) and writes everything queued.
+    ///
+    /// ```no_run
+    /// # async fn demo(mut sockets: Vec<weft_codec::tokio::WebSocket<tokio::net::TcpStream>>)
+    /// # -> Result<(), weft_codec::Error> {
+    /// use weft_codec::PreparedMessage;
+    /// let news = PreparedMessage::text("encoded once, sent to all");
+    /// for ws in &mut sockets {
+    ///     ws.send_prepared(&news).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Cancel safety as for [`send`](Self::send).
+    pub async fn send_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
+        self.feed_prepared(message).await?;
+        self.flush().await
+    }
+
+    /// Queues a [`PreparedMessage`] once there is room, without waiting for it to be written
+    /// (see [`feed`](Self::feed)). Cancel safe: queued only if the future completes.
+    pub async fn feed_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_ready_inner(cx)).await?;
+        self.conn.send_prepared(message)
+    }
+
+    /// Queues a [`PreparedMessage`] now, whatever is queued already: the poll-based form of
+    /// [`feed_prepared`](Self::feed_prepared), for a caller that checked for room with
+    /// [`Sink::poll_ready`] (as `Sink::start_send` does for a [`Message`]). What is queued is
+    /// written by the next flush or send, and whenever the socket waits for input.
+    ///
+    /// ```no_run
+    /// # async fn demo(mut ws: weft_codec::tokio::WebSocket<tokio::net::TcpStream>)
+    /// # -> Result<(), weft_codec::Error> {
+    /// use std::future::poll_fn;
+    /// use std::pin::Pin;
+    /// use futures_sink::Sink;
+    /// use weft_codec::{Message, PreparedMessage};
+    ///
+    /// let news = PreparedMessage::text("hello");
+    /// poll_fn(|cx| Sink::<Message>::poll_ready(Pin::new(&mut ws), cx)).await?;
+    /// ws.start_send_prepared(&news)?;
+    /// ws.flush().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn start_send_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
+        self.conn.send_prepared(message)
     }
 
     /// Queues one piece of a data message and writes everything queued; the piece with `fin`
@@ -946,6 +997,18 @@ where
         poll_fn(|cx| self.poll_with(cx, WebSocket::poll_ready_inner)).await?;
         self.shared.lock().conn.send_fragment(fragment)?;
         self.flush().await
+    }
+
+    /// As [`WebSocket::send_prepared`].
+    pub async fn send_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
+        self.feed_prepared(message).await?;
+        self.flush().await
+    }
+
+    /// As [`WebSocket::feed_prepared`].
+    pub async fn feed_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_with(cx, WebSocket::poll_ready_inner)).await?;
+        self.shared.lock().conn.send_prepared(message)
     }
 
     /// As [`WebSocket::flush`].

@@ -97,6 +97,20 @@ impl Transmit {
         self.queued_total += frame_len as u64;
         self.tail_peak = self.tail_peak.max(self.tail.len());
     }
+
+    /// Queues frames encoded elsewhere (a prepared message's), by reference: each buffer is
+    /// queued as it is, shared with every other connection that queued it.
+    pub(crate) fn push_shared(&mut self, frames: &[Bytes]) {
+        if !self.tail.is_empty() {
+            // Keep the order: what was packed before goes first.
+            self.segments.push_back(self.tail.split().freeze());
+        }
+        for frame in frames {
+            self.segments.push_back(frame.clone());
+            self.len += frame.len();
+            self.queued_total += frame.len() as u64;
+        }
+    }
 }
 
 impl Buf for Transmit {
@@ -201,6 +215,29 @@ mod tests {
             t.advance(take);
         }
         assert_eq!(all.len(), 10_014);
+        assert_eq!(t.written_total(), t.queued_total());
+    }
+
+    #[test]
+    fn shared_frames_keep_their_place_and_are_not_copied() {
+        let mut t = Transmit::default();
+        t.push_frame(
+            &FrameHeader::new(OpCode::Text, 1),
+            &Bytes::from_static(b"a"),
+        );
+        let shared = Bytes::from_static(b"\x81\x01b");
+        t.push_shared(std::slice::from_ref(&shared));
+        t.push_frame(
+            &FrameHeader::new(OpCode::Text, 1),
+            &Bytes::from_static(b"c"),
+        );
+        assert_eq!(t.len(), 9);
+        let mut slices = [IoSlice::new(&[]); 4];
+        assert_eq!(t.chunks_vectored(&mut slices), 3);
+        assert_eq!(&*slices[0], b"\x81\x01a");
+        assert_eq!(slices[1].as_ptr(), shared.as_ptr());
+        assert_eq!(&*slices[2], b"\x81\x01c");
+        t.advance(9);
         assert_eq!(t.written_total(), t.queued_total());
     }
 

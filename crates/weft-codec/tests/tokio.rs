@@ -362,3 +362,34 @@ async fn keepalive_counts_from_the_last_message_however_the_timer_was_armed() {
     client.close(CloseCode::NORMAL, "").await.unwrap();
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn prepared_messages_reach_every_socket_and_the_split_writer() {
+    let news = weft_codec::PreparedMessage::text("to all of you");
+    let mut clients = Vec::new();
+    let mut servers = Vec::new();
+    for _ in 0..3 {
+        let (client, server) = pair();
+        clients.push(client);
+        servers.push(server);
+    }
+    for server in &mut servers {
+        server.send_prepared(&news).await.unwrap();
+        server.feed_prepared(&news).await.unwrap();
+        server.start_send_prepared(&news).unwrap();
+        server.flush().await.unwrap();
+    }
+    for client in &mut clients {
+        for _ in 0..3 {
+            assert_eq!(client.next().await.unwrap().unwrap(), news.to_message());
+        }
+    }
+    let (_reader, mut writer) = servers.pop().unwrap().split();
+    writer.send_prepared(&news).await.unwrap();
+    writer.feed_prepared(&news).await.unwrap();
+    writer.flush().await.unwrap();
+    let client = clients.last_mut().unwrap();
+    for _ in 0..2 {
+        assert_eq!(client.next().await.unwrap().unwrap(), news.to_message());
+    }
+}

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, BytesMut};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
-use weft_codec::{CloseCode, Extension, ExtensionError, OpCode, Role, Rsv};
+use weft_codec::{CloseCode, Extension, ExtensionError, OpCode, Role, Rsv, SharedEncoding};
 
 use crate::config::DeflateConfig;
 use crate::error::Error;
@@ -206,6 +206,49 @@ impl Extension for PerMessageDeflate {
         })
     }
 
+    /// Without context takeover on our side (`server_no_context_takeover` on a server), the
+    /// compressor starts afresh for every message, so a message compresses to the same bytes
+    /// on every connection with the same level and window size: a prepared message is
+    /// compressed once for all of them. With context takeover, `None`.
+    ///
+    /// ```
+    /// use weft_codec::{Extension, Role};
+    /// use weft_deflate::{DeflateConfig, DeflateParams, PerMessageDeflate};
+    ///
+    /// use weft_handshake::parse_extension_list;
+    ///
+    /// let config = DeflateConfig::default();
+    /// let agreed = parse_extension_list(b"permessage-deflate; server_no_context_takeover")?;
+    /// let reset = DeflateParams::from_response(&agreed[0])?;
+    /// let a = PerMessageDeflate::new(Role::Server, reset, &config);
+    /// let b = PerMessageDeflate::new(Role::Server, reset, &config);
+    /// assert!(a.shared_encoding().is_some());
+    /// assert_eq!(a.shared_encoding(), b.shared_encoding());
+    /// let takeover = PerMessageDeflate::new(Role::Server, DeflateParams::default(), &config);
+    /// assert_eq!(takeover.shared_encoding(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn shared_encoding(&self) -> Option<SharedEncoding> {
+        let encoder = &self.encoder;
+        encoder.reset_each_message.then(|| {
+            SharedEncoding::new(
+                crate::EXTENSION_NAME,
+                u64::from(encoder.level.level()) << 8 | u64::from(encoder.window_bits),
+            )
+        })
+    }
+
+    /// Compresses with a compressor shared by the thread (one per level and window size), so
+    /// that a connection that only sends prepared messages never allocates its own.
+    fn encode_shared(&mut self, input: &[u8], output: &mut BytesMut) -> Result<(), ExtensionError> {
+        self.encoder
+            .encode_shared(input, output)
+            .map_err(|err| ExtensionError::Other {
+                code: CloseCode::INTERNAL_ERROR,
+                source: Box::new(err),
+            })
+    }
+
     fn decode(
         &mut self,
         input: &[u8],
@@ -263,37 +306,39 @@ impl Encoder {
         let compress = self
             .state
             .get_or_insert_with(|| Compress::new_with_window_bits(level, false, window_bits));
-        let start = output.len();
-        let mut consumed = 0;
-        // Enough for incompressible input in one call: stored blocks add 5 bytes per 64 KiB,
-        // and the flush up to 10 more.
-        let mut room = input.len() + input.len() / 64 + 64;
-        loop {
-            let at = output.len();
-            output.resize(at + room, 0);
-            let (in_before, out_before) = (compress.total_in(), compress.total_out());
-            let result =
-                compress.compress(&input[consumed..], &mut output[at..], FlushCompress::Sync);
-            let produced = progress(compress.total_out(), out_before);
-            consumed += progress(compress.total_in(), in_before);
-            output.truncate(at + produced);
-            result.map_err(|err| Error::Compress(Box::new(err)))?;
-            // The flush is complete once input is used up and output space was left over.
-            if consumed == input.len() && produced < room {
-                break;
-            }
-            room = room.saturating_mul(2).clamp(64, MAX_STEP);
-        }
+        deflate(compress, input, fin, output)?;
         if fin {
-            if !output[start..].ends_with(&TAIL) {
-                return Err(Error::Compress(
-                    "the sync flush did not end with an empty stored block".into(),
-                ));
-            }
-            output.truncate(output.len() - TAIL.len());
             self.end_message();
         }
         Ok(())
+    }
+
+    /// A whole message compressed with a compressor of this encoder's settings kept by the
+    /// thread, not with this connection's own: for a prepared message shared by every
+    /// connection with these settings, which is only done when our compressor starts afresh
+    /// for every message anyway. A fan-out server's connections then never allocate a
+    /// compressor of their own; each thread holds one per level and window size in use.
+    fn encode_shared(&self, input: &[u8], output: &mut BytesMut) -> Result<(), Error> {
+        if input.is_empty() {
+            output.put_u8(0x00);
+            return Ok(());
+        }
+        let key = (self.level.level(), self.window_bits);
+        SHARED_COMPRESSORS.with(|cell| {
+            let mut compressors = cell.borrow_mut();
+            let at = match compressors.iter().position(|(k, _)| *k == key) {
+                Some(at) => at,
+                None => {
+                    let compress = Compress::new_with_window_bits(self.level, false, key.1);
+                    compressors.push((key, compress));
+                    compressors.len() - 1
+                }
+            };
+            let compress = &mut compressors[at].1;
+            let result = deflate(compress, input, true, output);
+            compress.reset();
+            result
+        })
     }
 
     fn end_message(&mut self) {
@@ -303,6 +348,51 @@ impl Encoder {
             compress.reset();
         }
     }
+}
+
+thread_local! {
+    /// The compressors of [`Encoder::encode_shared`], by level and window bits.
+    static SHARED_COMPRESSORS: std::cell::RefCell<Vec<((u32, u8), Compress)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Compresses `input` (not empty) with a sync flush, appending to `output`; the last piece of
+/// a message (`fin`) has the flush's final `00 00 ff ff` removed.
+fn deflate(
+    compress: &mut Compress,
+    input: &[u8],
+    fin: bool,
+    output: &mut BytesMut,
+) -> Result<(), Error> {
+    let start = output.len();
+    let mut consumed = 0;
+    // Enough for incompressible input in one call: stored blocks add 5 bytes per 64 KiB, and
+    // the flush up to 10 more.
+    let mut room = input.len() + input.len() / 64 + 64;
+    loop {
+        let at = output.len();
+        output.resize(at + room, 0);
+        let (in_before, out_before) = (compress.total_in(), compress.total_out());
+        let result = compress.compress(&input[consumed..], &mut output[at..], FlushCompress::Sync);
+        let produced = progress(compress.total_out(), out_before);
+        consumed += progress(compress.total_in(), in_before);
+        output.truncate(at + produced);
+        result.map_err(|err| Error::Compress(Box::new(err)))?;
+        // The flush is complete once input is used up and output space was left over.
+        if consumed == input.len() && produced < room {
+            break;
+        }
+        room = room.saturating_mul(2).clamp(64, MAX_STEP);
+    }
+    if fin {
+        if !output[start..].ends_with(&TAIL) {
+            return Err(Error::Compress(
+                "the sync flush did not end with an empty stored block".into(),
+            ));
+        }
+        output.truncate(output.len() - TAIL.len());
+    }
+    Ok(())
 }
 
 /// The inflating half: the peer's messages, under the peer's parameters.

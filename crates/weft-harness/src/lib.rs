@@ -8,18 +8,21 @@
 //! - [`pair`] and [`EchoServer`] build real, handshaken connections in memory or on loopback.
 //! - [`TestCa`] makes certificates at test time for `wss://` and HTTP/2 over TLS.
 //! - [`fuzz`] holds the bodies of the fuzz targets, shared with the regression test.
+//! - [`RedisServer`] runs a real `redis-server` on a loopback port, to kill and restart.
 
 mod echo;
 mod faults;
 pub mod fuzz;
 mod pair;
 mod raw;
+mod redis;
 mod tls;
 
 pub use echo::EchoServer;
 pub use faults::{Chunking, Faults, FaultyStream};
 pub use pair::{PairStream, pair, pair_with};
 pub use raw::{RawFrame, RawPeer, ReceivedFrame};
+pub use redis::RedisServer;
 pub use tls::TestCa;
 
 /// How long any harness wait may take before a test fails instead of hanging.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use weft_handshake::Rejection;
 
-/// Why accepting a connection failed.
+/// Why accepting a connection failed, or why a topic refused a subscription or a publish.
 ///
 /// ```
 /// use http::StatusCode;
@@ -38,6 +38,31 @@ pub enum Error {
     #[cfg(feature = "hyper")]
     #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
     Upgrade(hyper::Error),
+    /// A topic name longer than
+    /// [`TopicsBuilder::max_topic_name`](crate::topics::TopicsBuilder::max_topic_name).
+    TopicNameTooLong {
+        /// The name's length in bytes.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A message larger than
+    /// [`TopicsBuilder::max_message_size`](crate::topics::TopicsBuilder::max_message_size).
+    MessageTooLarge {
+        /// The message's payload size in bytes.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A subscriber already in
+    /// [`TopicsBuilder::max_subscriptions`](crate::topics::TopicsBuilder::max_subscriptions)
+    /// topics.
+    TooManySubscriptions {
+        /// The limit.
+        limit: usize,
+    },
+    /// The Redis bridge could not start: an invalid URL, Redis unreachable, or refused.
+    Redis(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl Error {
@@ -65,6 +90,23 @@ impl fmt::Display for Error {
             Self::Io(err) => write!(f, "I/O error during the handshake: {err}"),
             #[cfg(feature = "hyper")]
             Self::Upgrade(err) => write!(f, "hyper did not hand over the connection: {err}"),
+            Self::TopicNameTooLong { len, limit } => {
+                write!(
+                    f,
+                    "topic name of {len} bytes exceeds max_topic_name {limit}"
+                )
+            }
+            Self::MessageTooLarge { size, limit } => write!(
+                f,
+                "message of {size} bytes exceeds the topics' max_message_size {limit}"
+            ),
+            Self::TooManySubscriptions { limit } => {
+                write!(
+                    f,
+                    "subscriber is already in max_subscriptions {limit} topics"
+                )
+            }
+            Self::Redis(err) => write!(f, "Redis: {err}"),
         }
     }
 }
@@ -79,6 +121,7 @@ impl std::error::Error for Error {
             Self::Io(err) | Self::Tls(err) => Some(err),
             #[cfg(feature = "hyper")]
             Self::Upgrade(err) => Some(err),
+            Self::Redis(err) => Some(&**err),
             _ => None,
         }
     }

@@ -6,6 +6,21 @@
 //! - [`Server`] listens: it hands each upgraded connection to your handler, answers plain
 //!   HTTP on the same port, refuses connections over its cap with `503`, and shuts down
 //!   gracefully (close 1001 to every peer, bounded wait).
+//! - [`topics`]: publish a message once to every connection subscribed to a topic, with
+//!   bounded per-connection queues and a policy for slow subscribers; `redis` (feature
+//!   `redis`) spans topics over every node through Redis pub/sub.
+//!
+//! # Crate features
+//!
+//! | feature | default | what |
+//! | --- | --- | --- |
+//! | `rustls` | no | `wss://` termination through rustls |
+//! | `deflate` | no | permessage-deflate (RFC 7692) |
+//! | `http2` | no | WebSocket over HTTP/2 (RFC 8441) |
+//! | `hyper` | no | accept upgrades a hyper server read (`hyper` module) |
+//! | `axum` | no | the `WebSocketUpgrade` extractor for axum (`axum` module) |
+//! | `redis` | no | `redis::RedisBridge`: topics across nodes through Redis pub/sub |
+//! | `tracing` | no | `tracing` events (the Redis bridge's losses, gaps and dropped messages) |
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -39,10 +54,14 @@ mod http2;
 #[cfg(feature = "hyper")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub mod hyper;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
 mod server;
 mod stream;
 #[cfg(feature = "rustls")]
 mod tls;
+pub mod topics;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -54,7 +73,7 @@ pub use stream::ServerStream;
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub use tls::TlsConfig;
 pub use weft_codec::tokio::WebSocket;
-pub use weft_codec::{CloseCode, CloseFrame, Config, Limits, Message};
+pub use weft_codec::{CloseCode, CloseFrame, Config, Limits, Message, PreparedMessage};
 #[cfg(feature = "deflate")]
 #[cfg_attr(docsrs, doc(cfg(feature = "deflate")))]
 pub use weft_deflate::DeflateConfig;

@@ -55,6 +55,8 @@
 //! | `server` | yes | the tokio server: [`accept`], [`Acceptor`], [`Server`] |
 //! | `rustls` | yes | `wss://` through rustls with the ring provider: Mozilla roots (webpki-roots) for clients, PEM certificates for servers |
 //! | `native-roots` | no | clients also trust the platform's root certificates |
+//! | `redis` | no | `server::redis::RedisBridge`: topics across nodes through Redis pub/sub |
+//! | `tracing` | no | `tracing` events from the server (the Redis bridge's losses and gaps) |
 //! | `deflate` | yes | permessage-deflate: clients offer it and servers accept it, configured with [`DeflateConfig`] |
 //! | `http2` | yes | WebSocket over HTTP/2 (RFC 8441): servers speak HTTP/2 to clients that want it (ALPN `h2`, h2c), clients on request ([`ClientBuilder::http2`], [`ClientBuilder::connect_http2`]); bounded by [`Http2Limits`] |
 //! | `hyper` | no | [`hyper::upgrade`]: an upgrade request a hyper 1.x server read (HTTP/1.1, or HTTP/2 extended CONNECT) judged and completed as the built-in server does |
@@ -67,8 +69,8 @@
 pub use weft_codec::tokio::{WebSocket, WebSocketReader, WebSocketWriter};
 #[doc(inline)]
 pub use weft_codec::{
-    CloseCode, CloseFrame, Config, DataKind, Error, Event, Fragment, Limits, Message, State,
-    Utf8Bytes,
+    CloseCode, CloseFrame, Config, DataKind, Error, Event, Fragment, Limits, Message,
+    PreparedMessage, State, Utf8Bytes,
 };
 
 /// Frames, masking, UTF-8 validation and the sans-IO connection state machine

@@ -42,24 +42,7 @@ async function main() {
   let context = null;
   let page = null;
   try {
-    // A persistent context is the way to give Chromium a profile directory of our choosing;
-    // playwright refuses --user-data-dir among the arguments.
-    context = await chromium.launchPersistentContext(options.userDataDir, {
-      executablePath: options.chromium,
-      headless: true,
-      timeout,
-      ignoreHTTPSErrors: Boolean(options.ignoreHttpsErrors),
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    context = await peer.launchChromium(chromium, options, timeout);
     page = context.pages()[0] || (await context.newPage());
     page.setDefaultTimeout(timeout);
     await page.goto(url);
@@ -88,20 +71,10 @@ async function main() {
   } catch (err) {
     result.error = err.message.split('\n')[0];
   }
-  if (page) {
-    result.log = await page
-      .$$eval('#log > div', (entries) => entries.map((entry) => `${entry.className}: ${entry.textContent}`))
-      .catch(() => []);
-  }
+  if (page) result.log = await peer.pageLog(page);
   if (context) await context.close().catch(() => {});
   console.log(JSON.stringify(result));
   return result.ok ? 0 : 1;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    console.error(`browser_demo: ${err.message}`);
-    process.exit(1);
-  },
-);
+peer.run('browser_demo', main);

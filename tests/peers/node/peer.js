@@ -165,4 +165,49 @@ function send(ws, data, binaryType, fragmentSize) {
   }
 }
 
-module.exports = { requirePeer, parseArgs, onOff, address, sizes, COMMON_DEFAULTS, perMessageDeflate, close, text, binary, send };
+/**
+ * Debian's Chromium, headless, through playwright-core's `chromium`, with a fresh profile in
+ * `options.userDataDir` (a persistent context is the way to choose the profile directory:
+ * playwright refuses --user-data-dir among the arguments); `options.chromium` is its path.
+ */
+function launchChromium(chromium, options, timeout) {
+  return chromium.launchPersistentContext(options.userDataDir, {
+    executablePath: options.chromium,
+    headless: true,
+    timeout,
+    ignoreHTTPSErrors: Boolean(options.ignoreHttpsErrors),
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+/** The demo page's log, one `class: text` string per entry (empty if the page is gone). */
+function pageLog(page) {
+  return page
+    .$$eval('#log > div', (entries) => entries.map((entry) => `${entry.className}: ${entry.textContent}`))
+    .catch(() => []);
+}
+
+/** Runs `main` (which resolves to the exit status) and exits with it; a throw exits with 1. */
+function run(name, main) {
+  main().then(
+    (code) => process.exit(code),
+    (err) => {
+      console.error(`${name}: ${err.message}`);
+      process.exit(1);
+    },
+  );
+}
+
+module.exports = {
+  requirePeer, parseArgs, onOff, address, sizes, COMMON_DEFAULTS, perMessageDeflate, close, text,
+  binary, send, launchChromium, pageLog, run,
+};

@@ -12,6 +12,7 @@ use crate::extension::{Extension, ExtensionError};
 use crate::frame::{FrameHeader, OpCode, Rsv};
 use crate::mask::apply_mask;
 use crate::message::{DataKind, Fragment, Message};
+use crate::prepared::{EncodingKey, PreparedMessage, data_opcode};
 use crate::transmit::Transmit;
 use crate::utf8::{Utf8Bytes, Utf8Validator, is_utf8};
 
@@ -441,6 +442,74 @@ impl Connection {
     /// together leaks the secret's length, as in the CRIME and BREACH attacks).
     pub fn send_uncompressed(&mut self, message: Message) -> Result<(), Error> {
         self.send_with(message, false)
+    }
+
+    /// Queues a message prepared for many connections, sharing its encoded frames with every
+    /// other connection that sends it (see [`PreparedMessage`] for which connections share
+    /// which encoding).
+    ///
+    /// It is a send like any other: refused once the close frame was sent
+    /// ([`Error::SendAfterClose`]), while a fragmented message is under way, or over the write
+    /// buffer limit; auto-fragmentation and the negotiated extension apply.
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Error, PreparedMessage, Role, CloseCode};
+    ///
+    /// let message = PreparedMessage::text("to everyone");
+    /// let mut conn = Connection::new(Role::Server);
+    /// conn.send_prepared(&message)?;
+    /// conn.close(CloseCode::NORMAL, "")?;
+    /// assert!(matches!(conn.send_prepared(&message), Err(Error::SendAfterClose)));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn send_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
+        if self.role == Role::Client {
+            // Every client frame gets its own mask: nothing to share but the payload.
+            return self.send_data(message.kind(), message.payload().clone(), true);
+        }
+        self.check_can_send()?;
+        if self.writer.fragmented.is_some() {
+            return Err(Error::FragmentInProgress);
+        }
+        let opcode = data_opcode(message.kind());
+        let (rsv, shared) = match &mut self.extension {
+            Some(ext) => {
+                let rsv = ext.encode_begin(opcode, Some(message.len()));
+                (rsv, (!rsv.is_empty()).then(|| ext.shared_encoding()))
+            }
+            None => (Rsv::NONE, None),
+        };
+        if let Some(None) = shared {
+            // The extension's output depends on this connection's history (deflate with
+            // context takeover): encode here, as for any message.
+            let payload = self.encode_with_extension(rsv, message.payload().clone(), true)?;
+            self.push_data_frames(opcode, rsv, &payload);
+            return Ok(());
+        }
+        let shared = shared.flatten();
+        // An uncompressed message that fits in one frame needs no fragmented encoding.
+        let fragment_size = self
+            .config
+            .get_fragment_size()
+            .filter(|&size| shared.is_some() || message.len() > size);
+        let key = EncodingKey {
+            shared,
+            fragment_size,
+        };
+        let frames = message.frames(key, |payload| {
+            let encoded = match &mut self.extension {
+                Some(ext) if !rsv.is_empty() => {
+                    let mut out = BytesMut::with_capacity(payload.len() / 2 + 64);
+                    ext.encode_shared(payload, &mut out)
+                        .map_err(Error::Extension)?;
+                    out.freeze()
+                }
+                _ => payload.clone(),
+            };
+            Ok::<_, Error>((encoded, rsv))
+        })?;
+        self.writer.out.push_shared(&frames);
+        Ok(())
     }
 
     fn send_with(&mut self, message: Message, transform: bool) -> Result<(), Error> {
@@ -1180,6 +1249,13 @@ impl Connection {
             _ => Rsv::NONE,
         };
         let payload = self.encode_with_extension(rsv, data, true)?;
+        self.push_data_frames(opcode, rsv, &payload);
+        Ok(())
+    }
+
+    /// Queues the frames of one data message: one frame, or frames of
+    /// [`Config::fragment_size`] with `rsv` on the first.
+    fn push_data_frames(&mut self, opcode: OpCode, rsv: Rsv, payload: &Bytes) {
         match self.config.get_fragment_size() {
             Some(size) if payload.len() > size => {
                 let mut offset = 0;
@@ -1195,9 +1271,8 @@ impl Connection {
                     offset = end;
                 }
             }
-            _ => self.push_frame(opcode, true, rsv, &payload),
+            _ => self.push_frame(opcode, true, rsv, payload),
         }
-        Ok(())
     }
 
     /// The payload to send for `data`: encoded by the extension when `rsv` says so, otherwise
@@ -1314,13 +1389,6 @@ impl Connection {
 /// Narrows a length that is bounded by something in memory (or saturates).
 fn to_usize(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
-}
-
-fn data_opcode(kind: DataKind) -> OpCode {
-    match kind {
-        DataKind::Text => OpCode::Text,
-        DataKind::Binary => OpCode::Binary,
-    }
 }
 
 #[cfg(test)]

@@ -1387,3 +1387,180 @@ fn s7_1_an_invalid_close_frame_still_closes_the_connection() {
         );
     }
 }
+
+// -------------------------------------------------------------------------------------------
+// Prepared messages
+
+/// The extension of `Xor`, counting its `encode` calls and saying whether it encodes each
+/// message on its own.
+#[derive(Debug)]
+struct CountingXor {
+    encodes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    shared: bool,
+}
+
+impl Extension for CountingXor {
+    fn rsv(&self) -> Rsv {
+        Rsv::RSV1
+    }
+    fn encode_begin(&mut self, opcode: OpCode, size_hint: Option<usize>) -> Rsv {
+        Xor::default().encode_begin(opcode, size_hint)
+    }
+    fn encode(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        output: &mut BytesMut,
+    ) -> Result<(), ExtensionError> {
+        self.encodes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Xor::default().encode(input, fin, output)
+    }
+    fn decode(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        output: &mut BytesMut,
+        max_output: usize,
+    ) -> Result<(), ExtensionError> {
+        Xor::default().decode(input, fin, output, max_output)
+    }
+    fn shared_encoding(&self) -> Option<crate::SharedEncoding> {
+        self.shared
+            .then(|| crate::SharedEncoding::new("counting-xor", 0))
+    }
+}
+
+#[test]
+fn a_prepared_message_goes_out_as_the_same_frames_as_a_plain_send() {
+    for fragment_size in [None, Some(3), Some(1000)] {
+        let config = Config::default().fragment_size(fragment_size);
+        let message = PreparedMessage::text("hello, everyone");
+        let mut prepared = server().with_config(config.clone());
+        prepared.send_prepared(&message).unwrap();
+        let mut plain = server().with_config(config);
+        plain.send(Message::text("hello, everyone")).unwrap();
+        let wire_bytes = transmitted(&mut prepared);
+        assert_eq!(wire_bytes, transmitted(&mut plain), "{fragment_size:?}");
+
+        let mut cli = client();
+        feed(&mut cli, &wire_bytes);
+        assert_eq!(messages(&mut cli), [Message::text("hello, everyone")]);
+    }
+}
+
+#[test]
+fn server_connections_queue_the_same_bytes_without_copying_them() {
+    let message = PreparedMessage::binary(vec![9u8; 100_000]);
+    let mut conns: Vec<Connection> = (0..4).map(|_| server()).collect();
+    for conn in &mut conns {
+        // Something small queued first keeps its place before the prepared frames.
+        conn.send(Message::text("first")).unwrap();
+        conn.send_prepared(&message).unwrap();
+    }
+    let mut pointers = Vec::new();
+    for conn in &mut conns {
+        let out = conn.poll_transmit().unwrap();
+        let mut slices = [std::io::IoSlice::new(&[]); 8];
+        let n = out.chunks_vectored(&mut slices);
+        assert_eq!(n, 3, "small frame, prepared header, prepared payload");
+        pointers.push((slices[1].as_ptr(), slices[2].as_ptr()));
+        assert_eq!(slices[2].as_ptr(), message.payload().as_ptr());
+    }
+    assert!(pointers.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(message.encodings(), 1);
+    let wire_bytes = transmitted(&mut conns[0]);
+    let mut cli = client();
+    feed(&mut cli, &wire_bytes);
+    assert_eq!(
+        messages(&mut cli),
+        [Message::text("first"), message.to_message()]
+    );
+}
+
+#[test]
+fn a_prepared_message_keeps_every_rule_of_a_send() {
+    let message = PreparedMessage::text("x");
+    // Not after our close frame.
+    let mut srv = server();
+    srv.close(CloseCode::NORMAL, "").unwrap();
+    assert!(matches!(
+        srv.send_prepared(&message),
+        Err(Error::SendAfterClose)
+    ));
+    // Not after the peer's close frame was answered.
+    let mut srv = server();
+    feed(&mut srv, &from_client(true, 0x8, &1000u16.to_be_bytes()));
+    drain(&mut srv);
+    assert!(matches!(
+        srv.send_prepared(&message),
+        Err(Error::SendAfterClose)
+    ));
+    // Not inside a fragmented message.
+    let mut srv = server();
+    srv.send_fragment(Fragment::new(DataKind::Text, "a", false))
+        .unwrap();
+    assert!(matches!(
+        srv.send_prepared(&message),
+        Err(Error::FragmentInProgress)
+    ));
+    // Not over the write buffer limit.
+    let mut srv = server().with_limits(Limits::default().max_write_buffer(10));
+    let big = PreparedMessage::binary(vec![0u8; 20]);
+    srv.send_prepared(&big).unwrap();
+    assert!(matches!(
+        srv.send_prepared(&big),
+        Err(Error::WriteBufferFull {
+            buffered: 22,
+            limit: 10
+        })
+    ));
+}
+
+#[test]
+fn a_client_masks_a_prepared_message_with_its_own_keys() {
+    let message = PreparedMessage::binary(vec![1u8, 2, 3, 4, 5, 6, 7, 8]);
+    let mut a = client();
+    let mut b = client();
+    a.send_prepared(&message).unwrap();
+    b.send_prepared(&message).unwrap();
+    let (wire_a, wire_b) = (transmitted(&mut a), transmitted(&mut b));
+    assert_ne!(wire_a, wire_b, "each frame has a fresh mask");
+    for wire_bytes in [wire_a, wire_b] {
+        let mut srv = server();
+        feed(&mut srv, &wire_bytes);
+        assert_eq!(messages(&mut srv), [message.to_message()]);
+    }
+}
+
+#[test]
+fn an_extension_that_encodes_messages_on_their_own_encodes_a_prepared_message_once() {
+    let message = PreparedMessage::text("shared news");
+    for shared in [true, false] {
+        let encodes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let message = PreparedMessage::text(message.to_message().as_text().unwrap());
+        let mut wires = Vec::new();
+        for _ in 0..5 {
+            let mut srv = server().with_extension(Box::new(CountingXor {
+                encodes: encodes.clone(),
+                shared,
+            }));
+            srv.send_prepared(&message).unwrap();
+            wires.push(transmitted(&mut srv));
+        }
+        let calls = encodes.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(calls, if shared { 1 } else { 5 }, "shared: {shared}");
+        assert!(wires.windows(2).all(|w| w[0] == w[1]));
+        let (header, _) = frames(&wires[0])[0].clone();
+        assert_eq!(header.rsv, Rsv::RSV1);
+        let mut cli = client().with_extension(Box::new(Xor::default()));
+        feed(&mut cli, &wires[0]);
+        assert_eq!(messages(&mut cli), [Message::text("shared news")]);
+    }
+    // Below the extension's threshold, the uncompressed frame is used as it is.
+    let tiny = PreparedMessage::text("x");
+    let mut srv = server().with_extension(Box::new(Xor::default()));
+    srv.send_prepared(&tiny).unwrap();
+    assert_eq!(transmitted(&mut srv), b"\x81\x01x");
+    assert_eq!(tiny.encodings(), 1);
+}
