@@ -30,6 +30,7 @@ use crate::utf8::Utf8Bytes;
 use alarm::{Alarm, Clock};
 
 mod alarm;
+mod trace;
 
 /// Reads start at this size (an idle connection holds no more), and double while they fill up.
 const MIN_READ: usize = 512;
@@ -94,6 +95,8 @@ pub struct WebSocket<S> {
     done: bool,
     /// When this completes, the connection is closed with the code and reason given.
     close_signal: Option<CloseSignal>,
+    /// The connection's `tracing` span (feature `tracing`; zero-sized without it).
+    span: trace::Span,
 }
 
 /// A future that, when it completes, closes the connection (see [`WebSocket::close_when`]).
@@ -170,6 +173,50 @@ impl<S> fmt::Debug for WebSocket<S> {
     }
 }
 
+/// The connection's `tracing` span (feature `tracing`).
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+impl<S> WebSocket<S> {
+    /// Gives the connection its `tracing` span: what the connection reports (how it ended,
+    /// with the close code and reason; a limit the peer exceeded or a full write buffer; a
+    /// protocol violation; a timeout; a failed transport) goes inside it, at `DEBUG`. Nothing
+    /// is reported per message.
+    ///
+    /// weft's client and server give every connection a span named `websocket` with the
+    /// peer's address, the role, the HTTP version, the subprotocol and the extensions; set
+    /// one yourself for a connection whose handshake you ran. A WebSocket without a span
+    /// reports in the span current where it is polled.
+    ///
+    /// ```no_run
+    /// # async fn demo(tcp: tokio::net::TcpStream) {
+    /// use weft_codec::{Connection, Role, tokio::WebSocket};
+    ///
+    /// let peer = tcp.peer_addr().ok();
+    /// let mut ws = WebSocket::from_parts(tcp, Connection::new(Role::Server), Default::default());
+    /// ws.set_span(tracing::debug_span!("websocket", peer_addr = ?peer, role = "server"));
+    /// # }
+    /// ```
+    pub fn set_span(&mut self, span: tracing::Span) {
+        self.span = span;
+    }
+
+    /// The connection's `tracing` span (see [`set_span`](Self::set_span)), to run work of
+    /// your own inside it, or to record a field the server could not know (the peer's address
+    /// behind a proxy, a user name).
+    ///
+    /// ```no_run
+    /// # async fn demo(ws: weft_codec::tokio::WebSocket<tokio::net::TcpStream>) {
+    /// use tracing::Instrument;
+    ///
+    /// let span = ws.span().clone();
+    /// tokio::spawn(async move { tracing::info!("in the connection's span") }.instrument(span));
+    /// # }
+    /// ```
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+}
+
 impl<S> WebSocket<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -195,6 +242,7 @@ where
             read_eof: false,
             done: false,
             close_signal: None,
+            span: trace::no_span(),
         }
     }
 
@@ -303,7 +351,7 @@ where
     /// [`Connection::send_uncompressed`]).
     pub async fn send_uncompressed(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.poll_ready_inner(cx)).await?;
-        self.conn.send_uncompressed(message)?;
+        trace::queued(&self.span, self.conn.send_uncompressed(message))?;
         self.flush().await
     }
 
@@ -331,7 +379,7 @@ where
     /// Cancel safe: the message is queued only if the future completes.
     pub async fn feed(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.poll_ready_inner(cx)).await?;
-        self.conn.send(message)
+        trace::queued(&self.span, self.conn.send(message))
     }
 
     /// Queues a [`PreparedMessage`] (its frames shared with every other connection that sends
@@ -388,7 +436,7 @@ where
     /// set ends the message. Cancel safety as for [`send`](Self::send).
     pub async fn send_fragment(&mut self, fragment: Fragment) -> Result<(), Error> {
         poll_fn(|cx| self.poll_ready_inner(cx)).await?;
-        self.conn.send_fragment(fragment)?;
+        trace::queued(&self.span, self.conn.send_fragment(fragment))?;
         self.flush().await
     }
 
@@ -574,7 +622,7 @@ where
                 && let Some(err) = self.pending_error.take()
             {
                 self.write_error = None;
-                return Poll::Ready(Some(Err(err)));
+                return Poll::Ready(Some(Err(self.failed(err))));
             }
 
             if self.conn.is_finished() && (written || self.conn.is_aborted()) {
@@ -582,6 +630,7 @@ where
                 self.done = true;
                 self.timer = None;
                 self.timer_armed = false;
+                trace::closed(&self.span, &self.conn);
                 return Poll::Ready(None);
             }
 
@@ -594,7 +643,8 @@ where
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(err)) => {
                     self.done = true;
-                    return Poll::Ready(Some(Err(self.write_error.take().unwrap_or(err))));
+                    let err = self.write_error.take().unwrap_or(err);
+                    return Poll::Ready(Some(Err(self.failed(err))));
                 }
                 Poll::Pending => {
                     // About to wait: only now do the close signal and the timers need a look
@@ -606,12 +656,18 @@ where
                     // Nothing more has arrived: now the write error.
                     if let Some(err) = self.write_error.take() {
                         self.done = true;
-                        return Poll::Ready(Some(Err(err)));
+                        return Poll::Ready(Some(Err(self.failed(err))));
                     }
                     return Poll::Pending;
                 }
             }
         }
+    }
+
+    /// Reports `err`, about to be handed to the reader, to `tracing` (feature `tracing`).
+    fn failed(&self, err: Error) -> Error {
+        trace::failed(&self.span, &self.conn, &err);
+        err
     }
 
     /// Closes the transport once the connection is finished: shut down the write side, then
@@ -830,7 +886,8 @@ where
     }
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
-        self.get_mut().conn.send(item)
+        let ws = self.get_mut();
+        trace::queued(&ws.span, ws.conn.send(item))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -982,20 +1039,20 @@ where
     /// As [`WebSocket::send_uncompressed`].
     pub async fn send_uncompressed(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.poll_with(cx, WebSocket::poll_ready_inner)).await?;
-        self.shared.lock().conn.send_uncompressed(message)?;
+        self.queue(|conn| conn.send_uncompressed(message))?;
         self.flush().await
     }
 
     /// As [`WebSocket::feed`].
     pub async fn feed(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.poll_with(cx, WebSocket::poll_ready_inner)).await?;
-        self.shared.lock().conn.send(message)
+        self.queue(|conn| conn.send(message))
     }
 
     /// As [`WebSocket::send_fragment`].
     pub async fn send_fragment(&mut self, fragment: Fragment) -> Result<(), Error> {
         poll_fn(|cx| self.poll_with(cx, WebSocket::poll_ready_inner)).await?;
-        self.shared.lock().conn.send_fragment(fragment)?;
+        self.queue(|conn| conn.send_fragment(fragment))?;
         self.flush().await
     }
 
@@ -1021,6 +1078,13 @@ where
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.shared.lock().conn.close(code, reason)?;
         self.flush().await
+    }
+
+    /// Queues with the connection (`send` and the like); a full write buffer is reported.
+    fn queue(&self, send: impl FnOnce(&mut Connection) -> Result<(), Error>) -> Result<(), Error> {
+        let mut ws = self.shared.lock();
+        let ws = &mut *ws;
+        trace::queued(&ws.span, send(&mut ws.conn))
     }
 
     fn poll_with<T>(
@@ -1051,7 +1115,7 @@ where
     }
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
-        self.shared.lock().conn.send(item)
+        self.queue(|conn| conn.send(item))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
