@@ -13,6 +13,7 @@ use weft_handshake::{
     OriginPolicy, Parsed, Rejection, Request, Server as Handshake, UpgradeRequest,
 };
 
+use crate::trace::{self, Span};
 use crate::{Error, ServerStream};
 
 /// A hook that sees every upgrade request and may refuse it.
@@ -148,19 +149,42 @@ impl PendingWebSocket {
 
     /// The WebSocket over `stream`, once the response was sent; `read_ahead` holds bytes the
     /// HTTP layer read past the request (the client's first frames), if any.
+    ///
+    /// With the `tracing` feature the WebSocket gets a `websocket` span without the peer's
+    /// address, which this stream's owner knows: record it with
+    /// `ws.span().record("peer_addr", ..)`.
     pub fn into_websocket<S>(self, stream: S, read_ahead: BytesMut) -> (WebSocket<S>, Accepted)
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
+        let span = trace::connection_span(None, self.request.version());
+        self.into_websocket_in(stream, read_ahead, span)
+    }
+
+    /// [`into_websocket`](Self::into_websocket), the connection reporting in `span`.
+    pub(crate) fn into_websocket_in<S>(
+        self,
+        stream: S,
+        read_ahead: BytesMut,
+        span: Span,
+    ) -> (WebSocket<S>, Accepted)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut ws = WebSocket::from_parts(stream, self.connection, read_ahead);
+        trace::accepted(
+            span,
+            &mut ws,
+            &self.request,
+            &self.response,
+            self.protocol.as_deref(),
+        );
         let accepted = Accepted {
             request: self.request,
             response: self.response,
             protocol: self.protocol,
         };
-        (
-            WebSocket::from_parts(stream, self.connection, read_ahead),
-            accepted,
-        )
+        (ws, accepted)
     }
 }
 
@@ -293,6 +317,7 @@ impl Acceptor {
     /// The [`Rejection`] to send instead of the `101`.
     pub fn decide(&self, request: http::Request<()>) -> Result<PendingWebSocket, Rejection> {
         self.complete(self.inner.handshake.validate(request))
+            .inspect_err(trace::refused)
     }
 
     /// Judges an HTTP/2 extended CONNECT (RFC 8441) whose `:protocol` is `protocol`, with
@@ -330,6 +355,7 @@ impl Acceptor {
                 .handshake
                 .validate_extended_connect(request, protocol),
         )
+        .inspect_err(trace::refused)
     }
 
     /// After validation: the request hook, then subprotocol and extensions, and the
@@ -381,12 +407,16 @@ impl Acceptor {
         tcp: tokio::net::TcpStream,
     ) -> Result<(WebSocket<ServerStream>, Accepted), Error> {
         let timeout = self.inner.handshake_timeout;
-        tokio::time::timeout(timeout, async {
+        let span = trace::connection_span(None, http::Version::HTTP_11);
+        trace::record_peer(&span, || tcp.peer_addr().ok());
+        let accepted = tokio::time::timeout(timeout, async {
             let stream = self.secure(tcp, false).await?;
-            self.accept_upgrade(stream).await
-        })
-        .await
-        .map_err(|_| Error::Timeout { after: timeout })?
+            self.accept_upgrade(stream, &span).await
+        });
+        trace::instrument(accepted, &span)
+            .await
+            .unwrap_or(Err(Error::Timeout { after: timeout }))
+            .inspect_err(|err| trace::handshake_failed(&span, err))
     }
 
     /// Wraps a freshly accepted TCP connection, running the TLS handshake when configured;
@@ -415,19 +445,27 @@ impl Acceptor {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let timeout = self.inner.handshake_timeout;
-        tokio::time::timeout(timeout, self.accept_upgrade(stream))
+        let span = trace::connection_span(None, http::Version::HTTP_11);
+        let accepted = tokio::time::timeout(timeout, self.accept_upgrade(stream, &span));
+        trace::instrument(accepted, &span)
             .await
-            .map_err(|_| Error::Timeout { after: timeout })?
+            .unwrap_or(Err(Error::Timeout { after: timeout }))
+            .inspect_err(|err| trace::handshake_failed(&span, err))
     }
 
-    async fn accept_upgrade<S>(&self, stream: S) -> Result<(WebSocket<S>, Accepted), Error>
+    async fn accept_upgrade<S>(
+        &self,
+        stream: S,
+        span: &Span,
+    ) -> Result<(WebSocket<S>, Accepted), Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        match self.read(stream, BytesMut::new()).await? {
+        match self.read(stream, BytesMut::new(), span).await? {
             Incoming::WebSocket(ws, accepted) => Ok((*ws, accepted)),
             Incoming::Http(mut stream, _, _) => {
                 let rejection = not_websocket();
+                trace::refused(&rejection);
                 refuse(&mut stream, &rejection).await;
                 Err(Error::Rejected(rejection))
             }
@@ -436,11 +474,13 @@ impl Acceptor {
     }
 
     /// Reads one request from `stream` (after the bytes already in `buf`) and completes the
-    /// handshake if it is an upgrade. Refusals are written before the error is returned.
+    /// handshake if it is an upgrade; the WebSocket reports in `span`. Refusals are written
+    /// before the error is returned.
     pub(crate) async fn read<S>(
         &self,
         mut stream: S,
         mut buf: BytesMut,
+        span: &Span,
     ) -> Result<Incoming<S>, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -455,6 +495,7 @@ impl Acceptor {
                 }
                 Ok(Parsed::Partial) => {}
                 Err(rejection) => {
+                    trace::refused(&rejection);
                     refuse(&mut stream, &rejection).await;
                     return Err(Error::Rejected(rejection));
                 }
@@ -482,7 +523,7 @@ impl Acceptor {
         weft_handshake::write_response(pending.response(), &mut head);
         stream.write_all(&head).await?;
         stream.flush().await?;
-        let (ws, accepted) = pending.into_websocket(stream, buf);
+        let (ws, accepted) = pending.into_websocket_in(stream, buf, span.clone());
         Ok(Incoming::WebSocket(Box::new(ws), accepted))
     }
 }

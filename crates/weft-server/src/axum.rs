@@ -119,14 +119,16 @@ impl<F> WebSocketUpgrade<F> {
         Fut: Future<Output = ()> + Send + 'static,
         F: OnFailedUpgrade,
     {
+        let span = self.upgrade.span().clone();
         let (response, websocket) = self.upgrade.into_parts::<Body>();
         let on_failed_upgrade = self.on_failed_upgrade;
-        tokio::spawn(async move {
+        let connection = async move {
             match websocket.await {
                 Ok((socket, _accepted)) => callback(socket).await,
                 Err(err) => on_failed_upgrade.call(err),
             }
-        });
+        };
+        tokio::spawn(crate::trace::instrument(connection, &span));
         response
     }
 }

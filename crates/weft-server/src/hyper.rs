@@ -60,6 +60,7 @@ use weft_codec::tokio::WebSocket;
 use weft_handshake::Rejection;
 
 use crate::acceptor::not_websocket;
+use crate::trace::{self, Span};
 use crate::{Accepted, Acceptor, Error, PendingWebSocket};
 
 /// Whether `request` asks for a WebSocket at all (an `Upgrade: websocket` header, or an
@@ -96,6 +97,22 @@ pub(crate) fn upgrade_parts(
     parts: http::request::Parts,
     on_upgrade: Option<OnUpgrade>,
 ) -> Result<Upgrade, Refused> {
+    // hyper does not tell the peer's address: the span has none (see `into_websocket`).
+    let span = trace::connection_span(None, parts.version);
+    let (pending, on_upgrade) = trace::in_scope(&span, || decide(acceptor, parts, on_upgrade))?;
+    Ok(Upgrade {
+        pending,
+        on_upgrade,
+        span,
+    })
+}
+
+/// The acceptor's decision on a request hyper read, and the connection hyper hands over.
+fn decide(
+    acceptor: &Acceptor,
+    parts: http::request::Parts,
+    on_upgrade: Option<OnUpgrade>,
+) -> Result<(PendingWebSocket, OnUpgrade), Refused> {
     let http2 = parts.version >= Version::HTTP_2;
     let protocol = parts
         .extensions
@@ -103,8 +120,13 @@ pub(crate) fn upgrade_parts(
         .map(|protocol| protocol.as_str().to_owned());
     let request = http::Request::from_parts(parts, ());
     let refused = |rejection| Refused { rejection, http2 };
+    // The acceptor reports its own refusals; these two are made here.
+    let refused_here = |rejection| {
+        trace::refused(&rejection);
+        refused(rejection)
+    };
     if !http2 && !weft_handshake::is_upgrade_request(&request) {
-        return Err(refused(not_websocket()));
+        return Err(refused_here(not_websocket()));
     }
     let pending = if http2 {
         acceptor.decide_extended_connect(request, protocol.as_deref())
@@ -113,7 +135,7 @@ pub(crate) fn upgrade_parts(
     }
     .map_err(refused)?;
     let on_upgrade = on_upgrade.ok_or_else(|| {
-        refused(
+        refused_here(
             Rejection::new(
                 http::StatusCode::UPGRADE_REQUIRED,
                 "this server cannot upgrade the connection",
@@ -124,10 +146,7 @@ pub(crate) fn upgrade_parts(
             ),
         )
     })?;
-    Ok(Upgrade {
-        pending,
-        on_upgrade,
-    })
+    Ok((pending, on_upgrade))
 }
 
 /// A WebSocket handshake the acceptor agreed to, from a request hyper read: send the
@@ -137,6 +156,8 @@ pub(crate) fn upgrade_parts(
 pub struct Upgrade {
     pending: PendingWebSocket,
     on_upgrade: OnUpgrade,
+    /// The connection's span (feature `tracing`), kept by its WebSocket.
+    span: Span,
 }
 
 impl Upgrade {
@@ -152,6 +173,12 @@ impl Upgrade {
         &mut self.pending
     }
 
+    /// The span the WebSocket will report in.
+    #[cfg(feature = "axum")]
+    pub(crate) fn span(&self) -> &Span {
+        &self.span
+    }
+
     /// The response for hyper to send (`101 Switching Protocols`, or `200` over HTTP/2) with
     /// an empty body of the service's body type, and the WebSocket to come: a future to
     /// spawn, which resolves once hyper has sent the response and handed over the
@@ -165,12 +192,16 @@ impl Upgrade {
         let Upgrade {
             pending,
             on_upgrade,
+            span,
         } = self;
         let websocket = async move {
-            let upgraded = on_upgrade.await.map_err(Error::Upgrade)?;
+            let upgraded = on_upgrade
+                .await
+                .map_err(Error::Upgrade)
+                .inspect_err(|err| trace::handshake_failed(&span, err))?;
             // hyper keeps bytes it read past the request inside `Upgraded`: nothing is lost.
             let stream = UpgradedStream(TokioIo::new(upgraded));
-            Ok(pending.into_websocket(stream, BytesMut::new()))
+            Ok(pending.into_websocket_in(stream, BytesMut::new(), span))
         };
         (response, WebSocketFuture(Box::pin(websocket)))
     }

@@ -62,6 +62,7 @@ mod stream;
 #[cfg(feature = "rustls")]
 mod tls;
 pub mod topics;
+mod trace;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 

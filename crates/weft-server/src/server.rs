@@ -21,6 +21,7 @@ use weft_codec::tokio::WebSocket;
 
 use crate::acceptor::{Accepted, Acceptor, Incoming};
 use crate::stream::ServerStream;
+use crate::trace;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub(crate) type HttpHandler =
@@ -153,7 +154,7 @@ impl Server {
                 accepted = self.listener.accept() => accepted,
             };
             while tasks.try_join_next().is_some() {}
-            let (tcp, _peer) = match accepted {
+            let (tcp, peer) = match accepted {
                 Ok(connection) => connection,
                 Err(err) if is_per_connection_error(&err) => continue,
                 Err(_) => {
@@ -163,6 +164,7 @@ impl Server {
                 }
             };
             let Ok(permit) = connections.clone().try_acquire_owned() else {
+                trace::over_capacity(peer, self.max_connections);
                 if let Ok(permit) = refusals.clone().try_acquire_owned() {
                     let acceptor = self.acceptor.clone();
                     tasks.spawn(async move {
@@ -177,7 +179,7 @@ impl Server {
             let handler = handler.clone();
             let token = self.token.clone();
             tasks.spawn(async move {
-                serve_connection(tcp, acceptor, http, handler, token).await;
+                serve_connection(tcp, peer, acceptor, http, handler, token).await;
                 drop(permit);
             });
         }
@@ -194,10 +196,11 @@ impl Server {
     }
 }
 
-/// One TCP connection: TLS if configured, then HTTP requests (kept alive) until one upgrades,
-/// then the handler.
+/// One TCP connection: TLS if configured, then HTTP/2, or HTTP/1.1 requests (kept alive) until
+/// one upgrades, then the handler.
 async fn serve_connection<F, Fut>(
     tcp: TcpStream,
+    peer: SocketAddr,
     acceptor: Acceptor,
     http: Arc<HttpHandler>,
     handler: Arc<F>,
@@ -214,7 +217,13 @@ async fn serve_connection<F, Fut>(
         () = token.cancelled() => return,
         secured = tokio::time::timeout_at(deadline, acceptor.secure(tcp, true)) => secured,
     };
-    let Ok(Ok(mut stream)) = secured else { return };
+    let mut stream = match secured {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(err)) => return trace::connection_failed(Some(peer), &err),
+        Err(_) => {
+            return trace::connection_failed(Some(peer), &crate::Error::Timeout { after: timeout });
+        }
+    };
     let mut buf = BytesMut::new();
     #[cfg(feature = "http2")]
     if let Some(limits) = acceptor.http2() {
@@ -229,7 +238,13 @@ async fn serve_connection<F, Fut>(
             };
             match sniffed {
                 Ok(Ok(http2)) => http2,
-                Ok(Err(_)) | Err(_) => return,
+                Ok(Err(err)) => {
+                    return trace::connection_failed(Some(peer), &crate::Error::Io(err));
+                }
+                Err(_) => {
+                    let timed_out = crate::Error::Timeout { after: timeout };
+                    return trace::connection_failed(Some(peer), &timed_out);
+                }
             }
         };
         if http2 {
@@ -245,10 +260,13 @@ async fn serve_connection<F, Fut>(
             return;
         }
     }
+    // HTTP/1.1: the connection's span covers reading requests and the handler.
+    let span = trace::connection_span(Some(peer), http::Version::HTTP_11);
     loop {
+        let read = trace::instrument(acceptor.read(stream, buf, &span), &span);
         let incoming = tokio::select! {
             () = token.cancelled() => return,
-            incoming = tokio::time::timeout_at(deadline, acceptor.read(stream, buf)) => incoming,
+            incoming = tokio::time::timeout_at(deadline, read) => incoming,
         };
         match incoming {
             Ok(Ok(Incoming::WebSocket(mut ws, accepted))) => {
@@ -257,7 +275,7 @@ async fn serve_connection<F, Fut>(
                     "server shutting down",
                     token.cancelled_owned(),
                 );
-                handler(*ws, accepted).await;
+                trace::instrument(handler(*ws, accepted), &span).await;
                 return;
             }
             Ok(Ok(Incoming::Http(mut next, request, rest))) => {
@@ -276,8 +294,10 @@ async fn serve_connection<F, Fut>(
                 buf = rest;
                 deadline = tokio::time::Instant::now() + timeout;
             }
-            // Closed, refused (the refusal was written), timed out, or failed: done.
-            Ok(Ok(Incoming::Closed) | Err(_)) | Err(_) => return,
+            Ok(Ok(Incoming::Closed)) => return,
+            // Refused (the refusal was written and reported) or failed: done.
+            Ok(Err(err)) => return trace::handshake_failed(&span, &err),
+            Err(_) => return trace::handshake_timed_out(&span, timeout),
         }
     }
 }
