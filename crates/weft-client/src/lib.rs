@@ -32,6 +32,7 @@ mod redirect;
 mod stream;
 #[cfg(feature = "rustls")]
 mod tls;
+mod trace;
 
 use std::time::Duration;
 
@@ -43,6 +44,7 @@ use weft_codec::{Connection, Role};
 use weft_handshake::{ClientHandshake, Parsed};
 
 use crate::proxy::{ProxySetting, Tunnel, TunnelSettings};
+use crate::trace::Span;
 
 pub use error::Error;
 #[cfg(feature = "http2")]
@@ -312,6 +314,17 @@ impl ClientBuilder {
     /// (TLS first, for `wss://`); over HTTP/2 when [`http2`](Self::http2) asks for it and the
     /// server agrees; following redirects when [`max_redirects`](Self::max_redirects) allows.
     pub async fn connect(self) -> Result<(WebSocket<ClientStream>, Response), Error> {
+        let span = trace::connection_span(&self.url);
+        trace::instrument(self.connect_following(&span), &span)
+            .await
+            .inspect_err(|err| trace::failed(&span, err))
+    }
+
+    /// [`connect`](Self::connect), following redirects, reporting in `span`.
+    async fn connect_following(
+        self,
+        span: &Span,
+    ) -> Result<(WebSocket<ClientStream>, Response), Error> {
         let origin = self.url.clone();
         let mut attempt = self;
         let mut followed = 0;
@@ -319,7 +332,7 @@ impl ClientBuilder {
             // A copy for the next attempt, only when a redirect may be followed.
             let next = (attempt.max_redirects > 0).then(|| attempt.clone());
             let url = attempt.url.clone();
-            let err = match attempt.connect_once().await {
+            let err = match attempt.connect_once(span).await {
                 Ok(connected) => return Ok(connected),
                 Err(err) => err,
             };
@@ -328,6 +341,8 @@ impl ClientBuilder {
             };
             match redirect::next(&url, err, followed, builder.max_redirects) {
                 redirect::Next::Follow(location) => {
+                    trace::redirected(span, &location);
+                    trace::record_server(span, &location);
                     if !redirect::same_origin(&origin, &location) {
                         builder
                             .headers
@@ -343,23 +358,31 @@ impl ClientBuilder {
     }
 
     /// One attempt at the builder's URL, over HTTP/2 or HTTP/1.1.
-    async fn connect_once(self) -> Result<(WebSocket<ClientStream>, Response), Error> {
+    async fn connect_once(self, span: &Span) -> Result<(WebSocket<ClientStream>, Response), Error> {
         #[cfg(feature = "http2")]
         if self.http2 != Http2Mode::Off {
-            return http2::connect(self).await;
+            return http2::connect(self, span).await;
         }
-        self.connect_http1().await
+        self.connect_http1(span).await
     }
 
     /// An HTTP/1.1 upgrade on a new connection.
-    async fn connect_http1(self) -> Result<(WebSocket<ClientStream>, Response), Error> {
-        let (stream, rest) = self.open_transport(Alpn::Http1).await?;
-        self.handshake_timeout(rest).connect_on(stream).await
+    async fn connect_http1(
+        self,
+        span: &Span,
+    ) -> Result<(WebSocket<ClientStream>, Response), Error> {
+        let (stream, rest) = self.open_transport(Alpn::Http1, span).await?;
+        self.handshake_timeout(rest).handshake(stream, span).await
     }
 
     /// TCP to the URL's host (or a tunnel through the proxy), and TLS for `wss://` offering
     /// the `alpn` protocols; with the part of the handshake timeout the TLS handshake left.
-    async fn open_transport(&self, alpn: Alpn) -> Result<(ClientStream, Duration), Error> {
+    /// The TCP peer's address goes into `span`.
+    async fn open_transport(
+        &self,
+        alpn: Alpn,
+        span: &Span,
+    ) -> Result<(ClientStream, Duration), Error> {
         let target = Target::parse(&self.url)?;
         #[cfg(not(feature = "rustls"))]
         let _ = alpn;
@@ -398,6 +421,11 @@ impl ClientBuilder {
                 phase,
                 after: self.connect_timeout,
             })??;
+        trace::record_peer(span, || match &tunnel {
+            Tunnel::Tcp(tcp) => tcp.peer_addr().ok(),
+            #[cfg(feature = "rustls")]
+            Tunnel::Tls(tls) => tls.get_ref().0.peer_addr().ok(),
+        });
         #[cfg(feature = "rustls")]
         if target.secure {
             let config = self.tls.config_with_alpn(alpn.protocols())?;
@@ -437,6 +465,17 @@ impl ClientBuilder {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
+        let span = trace::connection_span(&self.url);
+        trace::instrument(self.handshake(stream, &span), &span)
+            .await
+            .inspect_err(|err| trace::failed(&span, err))
+    }
+
+    /// [`connect_on`](Self::connect_on), the WebSocket reporting in `span`.
+    async fn handshake<S>(self, stream: S, span: &Span) -> Result<(WebSocket<S>, Response), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
         let handshake = self.handshake_builder(&self.url).build()?;
         let timeout = self.handshake_timeout;
         let (stream, upgraded, rest) =
@@ -448,7 +487,9 @@ impl ClientBuilder {
                 })??;
         let (response, negotiated) = upgraded.into_parts();
         let conn = self.connection(&negotiated)?;
-        Ok((WebSocket::from_parts(stream, conn, rest), response))
+        let mut ws = WebSocket::from_parts(stream, conn, rest);
+        trace::accepted(span, &mut ws, &response);
+        Ok((ws, response))
     }
 
     /// The sans-IO handshake for `url` with this builder's offers, headers and caps.
