@@ -164,6 +164,12 @@ pub enum ExtensionError {
 
 impl ExtensionError {
     /// The close code to send to the peer when decoding failed.
+    ///
+    /// ```
+    /// use weft_codec::{CloseCode, ExtensionError};
+    /// let err = ExtensionError::OutputTooLarge { limit: 1 << 20 };
+    /// assert_eq!(err.close_code(), CloseCode::MESSAGE_TOO_BIG);
+    /// ```
     pub fn close_code(&self) -> CloseCode {
         match self {
             Self::OutputTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,

@@ -223,6 +223,21 @@ where
 {
     /// Runs `conn` over `io`. `read_buf` holds bytes already read past the handshake (they
     /// belong to the WebSocket stream), or is empty.
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Message, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// // Two ends of an in-memory pipe; usually a socket after a handshake done elsewhere.
+    /// let (client_io, server_io) = tokio::io::duplex(64 << 10);
+    /// let mut client =
+    ///     WebSocket::from_parts(client_io, Connection::new(Role::Client), Default::default());
+    /// let mut server =
+    ///     WebSocket::from_parts(server_io, Connection::new(Role::Server), Default::default());
+    /// client.send(Message::text("hello")).await?;
+    /// assert_eq!(server.next().await.transpose()?, Some(Message::text("hello")));
+    /// # Ok(()) }
+    /// ```
     pub fn from_parts(io: S, mut conn: Connection, mut read_buf: BytesMut) -> Self {
         // Bytes that arrived with the handshake are the first frames: decode them before the
         // next read, which may never come (a peer may send its frames and close at once).
@@ -300,16 +315,42 @@ where
     }
 
     /// The protocol state machine, to ask about state, limits or round-trip time.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// use weft_codec::State;
+    /// assert_eq!(ws.connection().state(), State::Open);
+    /// assert_eq!(ws.connection().rtt(), None); // no keepalive ping answered yet
+    /// # Ok(()) }
+    /// ```
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
 
     /// The transport.
+    ///
+    /// ```no_run
+    /// # async fn demo(ws: weft_codec::tokio::WebSocket<tokio::net::TcpStream>) -> std::io::Result<()> {
+    /// println!("connected to {}", ws.get_ref().peer_addr()?);
+    /// # Ok(()) }
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.io
     }
 
     /// The transport, mutably. Reading or writing it directly corrupts the stream.
+    ///
+    /// ```no_run
+    /// # async fn demo(mut ws: weft_codec::tokio::WebSocket<tokio::net::TcpStream>) -> std::io::Result<()> {
+    /// // Socket options are fine; reading or writing the socket is not.
+    /// ws.get_mut().set_nodelay(true)?;
+    /// # Ok(()) }
+    /// ```
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.io
     }
@@ -317,6 +358,29 @@ where
     /// The next message; `None` once the connection has closed.
     ///
     /// Cancel safe: if the future is dropped before it completes, no message is lost.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// use weft_codec::Message;
+    /// peer.send(Message::text("hi")).await?;
+    /// peer.send(Message::binary(vec![1, 2])).await?;
+    /// while let Some(message) = ws.next().await {
+    ///     match message? {
+    ///         Message::Text(text) => println!("text: {text}"),
+    ///         Message::Binary(data) => {
+    ///             println!("{} bytes", data.len());
+    ///             break;
+    ///         }
+    ///         _ => {} // pings are answered, closes completed, by the connection itself
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn next(&mut self) -> Option<Result<Message, Error>> {
         poll_fn(|cx| {
             let waker = cx.waker();
@@ -330,6 +394,32 @@ where
     /// [`Event::Message`]. A message that started arriving whole is returned as one fragment.
     ///
     /// Cancel safe.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// use weft_codec::{Event, Message};
+    /// peer.send(Message::binary(vec![7; 1000])).await?;
+    /// let mut received = 0;
+    /// while let Some(event) = ws.next_fragment().await {
+    ///     match event? {
+    ///         Event::Fragment(piece) => {
+    ///             received += piece.data.len(); // write it to a file, hash it, ...
+    ///             if piece.fin {
+    ///                 break;
+    ///             }
+    ///         }
+    ///         Event::Message(control) => println!("{control:?}"),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// assert_eq!(received, 1000);
+    /// # Ok(()) }
+    /// ```
     pub async fn next_fragment(&mut self) -> Option<Result<Event, Error>> {
         poll_fn(|cx| {
             let waker = cx.waker();
@@ -342,6 +432,19 @@ where
     ///
     /// Cancel safety: if dropped while waiting for room, the message is not queued; if dropped
     /// while flushing, it is queued and goes out with the next write.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// use weft_codec::Message;
+    /// ws.send(Message::text("hello")).await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("hello")));
+    /// # Ok(()) }
+    /// ```
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
         self.feed(message).await?;
         self.flush().await
@@ -349,6 +452,20 @@ where
 
     /// As [`send`](Self::send), bypassing the negotiated extension (see
     /// [`Connection::send_uncompressed`]).
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// use weft_codec::Message;
+    /// // A secret next to attacker-chosen text stays out of the compressor.
+    /// ws.send_uncompressed(Message::text("session=8f1c2e")).await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("session=8f1c2e")));
+    /// # Ok(()) }
+    /// ```
     pub async fn send_uncompressed(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.poll_ready_inner(cx)).await?;
         trace::queued(&self.span, self.conn.send_uncompressed(message))?;
@@ -434,6 +551,22 @@ where
 
     /// Queues one piece of a data message and writes everything queued; the piece with `fin`
     /// set ends the message. Cancel safety as for [`send`](Self::send).
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// use weft_codec::{DataKind, Fragment, Message};
+    /// // A message sent as it is produced, without holding all of it.
+    /// for (i, chunk) in [&b"abc"[..], b"def", b"gh"].into_iter().enumerate() {
+    ///     ws.send_fragment(Fragment::new(DataKind::Binary, chunk, i == 2)).await?;
+    /// }
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::binary(&b"abcdefgh"[..])));
+    /// # Ok(()) }
+    /// ```
     pub async fn send_fragment(&mut self, fragment: Fragment) -> Result<(), Error> {
         poll_fn(|cx| self.poll_ready_inner(cx)).await?;
         trace::queued(&self.span, self.conn.send_fragment(fragment))?;
@@ -441,6 +574,22 @@ where
     }
 
     /// Writes everything queued. Cancel safe.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// use weft_codec::Message;
+    /// for n in 0..3 {
+    ///     ws.feed(Message::text(n.to_string())).await?; // queued
+    /// }
+    /// ws.flush().await?; // written, in one write
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("0")));
+    /// # Ok(()) }
+    /// ```
     pub async fn flush(&mut self) -> Result<(), Error> {
         poll_fn(|cx| self.poll_flush_inner(cx)).await
     }
@@ -453,6 +602,21 @@ where
     /// [`Message::Close`] instead and keep calling [`next`](Self::next).
     ///
     /// Cancel safe: the close frame stays queued.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// use weft_codec::CloseCode;
+    /// // The peer keeps reading, so it answers the close frame.
+    /// let peer_reads = tokio::spawn(async move { while peer.next().await.is_some() {} });
+    /// ws.close(CloseCode::NORMAL, "done").await?;
+    /// peer_reads.await.unwrap();
+    /// # Ok(()) }
+    /// ```
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.conn.close(code, reason)?;
         self.flush().await?;
@@ -466,6 +630,33 @@ where
     ///
     /// The read half answers pings and completes the closing handshake, so keep reading it
     /// until it ends. [`WebSocketReader::reunite`] joins the halves again.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// use weft_codec::Message;
+    /// let (mut reader, mut writer) = ws.split();
+    /// // One task sends while another reads.
+    /// let sender = tokio::spawn(async move {
+    ///     for n in 0..3 {
+    ///         writer.send(Message::text(format!("tick {n}"))).await?;
+    ///     }
+    ///     Ok::<_, weft_codec::Error>(writer)
+    /// });
+    /// for n in 0..3 {
+    ///     peer.send(Message::text(format!("tock {n}"))).await?;
+    ///     assert_eq!(peer.next().await.transpose()?, Some(Message::text(format!("tick {n}"))));
+    /// }
+    /// assert_eq!(reader.next().await.transpose()?, Some(Message::text("tock 0")));
+    /// let writer = sender.await.unwrap()?;
+    /// let ws = reader.reunite(writer).expect("halves of one WebSocket");
+    /// # drop(ws);
+    /// # Ok(()) }
+    /// ```
     pub fn split(self) -> (WebSocketReader<S>, WebSocketWriter<S>) {
         let wakers = Arc::new(WriteWakers::default());
         let shared = Arc::new(Shared {
@@ -486,6 +677,19 @@ where
     }
 
     /// The transport and the connection (which holds any bytes read but not yet decoded).
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// let (io, conn) = ws.into_parts();
+    /// assert_eq!(conn.buffered_input(), 0);
+    /// # drop((io, peer));
+    /// # Ok(()) }
+    /// ```
     pub fn into_parts(self) -> (S, Connection) {
         (self.io, self.conn)
     }
@@ -966,16 +1170,62 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     /// The next message; `None` once the connection has closed. Cancel safe.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// # let (mut reader, mut writer) = ws.split();
+    /// use weft_codec::Message;
+    /// peer.send(Message::text("hi")).await?;
+    /// assert_eq!(reader.next().await.transpose()?, Some(Message::text("hi")));
+    /// # drop(writer);
+    /// # Ok(()) }
+    /// ```
     pub async fn next(&mut self) -> Option<Result<Message, Error>> {
         poll_fn(|cx| self.poll_with(cx, WebSocket::poll_message)).await
     }
 
     /// As [`WebSocket::next_fragment`]. Cancel safe.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// # let (mut reader, mut writer) = ws.split();
+    /// use weft_codec::{Event, Message};
+    /// peer.send(Message::binary(vec![1, 2, 3])).await?;
+    /// let Some(Event::Fragment(piece)) = reader.next_fragment().await.transpose()? else {
+    ///     panic!("a data message");
+    /// };
+    /// assert_eq!((&piece.data[..], piece.fin), (&[1, 2, 3][..], true));
+    /// # drop(writer);
+    /// # Ok(()) }
+    /// ```
     pub async fn next_fragment(&mut self) -> Option<Result<Event, Error>> {
         poll_fn(|cx| self.poll_with(cx, WebSocket::poll_fragment)).await
     }
 
     /// Joins the halves again. Fails, giving both back, if they come from different sockets.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// let (reader, writer) = ws.split();
+    /// let ws = reader.reunite(writer).expect("halves of one WebSocket");
+    /// # drop((ws, peer));
+    /// # Ok(()) }
+    /// ```
     pub fn reunite(
         self,
         writer: WebSocketWriter<S>,
@@ -1031,12 +1281,42 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     /// As [`WebSocket::send`].
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// # let (mut reader, mut writer) = ws.split();
+    /// use weft_codec::Message;
+    /// writer.send(Message::text("hello")).await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("hello")));
+    /// # drop(reader);
+    /// # Ok(()) }
+    /// ```
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
         self.feed(message).await?;
         self.flush().await
     }
 
     /// As [`WebSocket::send_uncompressed`].
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// # let (mut reader, mut writer) = ws.split();
+    /// use weft_codec::Message;
+    /// writer.send_uncompressed(Message::text("token=8f1c2e")).await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("token=8f1c2e")));
+    /// # drop(reader);
+    /// # Ok(()) }
+    /// ```
     pub async fn send_uncompressed(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.poll_with(cx, WebSocket::poll_ready_inner)).await?;
         self.queue(|conn| conn.send_uncompressed(message))?;
@@ -1044,12 +1324,45 @@ where
     }
 
     /// As [`WebSocket::feed`].
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// # let (mut reader, mut writer) = ws.split();
+    /// use weft_codec::Message;
+    /// writer.feed(Message::text("one")).await?;
+    /// writer.feed(Message::text("two")).await?;
+    /// writer.flush().await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("one")));
+    /// # drop(reader);
+    /// # Ok(()) }
+    /// ```
     pub async fn feed(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.poll_with(cx, WebSocket::poll_ready_inner)).await?;
         self.queue(|conn| conn.send(message))
     }
 
     /// As [`WebSocket::send_fragment`].
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// # let (mut reader, mut writer) = ws.split();
+    /// use weft_codec::{DataKind, Fragment, Message};
+    /// writer.send_fragment(Fragment::new(DataKind::Text, "he", false)).await?;
+    /// writer.send_fragment(Fragment::new(DataKind::Text, "llo", true)).await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("hello")));
+    /// # drop(reader);
+    /// # Ok(()) }
+    /// ```
     pub async fn send_fragment(&mut self, fragment: Fragment) -> Result<(), Error> {
         poll_fn(|cx| self.poll_with(cx, WebSocket::poll_ready_inner)).await?;
         self.queue(|conn| conn.send_fragment(fragment))?;
@@ -1069,12 +1382,46 @@ where
     }
 
     /// As [`WebSocket::flush`].
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// # let (mut reader, mut writer) = ws.split();
+    /// use weft_codec::Message;
+    /// writer.feed(Message::text("queued")).await?;
+    /// writer.flush().await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("queued")));
+    /// # drop(reader);
+    /// # Ok(()) }
+    /// ```
     pub async fn flush(&mut self) -> Result<(), Error> {
         poll_fn(|cx| self.poll_with(cx, WebSocket::poll_flush_inner)).await
     }
 
     /// Sends a close frame and flushes it. The read half receives the peer's answer, completes
     /// the closing handshake and then ends.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// # let (mut reader, mut writer) = ws.split();
+    /// use weft_codec::{CloseCode, Message};
+    /// let peer_reads = tokio::spawn(async move { while peer.next().await.is_some() {} });
+    /// writer.close(CloseCode::GOING_AWAY, "shutting down").await?;
+    /// // The reader sees the peer's answer, then the end.
+    /// assert!(matches!(reader.next().await.transpose()?, Some(Message::Close(_))));
+    /// assert!(reader.next().await.is_none());
+    /// peer_reads.await.unwrap();
+    /// # Ok(()) }
+    /// ```
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.shared.lock().conn.close(code, reason)?;
         self.flush().await
