@@ -89,6 +89,16 @@ impl Http2Connection {
     ///
     /// [`Error::InvalidUrl`] for a URL of another origin; a refusal or a bad answer as
     /// [`Error::Handshake`]; [`Error::Io`] if the connection failed.
+    ///
+    /// ```no_run
+    /// # use weft_client::Http2Connection;
+    /// # async fn demo(connection: Http2Connection) -> Result<(), weft_client::Error> {
+    /// // A path on the connection's server, or a whole URL with the same scheme, host and port.
+    /// let (quotes, _) = connection.connect("/quotes?symbol=ACME").await?;
+    /// let (news, _) = connection.connect("wss://example.com/news").await?;
+    /// # drop((quotes, news));
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(
         &self,
         target: &str,
@@ -127,6 +137,14 @@ impl Http2Connection {
     }
 
     /// How many streams the server lets this client open at once.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), weft_client::Error> {
+    /// use weft_client::ClientBuilder;
+    /// let connection = ClientBuilder::new("wss://example.com").connect_http2().await?;
+    /// println!("up to {} WebSockets at once", connection.max_concurrent_streams());
+    /// # Ok(()) }
+    /// ```
     pub fn max_concurrent_streams(&self) -> usize {
         self.send_request.current_max_send_streams()
     }
@@ -142,6 +160,20 @@ impl ClientBuilder {
     /// [`Error::Http2NotNegotiated`] if TLS did not choose `h2`;
     /// [`Error::ExtendedConnectNotEnabled`] if the server does not accept WebSockets over
     /// HTTP/2; connection, TLS and timeout errors as for [`connect`](Self::connect).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), weft_client::Error> {
+    /// use weft_client::{ClientBuilder, Limits};
+    /// // The builder's settings apply to every WebSocket opened on the connection.
+    /// let connection = ClientBuilder::new("wss://example.com")
+    ///     .limits(Limits::default().max_message_size(1 << 20))
+    ///     .connect_http2()
+    ///     .await?;
+    /// let (ws, response) = connection.connect("/chat").await?;
+    /// assert_eq!(response.version(), http::Version::HTTP_2);
+    /// # drop(ws);
+    /// # Ok(()) }
+    /// ```
     pub async fn connect_http2(self) -> Result<Http2Connection, Error> {
         // The connection carries no WebSocket yet: each gets its span when it is opened.
         let span = trace::no_span();
