@@ -85,6 +85,21 @@ pub fn is_upgrade_request<B>(request: &http::Request<B>) -> bool {
 /// with `Sec-WebSocket-Version: 13`, 501 for an HTTP/2 `CONNECT` for another protocol, or
 /// the request hook's), or 426 when the request carries no `hyper::upgrade::OnUpgrade` (it
 /// did not come from a hyper server, or a layer took it), as axum's own extractor answers.
+///
+/// ```
+/// use weft_server::Acceptor;
+/// // A request that did not come from a hyper server carries no connection to upgrade.
+/// let request = http::Request::get("/chat")
+///     .header("host", "example.com")
+///     .header("upgrade", "websocket")
+///     .header("connection", "upgrade")
+///     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+///     .header("sec-websocket-version", "13")
+///     .body(())?;
+/// let refused = weft_server::hyper::upgrade(&Acceptor::default(), request).unwrap_err();
+/// assert_eq!(refused.status(), http::StatusCode::UPGRADE_REQUIRED);
+/// # Ok::<(), http::Error>(())
+/// ```
 pub fn upgrade<B>(acceptor: &Acceptor, request: http::Request<B>) -> Result<Upgrade, Refused> {
     let (mut parts, _body) = request.into_parts();
     let on_upgrade = parts.extensions.remove::<OnUpgrade>();
@@ -163,12 +178,45 @@ pub struct Upgrade {
 impl Upgrade {
     /// The handshake as agreed (response, subprotocol, the client's offers), to look at or
     /// change before the response goes out (see [`PendingWebSocket::select_protocol`]).
+    ///
+    /// ```no_run
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # async fn handle(
+    /// #     acceptor: weft_server::Acceptor,
+    /// #     request: http::Request<hyper::body::Incoming>,
+    /// # ) -> http::Response<Full<Bytes>> {
+    /// let Ok(upgrade) = weft_server::hyper::upgrade(&acceptor, request) else {
+    ///     return http::Response::new(Full::default()); // see `Refused`
+    /// };
+    /// println!("the client offered {:?}", upgrade.pending().offered_protocols());
+    /// # let (response, _ws) = upgrade.into_parts();
+    /// # response
+    /// # }
+    /// ```
     pub fn pending(&self) -> &PendingWebSocket {
         &self.pending
     }
 
     /// The handshake as agreed, to change before the response goes out: headers (cookies),
     /// the subprotocol.
+    ///
+    /// ```no_run
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # async fn handle(
+    /// #     acceptor: weft_server::Acceptor,
+    /// #     request: http::Request<hyper::body::Incoming>,
+    /// # ) -> http::Response<Full<Bytes>> {
+    /// let Ok(mut upgrade) = weft_server::hyper::upgrade(&acceptor, request) else {
+    ///     return http::Response::new(Full::default()); // see `Refused`
+    /// };
+    /// // This route speaks its own subprotocols.
+    /// upgrade.pending_mut().select_protocol(["graphql-transport-ws"]);
+    /// # let (response, _ws) = upgrade.into_parts();
+    /// # response
+    /// # }
+    /// ```
     pub fn pending_mut(&mut self) -> &mut PendingWebSocket {
         &mut self.pending
     }
@@ -183,6 +231,29 @@ impl Upgrade {
     /// an empty body of the service's body type, and the WebSocket to come: a future to
     /// spawn, which resolves once hyper has sent the response and handed over the
     /// connection.
+    ///
+    /// ```no_run
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # async fn handle(
+    /// #     acceptor: weft_server::Acceptor,
+    /// #     request: http::Request<hyper::body::Incoming>,
+    /// # ) -> http::Response<Full<Bytes>> {
+    /// let upgrade = match weft_server::hyper::upgrade(&acceptor, request) {
+    ///     Ok(upgrade) => upgrade,
+    ///     Err(refused) => return refused.into_response(),
+    /// };
+    /// let (response, websocket) = upgrade.into_parts();
+    /// tokio::spawn(async move {
+    ///     // Resolves once hyper has sent the 101 and handed the connection over.
+    ///     let Ok((mut ws, _accepted)) = websocket.await else { return };
+    ///     while let Some(Ok(message)) = ws.next().await {
+    ///         let _ = ws.send(message).await;
+    ///     }
+    /// });
+    /// response
+    /// # }
+    /// ```
     pub fn into_parts<R: Default>(self) -> (http::Response<R>, WebSocketFuture) {
         let head = self.pending.response();
         let mut response = http::Response::new(R::default());
@@ -237,17 +308,54 @@ pub struct Refused {
 
 impl Refused {
     /// The status of the answer.
+    ///
+    /// ```
+    /// // A plain GET to a WebSocket endpoint.
+    /// let request = http::Request::get("/chat").header("host", "example.com").body(())?;
+    /// let acceptor = weft_server::Acceptor::default();
+    /// let refused = weft_server::hyper::upgrade(&acceptor, request).unwrap_err();
+    /// assert_eq!(refused.status(), http::StatusCode::UPGRADE_REQUIRED);
+    /// # Ok::<(), http::Error>(())
+    /// ```
     pub fn status(&self) -> http::StatusCode {
         self.rejection.status()
     }
 
     /// The refusal, with the error that caused it ([`Rejection::cause`]) for a log.
+    ///
+    /// ```
+    /// let request = http::Request::get("/chat")
+    ///     .header("host", "example.com")
+    ///     .header("upgrade", "websocket")
+    ///     .header("connection", "upgrade")
+    ///     .header("sec-websocket-version", "13")
+    ///     .body(())?; // no Sec-WebSocket-Key
+    /// let acceptor = weft_server::Acceptor::default();
+    /// let refused = weft_server::hyper::upgrade(&acceptor, request).unwrap_err();
+    /// assert_eq!(refused.status(), http::StatusCode::BAD_REQUEST);
+    /// if let Some(cause) = refused.rejection().cause() {
+    ///     println!("refused: {cause}"); // what the client got wrong, for a log
+    /// }
+    /// # Ok::<(), http::Error>(())
+    /// ```
     pub fn rejection(&self) -> &Rejection {
         &self.rejection
     }
 
     /// The answer for hyper to send, with the body type of the service (`Full<Bytes>`,
     /// axum's `Body`, …); over HTTP/2 without the headers HTTP/2 forbids.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// let request = http::Request::get("/chat").header("host", "example.com").body(())?;
+    /// let acceptor = weft_server::Acceptor::default();
+    /// let refused = weft_server::hyper::upgrade(&acceptor, request).unwrap_err();
+    /// let response: http::Response<Full<Bytes>> = refused.into_response();
+    /// assert_eq!(response.status(), http::StatusCode::UPGRADE_REQUIRED);
+    /// assert_eq!(response.headers()["upgrade"], "websocket");
+    /// # Ok::<(), http::Error>(())
+    /// ```
     pub fn into_response<R: From<Bytes>>(self) -> http::Response<R> {
         let response = if self.http2 {
             self.rejection.into_http2_response()
@@ -286,6 +394,17 @@ pub struct UpgradedStream(TokioIo<Upgraded>);
 
 impl UpgradedStream {
     /// hyper's upgraded connection.
+    ///
+    /// ```no_run
+    /// # use weft_server::hyper::WebSocketFuture;
+    /// # async fn demo(websocket: WebSocketFuture) -> Result<(), weft_server::Error> {
+    /// let (ws, _accepted) = websocket.await?;
+    /// // Back to hyper's connection, for a protocol of your own after the WebSocket.
+    /// let (stream, _connection) = ws.into_parts();
+    /// let upgraded: hyper::upgrade::Upgraded = stream.into_inner();
+    /// # drop(upgraded);
+    /// # Ok(()) }
+    /// ```
     pub fn into_inner(self) -> Upgraded {
         self.0.into_inner()
     }

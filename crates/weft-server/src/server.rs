@@ -93,17 +93,65 @@ pub struct ShutdownHandle(CancellationToken);
 
 impl ShutdownHandle {
     /// Starts the graceful shutdown.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = weft_server::Server::bind("127.0.0.1:0").await?;
+    /// let shutdown = server.shutdown_handle();
+    /// let serving = tokio::spawn(server.serve(|_ws, _accepted| async {}));
+    /// shutdown.shutdown();
+    /// serving.await.expect("the server task")?; // returns once every connection is done
+    /// # Ok(()) }
+    /// ```
     pub fn shutdown(&self) {
         self.0.cancel();
     }
 
     /// Whether shutdown has started.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = weft_server::Server::bind("127.0.0.1:0").await?;
+    /// let shutdown = server.shutdown_handle();
+    /// assert!(!shutdown.is_shutting_down());
+    /// shutdown.shutdown();
+    /// assert!(shutdown.is_shutting_down());
+    /// # Ok(()) }
+    /// ```
     pub fn is_shutting_down(&self) -> bool {
         self.0.is_cancelled()
     }
 
     /// Completes when shutdown starts; for handlers that wait on something other than their
     /// WebSocket.
+    ///
+    /// ```no_run
+    /// # async fn demo(server: weft_server::Server) -> std::io::Result<()> {
+    /// use weft_server::Message;
+    /// let shutdown = server.shutdown_handle();
+    /// server
+    ///     .serve(move |mut ws, _accepted| {
+    ///         let shutdown = shutdown.clone();
+    ///         async move {
+    ///             // A handler that pushes updates from elsewhere stops with the server.
+    ///             let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
+    ///             loop {
+    ///                 tokio::select! {
+    ///                     () = shutdown.wait() => break,
+    ///                     _ = ticks.tick() => {
+    ///                         if ws.send(Message::text("tick")).await.is_err() {
+    ///                             break;
+    ///                         }
+    ///                     }
+    ///                 }
+    ///             }
+    ///         }
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
     pub async fn wait(&self) {
         self.0.cancelled().await;
     }
@@ -111,6 +159,18 @@ impl ShutdownHandle {
 
 impl Server {
     /// A builder with the defaults.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// use std::time::Duration;
+    /// let server = weft_server::Server::builder()
+    ///     .max_connections(50_000)
+    ///     .shutdown_timeout(Duration::from_secs(30))
+    ///     .bind("0.0.0.0:9001")
+    ///     .await?;
+    /// # drop(server);
+    /// # Ok(()) }
+    /// ```
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
             acceptor: None,
@@ -121,16 +181,45 @@ impl Server {
     }
 
     /// Binds to `addr` with the defaults.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// // Port 0: the system picks a free port.
+    /// let server = weft_server::Server::bind("127.0.0.1:0").await?;
+    /// println!("listening on ws://{}", server.local_addr()?);
+    /// # Ok(()) }
+    /// ```
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
         Self::builder().bind(addr).await
     }
 
     /// The address the server listens on (useful after binding port 0).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = weft_server::Server::bind("127.0.0.1:0").await?;
+    /// assert_ne!(server.local_addr()?.port(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
     /// A handle that shuts the server down.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// let server = weft_server::Server::bind("0.0.0.0:9001").await?;
+    /// let shutdown = server.shutdown_handle();
+    /// tokio::spawn(async move {
+    ///     let _ = tokio::signal::ctrl_c().await;
+    ///     shutdown.shutdown();
+    /// });
+    /// server.serve(|_ws, _accepted| async {}).await
+    /// # }
+    /// ```
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle(self.token.clone())
     }
@@ -139,6 +228,37 @@ impl Server {
     ///
     /// The handler's WebSocket is closed with 1001 when shutdown starts (on its next poll);
     /// handlers still running after the shutdown timeout are cancelled.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// use weft_server::{Message, Server};
+    /// // A broadcast: every connection gets what any of them sends.
+    /// let (tx, _) = tokio::sync::broadcast::channel::<Message>(1024);
+    /// Server::bind("0.0.0.0:9001")
+    ///     .await?
+    ///     .serve(move |ws, accepted| {
+    ///         let (tx, mut rx) = (tx.clone(), tx.subscribe());
+    ///         async move {
+    ///             println!("joined: {}", accepted.request.uri());
+    ///             let (mut reader, mut writer) = ws.split();
+    ///             let forward = tokio::spawn(async move {
+    ///                 while let Ok(message) = rx.recv().await {
+    ///                     if writer.send(message).await.is_err() {
+    ///                         break;
+    ///                     }
+    ///                 }
+    ///             });
+    ///             while let Some(Ok(message)) = reader.next().await {
+    ///                 if message.is_text() {
+    ///                     let _ = tx.send(message);
+    ///                 }
+    ///             }
+    ///             forward.abort();
+    ///         }
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
     pub async fn serve<F, Fut>(self, handler: F) -> io::Result<()>
     where
         F: Fn(WebSocket<ServerStream>, Accepted) -> Fut + Send + Sync + 'static,
@@ -430,6 +550,17 @@ impl fmt::Debug for ServerBuilder {
 
 impl ServerBuilder {
     /// How WebSocket handshakes are accepted (subprotocols, origins, limits, timeouts).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use weft_server::{Acceptor, Server};
+    /// let server = Server::builder()
+    ///     .acceptor(Acceptor::builder().protocols(["chat.v1"]).build()?)
+    ///     .bind("0.0.0.0:9001")
+    ///     .await?;
+    /// # drop(server);
+    /// # Ok(()) }
+    /// ```
     pub fn acceptor(mut self, acceptor: Acceptor) -> Self {
         self.acceptor = Some(acceptor);
         self
@@ -459,24 +590,57 @@ impl ServerBuilder {
     }
 
     /// The most connections served at once (HTTP and WebSocket); more get `503` and are closed.
+    ///
+    /// ```
+    /// // Past 100,000 open connections, new ones get 503 with Retry-After.
+    /// let builder = weft_server::Server::builder().max_connections(100_000);
+    /// # let _ = builder;
+    /// ```
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max;
         self
     }
 
     /// How long shutdown waits for connections to close before cancelling their handlers.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = weft_server::Server::builder().shutdown_timeout(Duration::from_secs(30));
+    /// # let _ = builder;
+    /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
     }
 
     /// Binds the listener.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = weft_server::Server::builder()
+    ///     .max_connections(1000)
+    ///     .bind("127.0.0.1:0")
+    ///     .await?;
+    /// # drop(server);
+    /// # Ok(()) }
+    /// ```
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
         Ok(self.from_listener(listener))
     }
 
     /// Serves on a listener bound elsewhere.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// // A listener set up elsewhere (socket options, systemd socket activation).
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let server = weft_server::Server::builder().from_listener(listener);
+    /// # drop(server);
+    /// # Ok(()) }
+    /// ```
     pub fn from_listener(self, listener: TcpListener) -> Server {
         Server {
             listener,
