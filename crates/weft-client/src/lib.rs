@@ -65,6 +65,14 @@ pub use weft_deflate::DeflateConfig;
 pub use weft_h2::Http2Limits;
 
 /// The handshake response: the server's `101 Switching Protocols` head.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), weft_client::Error> {
+/// let (_ws, response): (_, weft_client::Response) =
+///     weft_client::connect("ws://example.com").await?;
+/// println!("{:?}", response.headers().get("sec-websocket-extensions"));
+/// # Ok(()) }
+/// ```
 pub type Response = http::Response<()>;
 
 /// Opens a WebSocket connection to `url` (`ws://host[:port]/path?query`, or `wss://` with the

@@ -10,6 +10,17 @@ use tokio::net::TcpStream;
 /// The stream a client connection runs over: plain TCP for `ws://`, TLS over TCP for
 /// `wss://`, or (with the `http2` feature) one stream of an HTTP/2 connection (RFC 8441).
 /// Through a proxy, the TCP connection is to the proxy.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), weft_client::Error> {
+/// use weft_client::ClientStream;
+/// let (ws, _) = weft_client::connect("wss://example.com/feed").await?;
+/// match ws.get_ref() {
+///     ClientStream::Plain(_) => println!("ws://"),
+///     other => println!("TLS: {}", other.is_tls()),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ClientStream {

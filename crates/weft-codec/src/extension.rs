@@ -143,6 +143,12 @@ impl SharedEncoding {
 }
 
 /// Why an extension could not transform a message.
+///
+/// ```
+/// use weft_codec::{CloseCode, ExtensionError};
+/// let corrupt = ExtensionError::InvalidData("bad deflate stream".into());
+/// assert_eq!(corrupt.close_code(), CloseCode::INVALID_PAYLOAD);
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ExtensionError {

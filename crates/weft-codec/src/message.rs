@@ -197,6 +197,12 @@ impl From<Vec<u8>> for Message {
 }
 
 /// Whether a data message is text or binary.
+///
+/// ```
+/// use weft_codec::{DataKind, Fragment};
+/// let piece = Fragment::new(DataKind::Binary, vec![1, 2, 3], true);
+/// assert_eq!(piece.kind, DataKind::Binary);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DataKind {

@@ -1142,12 +1142,30 @@ impl Wake for WriteWakers {
 /// The read half of a [`WebSocket`] (see [`WebSocket::split`]): a [`Stream`] of messages.
 ///
 /// Reading answers pings and completes the closing handshake; keep polling it until it ends.
+///
+/// ```no_run
+/// # async fn demo(ws: weft_codec::tokio::WebSocket<tokio::net::TcpStream>) {
+/// let (mut reader, _writer) = ws.split();
+/// while let Some(Ok(message)) = reader.next().await {
+///     println!("{message:?}");
+/// }
+/// # }
+/// ```
 pub struct WebSocketReader<S> {
     shared: Arc<Shared<S>>,
     write_waker: Waker,
 }
 
 /// The write half of a [`WebSocket`] (see [`WebSocket::split`]): a [`Sink`] of messages.
+///
+/// ```no_run
+/// # async fn demo(ws: weft_codec::tokio::WebSocket<tokio::net::TcpStream>)
+/// # -> Result<(), weft_codec::Error> {
+/// use weft_codec::Message;
+/// let (_reader, mut writer) = ws.split();
+/// writer.send(Message::text("hello")).await?;
+/// # Ok(()) }
+/// ```
 pub struct WebSocketWriter<S> {
     shared: Arc<Shared<S>>,
     write_waker: Waker,

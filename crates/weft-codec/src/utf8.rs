@@ -36,6 +36,11 @@ pub struct Utf8Validator {
 }
 
 /// Invalid UTF-8 was found.
+///
+/// ```
+/// let mut text = weft_codec::Utf8Validator::new();
+/// assert_eq!(text.feed(&[0xFF]), Err(weft_codec::Utf8Error));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Utf8Error;
 

@@ -20,6 +20,17 @@ use crate::{Error, ServerStream};
 type RequestHook = dyn Fn(&http::Request<()>) -> Result<(), Rejection> + Send + Sync;
 
 /// What a successful handshake agreed to.
+///
+/// ```no_run
+/// # async fn demo(server: weft_server::Server) -> std::io::Result<()> {
+/// server
+///     .serve(|_ws, accepted| async move {
+///         let room = accepted.request.uri().path().trim_start_matches("/rooms/").to_owned();
+///         println!("{room}: {:?} over {:?}", accepted.protocol, accepted.http_version());
+///     })
+///     .await
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Accepted {
@@ -704,6 +715,12 @@ where
 }
 
 /// Configures an [`Acceptor`].
+///
+/// ```
+/// let acceptor = weft_server::Acceptor::builder().protocols(["chat.v1"]).build()?;
+/// # let _ = acceptor;
+/// # Ok::<(), weft_server::Error>(())
+/// ```
 pub struct AcceptorBuilder {
     handshake: weft_handshake::ServerBuilder,
     on_request: Option<Box<RequestHook>>,

@@ -241,6 +241,19 @@ impl IntoResponse for Refused {
 
 /// What to do when hyper fails to hand over an upgraded connection; see
 /// [`WebSocketUpgrade::on_failed_upgrade`].
+///
+/// ```
+/// use weft_server::{Error, axum::OnFailedUpgrade};
+///
+/// /// Counts upgrades that never completed.
+/// struct CountFailures(std::sync::Arc<std::sync::atomic::AtomicU64>);
+///
+/// impl OnFailedUpgrade for CountFailures {
+///     fn call(self, _error: Error) {
+///         self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+///     }
+/// }
+/// ```
 pub trait OnFailedUpgrade: Send + 'static {
     /// Called with the failure.
     fn call(self, error: Error);
@@ -256,6 +269,12 @@ where
 }
 
 /// The default [`OnFailedUpgrade`]: the failure is ignored.
+///
+/// ```
+/// use weft_server::axum::{DefaultOnFailedUpgrade, OnFailedUpgrade};
+/// // What `WebSocketUpgrade` does unless told otherwise: nothing.
+/// DefaultOnFailedUpgrade::default().call(weft_server::Error::Closed);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 #[non_exhaustive]
 pub struct DefaultOnFailedUpgrade;

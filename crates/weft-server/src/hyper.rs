@@ -167,6 +167,15 @@ fn decide(
 /// A WebSocket handshake the acceptor agreed to, from a request hyper read: send the
 /// response from [`into_parts`](Self::into_parts), and the future it comes with resolves to
 /// the [`WebSocket`] once hyper has handed over the connection.
+///
+/// ```no_run
+/// # fn demo(acceptor: &weft_server::Acceptor, request: http::Request<hyper::body::Incoming>) {
+/// match weft_server::hyper::upgrade(acceptor, request) {
+///     Ok(upgrade) => println!("agreed to {:?}", upgrade.pending().protocol()),
+///     Err(refused) => println!("refused with {}", refused.status()),
+/// }
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Upgrade {
     pending: PendingWebSocket,
@@ -279,10 +288,33 @@ impl Upgrade {
 }
 
 /// What a [`WebSocketFuture`] resolves to.
+///
+/// ```no_run
+/// # async fn demo(websocket: weft_server::hyper::WebSocketFuture) {
+/// let result: weft_server::hyper::UpgradeResult = websocket.await;
+/// if let Err(err) = result {
+///     println!("the client went away before the upgrade: {err}");
+/// }
+/// # }
+/// ```
 pub type UpgradeResult = Result<(WebSocket<UpgradedStream>, Accepted), Error>;
 
 /// The WebSocket of an [`Upgrade`], once hyper has sent the response and handed over the
 /// connection; fails with [`Error::Upgrade`] if it never does (the client went away).
+///
+/// ```no_run
+/// # fn demo(upgrade: weft_server::hyper::Upgrade) -> http::Response<http_body_util::Empty<bytes::Bytes>> {
+/// let (response, websocket) = upgrade.into_parts();
+/// tokio::spawn(async move {
+///     if let Ok((mut ws, _accepted)) = websocket.await {
+///         while let Some(Ok(message)) = ws.next().await {
+///             let _ = ws.send(message).await;
+///         }
+///     }
+/// });
+/// response // for hyper to send: the 101 that makes the future resolve
+/// # }
+/// ```
 #[must_use = "the WebSocket comes only when this future is polled (spawn it)"]
 pub struct WebSocketFuture(Pin<Box<dyn Future<Output = UpgradeResult> + Send>>);
 
@@ -301,6 +333,14 @@ impl fmt::Debug for WebSocketFuture {
 }
 
 /// A refused upgrade: the answer weft's own server would give, to send instead.
+///
+/// ```
+/// let request = http::Request::get("/chat").header("host", "example.com").body(())?;
+/// let acceptor = weft_server::Acceptor::default();
+/// let refused = weft_server::hyper::upgrade(&acceptor, request).unwrap_err();
+/// assert_eq!(refused.status(), http::StatusCode::UPGRADE_REQUIRED);
+/// # Ok::<(), http::Error>(())
+/// ```
 pub struct Refused {
     rejection: Rejection,
     http2: bool,
@@ -389,6 +429,14 @@ impl std::error::Error for Refused {
 
 /// The connection hyper handed over after the upgrade (an HTTP/1.1 connection, or one
 /// HTTP/2 stream), as the byte stream a [`WebSocket`] runs over.
+///
+/// ```no_run
+/// # async fn demo(websocket: weft_server::hyper::WebSocketFuture) -> Result<(), weft_server::Error> {
+/// use weft_server::{WebSocket, hyper::UpgradedStream};
+/// let (ws, _accepted): (WebSocket<UpgradedStream>, _) = websocket.await?;
+/// # drop(ws);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct UpgradedStream(TokioIo<Upgraded>);
 

@@ -88,6 +88,18 @@ impl fmt::Debug for Server {
 
 /// Stops a [`Server`]: it stops accepting, sends close 1001 to every WebSocket peer, and waits
 /// for the connections to end (at most the shutdown timeout) before `serve` returns.
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// let server = weft_server::Server::bind("0.0.0.0:9001").await?;
+/// let shutdown = server.shutdown_handle(); // cheap to clone, usable from any task
+/// tokio::spawn(async move {
+///     let _ = tokio::signal::ctrl_c().await;
+///     shutdown.shutdown();
+/// });
+/// server.serve(|_ws, _accepted| async {}).await
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct ShutdownHandle(CancellationToken);
 
@@ -531,6 +543,13 @@ fn not_found(_request: http::Request<()>) -> BoxFuture<http::Response<Bytes>> {
 }
 
 /// Configures a [`Server`].
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// let server = weft_server::Server::builder().max_connections(20_000).bind("0.0.0.0:9001").await?;
+/// # drop(server);
+/// # Ok(()) }
+/// ```
 pub struct ServerBuilder {
     acceptor: Option<Acceptor>,
     http: Option<Arc<HttpHandler>>,

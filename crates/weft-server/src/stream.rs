@@ -21,6 +21,18 @@ const LINGER: Duration = Duration::from_secs(2);
 /// the kernel send a reset, which can destroy the close frame we just sent (a client that sent an
 /// oversized message would see "connection reset" instead of 1009). An HTTP/2 stream is drained
 /// the same way before it is let go, rather than reset.
+///
+/// ```no_run
+/// # async fn demo(server: weft_server::Server) -> std::io::Result<()> {
+/// server
+///     .serve(|ws, _accepted| async move {
+///         let stream: &weft_server::ServerStream = ws.get_ref();
+///         let (version, peer) = (stream.http_version(), stream.peer_addr());
+///         println!("{version:?} from {peer:?}, TLS: {}", stream.is_tls());
+///     })
+///     .await
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct ServerStream {
     inner: Option<Inner>,

@@ -33,6 +33,13 @@ const SHRINK_DELAY: Duration = Duration::from_secs(1);
 
 /// Which end of the connection this is. Clients mask what they send and expect unmasked
 /// frames; servers the reverse (RFC 6455 §5.1).
+///
+/// ```
+/// use weft_codec::{Connection, Role};
+/// // A client masks what it sends; a server expects masked frames.
+/// let server = Connection::new(Role::Server);
+/// assert_eq!(server.role(), Role::Server);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Role {
@@ -43,6 +50,15 @@ pub enum Role {
 }
 
 /// Where a connection is in its life.
+///
+/// ```
+/// use weft_codec::{CloseCode, Connection, Role, State};
+/// let mut conn = Connection::new(Role::Client);
+/// assert_eq!(conn.state(), State::Open);
+/// conn.close(CloseCode::NORMAL, "")?;
+/// assert_eq!(conn.state(), State::Closing);
+/// # Ok::<(), weft_codec::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum State {
@@ -55,6 +71,20 @@ pub enum State {
 }
 
 /// What [`Connection::poll_event`] hands out.
+///
+/// ```
+/// use weft_codec::{Connection, Event, Message, Role};
+/// let mut client = Connection::new(Role::Client);
+/// client.read_buf(64).extend_from_slice(&[0x89, 0x00]); // a ping from the server
+/// client.handle_read(2);
+/// match client.poll_event()? {
+///     Some(Event::Message(Message::Ping(_))) => {} // already answered (auto_pong)
+///     Some(Event::Message(message)) => println!("{message:?}"),
+///     Some(Event::Fragment(piece)) => println!("{} bytes of a message", piece.data.len()),
+///     Some(_) | None => {}
+/// }
+/// # Ok::<(), weft_codec::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
