@@ -36,6 +36,10 @@
 //! # }
 //! ```
 //!
+//! The [guide](#guide) below takes one task at a time: connecting, accepting, splitting,
+//! streaming large messages, permessage-deflate, TLS, limits, keepalive, shutdown, axum,
+//! proxies, WebSocket over HTTP/2 and tracing.
+//!
 //! # Layers
 //!
 //! | module | crate | what |
@@ -62,6 +66,7 @@
 //! | `axum` | no | [`axum::WebSocketUpgrade`], the axum 0.8 extractor: `ws.protocols([..]).on_upgrade(\|socket\| ..)` with weft's WebSocket, permessage-deflate included |
 //! | `tracing` | no | a `websocket` span per connection (peer address, role, HTTP version, subprotocol, extensions) and events for the handshake's outcome, how the connection closed, limits and timeouts, at `DEBUG`; nothing per message, nothing at all without a subscriber (see [Tracing](#tracing)); the Redis bridge's losses and gaps at `WARN` |
 //! | `full` | no | everything |
+#![doc = include_str!("guide.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
