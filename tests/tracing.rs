@@ -542,3 +542,42 @@ async fn an_axum_route_runs_its_websocket_in_the_connection_span() {
     assert_eq!(closed.field("code"), Some("1000"));
     assert_eq!(closed.field("reason"), Some("done"));
 }
+
+#[tokio::test]
+async fn a_subscriber_closed_for_falling_behind_is_reported_in_its_connection_span() {
+    use weft::PreparedMessage;
+    use weft::server::topics::{Delivery, SlowSubscriber, Topics};
+
+    let (recorder, _guard) = Recorder::install();
+    let topics = Topics::builder()
+        .queue_capacity(1, 1 << 20)
+        .policy("ticks", SlowSubscriber::Close(CloseCode::TRY_AGAIN_LATER))
+        .build();
+    // The connection's span stands in for the server's, which runs its handler inside it.
+    let span = tracing::debug_span!("websocket", role = "server");
+    let mut subscriber = topics.subscriber();
+    subscriber.subscribe("ticks").expect("subscribe");
+    for n in 0..3 {
+        topics
+            .publish("ticks", &PreparedMessage::text(n.to_string()))
+            .expect("publish");
+    }
+    // The overflow empties the queue: the close order is all that is left.
+    let deliveries = async {
+        assert!(matches!(
+            subscriber.recv().await,
+            Delivery::Close(code) if code == CloseCode::TRY_AGAIN_LATER
+        ));
+    };
+    bounded(tracing::Instrument::instrument(deliveries, span)).await;
+
+    let closed = recorder
+        .wait_for(
+            "server",
+            "subscriber closed: it could not keep up with its topics",
+        )
+        .await;
+    assert_eq!(closed.target, "weft_server");
+    assert_eq!(closed.field("limit"), Some("queue_capacity"));
+    assert_eq!(closed.field("code"), Some("1013"));
+}

@@ -523,7 +523,7 @@ where
     /// (see [`feed`](Self::feed)). Cancel safe: queued only if the future completes.
     pub async fn feed_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
         poll_fn(|cx| self.poll_ready_inner(cx)).await?;
-        self.conn.send_prepared(message)
+        trace::queued(&self.span, self.conn.send_prepared(message))
     }
 
     /// Queues a [`PreparedMessage`] now, whatever is queued already: the poll-based form of
@@ -546,7 +546,7 @@ where
     /// # Ok(()) }
     /// ```
     pub fn start_send_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
-        self.conn.send_prepared(message)
+        trace::queued(&self.span, self.conn.send_prepared(message))
     }
 
     /// Queues one piece of a data message and writes everything queued; the piece with `fin`
@@ -1396,7 +1396,7 @@ where
     /// As [`WebSocket::feed_prepared`].
     pub async fn feed_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
         poll_fn(|cx| self.poll_with(cx, WebSocket::poll_ready_inner)).await?;
-        self.shared.lock().conn.send_prepared(message)
+        self.queue(|conn| conn.send_prepared(message))
     }
 
     /// As [`WebSocket::flush`].

@@ -10,7 +10,9 @@
 //!
 //! Events, all at `DEBUG`: the handshake accepted or refused (with the status and reason), a
 //! request or TLS handshake that did not finish in time, a TLS handshake that failed, a
-//! connection refused over [`max_connections`](crate::ServerBuilder::max_connections). What
+//! connection refused over [`max_connections`](crate::ServerBuilder::max_connections), a
+//! subscriber closed for falling behind its topics
+//! ([`SlowSubscriber::Close`](crate::topics::SlowSubscriber::Close)). What
 //! a peer does is not the application's concern until it asks; nothing is reported per
 //! message.
 //!
@@ -188,6 +190,19 @@ pub(crate) fn connection_failed(peer_addr: Option<SocketAddr>, err: &Error) {
             "connection failed before its first request",
         ),
     }
+}
+
+/// A subscriber's queue overflowed in a topic whose policy closes slow subscribers: it is
+/// closed with `code` (reported in the current span: its connection's, when the server's
+/// handler runs it).
+pub(crate) fn slow_subscriber_closed(code: weft_codec::CloseCode) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        target: "weft_server",
+        limit = "queue_capacity",
+        code = code.as_u16(),
+        "subscriber closed: it could not keep up with its topics",
+    );
 }
 
 /// A connection over the server's connection cap was answered `503`.

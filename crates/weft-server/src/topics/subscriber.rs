@@ -157,6 +157,7 @@ impl Subscriber {
         match next {
             Next::Message(message) => Delivery::Message(message),
             Next::Close(code) => {
+                crate::trace::slow_subscriber_closed(code);
                 self.closed_with = Some(code);
                 self.leave_all();
                 Delivery::Close(code)
