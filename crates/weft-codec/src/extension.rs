@@ -127,16 +127,31 @@ pub struct SharedEncoding {
 impl SharedEncoding {
     /// The encoding of the extension named `extension` with its output-shaping parameters
     /// packed into `params`.
+    ///
+    /// ```
+    /// // Level 6, a 15-bit window: two connections with these share one compressed encoding.
+    /// let deflate = weft_codec::SharedEncoding::new("permessage-deflate", 6 << 8 | 15);
+    /// assert_eq!(deflate.params() & 0xff, 15);
+    /// ```
     pub const fn new(extension: &'static str, params: u64) -> Self {
         Self { extension, params }
     }
 
     /// The extension's name.
+    ///
+    /// ```
+    /// let encoding = weft_codec::SharedEncoding::new("permessage-deflate", 15);
+    /// assert_eq!(encoding.extension(), "permessage-deflate");
+    /// ```
     pub const fn extension(&self) -> &'static str {
         self.extension
     }
 
     /// The packed parameters.
+    ///
+    /// ```
+    /// assert_eq!(weft_codec::SharedEncoding::new("x-example", 42).params(), 42);
+    /// ```
     pub const fn params(&self) -> u64 {
         self.params
     }

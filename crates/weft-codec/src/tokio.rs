@@ -521,6 +521,24 @@ where
 
     /// Queues a [`PreparedMessage`] once there is room, without waiting for it to be written
     /// (see [`feed`](Self::feed)). Cancel safe: queued only if the future completes.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let ws = WebSocket::from_parts(io, Connection::new(Role::Server), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Client), Default::default());
+    /// # let mut ws = ws;
+    /// use weft_codec::{Message, PreparedMessage};
+    /// // Encoded once, written to as many connections as need it.
+    /// let tick = PreparedMessage::text("tick");
+    /// ws.feed_prepared(&tick).await?;
+    /// ws.feed_prepared(&tick).await?;
+    /// ws.flush().await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("tick")));
+    /// # Ok(()) }
+    /// ```
     pub async fn feed_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
         poll_fn(|cx| self.poll_ready_inner(cx)).await?;
         trace::queued(&self.span, self.conn.send_prepared(message))
@@ -1388,12 +1406,42 @@ where
     }
 
     /// As [`WebSocket::send_prepared`].
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let ws = WebSocket::from_parts(io, Connection::new(Role::Server), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Client), Default::default());
+    /// use weft_codec::{Message, PreparedMessage};
+    /// let (_reader, mut writer) = ws.split();
+    /// writer.send_prepared(&PreparedMessage::text("news")).await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("news")));
+    /// # Ok(()) }
+    /// ```
     pub async fn send_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
         self.feed_prepared(message).await?;
         self.flush().await
     }
 
     /// As [`WebSocket::feed_prepared`].
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let ws = WebSocket::from_parts(io, Connection::new(Role::Server), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Client), Default::default());
+    /// use weft_codec::{Message, PreparedMessage};
+    /// let (_reader, mut writer) = ws.split();
+    /// writer.feed_prepared(&PreparedMessage::text("one")).await?;
+    /// writer.feed_prepared(&PreparedMessage::text("two")).await?;
+    /// writer.flush().await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("one")));
+    /// # Ok(()) }
+    /// ```
     pub async fn feed_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
         poll_fn(|cx| self.poll_with(cx, WebSocket::poll_ready_inner)).await?;
         self.queue(|conn| conn.send_prepared(message))
