@@ -1,7 +1,8 @@
 //! What a [`WebSocket`](super::WebSocket) reports to `tracing` (feature `tracing`): how the
 //! connection ended (its close code and reason), a limit the peer exceeded or the write buffer
 //! reached, a protocol violation, a timeout, a transport that failed. Nothing per message:
-//! each function here runs once when the connection ends, or on an error.
+//! the reports run when the connection ends or on an error ([`queued`] passes each send's
+//! result through and reports only a full write buffer).
 //!
 //! Events go inside the connection's span, which the client or server that opened the
 //! connection gives it ([`WebSocket::set_span`](super::WebSocket::set_span)); a WebSocket
