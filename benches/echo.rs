@@ -14,6 +14,12 @@
 //!   TLS adds to an echo through weft.
 //!
 //! Throughput counts each message's payload once.
+//!
+//! Built with the `tracing` feature (weft's), `echo/round_trip/*` shows what the feature costs
+//! when no subscriber is installed (compare with a build without it, benches/README.md), and
+//! `echo/round_trip_subscriber_info/20B` and `…_debug/20B` what it costs with a `fmt`
+//! subscriber (writing to nowhere) that leaves weft's `DEBUG` spans and events out, or takes
+//! them in.
 
 use std::time::{Duration, Instant};
 
@@ -127,5 +133,39 @@ fn echo(c: &mut Criterion) {
     group.finish();
 }
 
+/// Round trips of 20 bytes with a `fmt` subscriber installed on the bench's thread, which
+/// runs both ends: at `INFO` weft's spans and events are disabled; at `DEBUG` every
+/// connection has its span, entered at each poll of the server's handler.
+#[cfg(feature = "tracing")]
+fn echo_subscribed(c: &mut Criterion) {
+    use tracing_subscriber::filter::LevelFilter;
+
+    let runtime: Runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let mut group = c.benchmark_group("echo");
+    for (name, level) in [
+        ("round_trip_subscriber_info", LevelFilter::INFO),
+        ("round_trip_subscriber_debug", LevelFilter::DEBUG),
+    ] {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(std::io::sink)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let mut ws = runtime.block_on(connect(None));
+        let message = Message::binary(vec![0x5a; 20]);
+        group.throughput(Throughput::Bytes(20));
+        group.bench_function(BenchmarkId::new(name, "20B"), |b| {
+            b.iter_custom(|iters| runtime.block_on(round_trips(&mut ws, &message, iters)));
+        });
+    }
+    group.finish();
+}
+
+#[cfg(not(feature = "tracing"))]
 criterion_group!(benches, echo);
+#[cfg(feature = "tracing")]
+criterion_group!(benches, echo, echo_subscribed);
 criterion_main!(benches);

@@ -13,6 +13,11 @@
 //! `None`): the other servers have none, and `cargo xtask bench --compare --servers
 //! weft,weft-no-keepalive,…` shows what the timer costs. `--tls CERT KEY` serves `wss://` with
 //! the rustls settings every comparison server shares (`weft_benches::tls`).
+//!
+//! Built with the `tracing` feature, `--subscriber-info` or `--subscriber-debug` installs a
+//! `fmt` subscriber writing to nowhere, at `INFO` (weft's spans and events left out) or
+//! `DEBUG` (taken in): what weft's tracing costs an application that has a subscriber
+//! (benches/README.md, "What tracing costs").
 
 use std::sync::Arc;
 
@@ -23,7 +28,19 @@ use weft_benches::EchoArgs;
 const MAX_MESSAGE: usize = 64 << 20;
 
 fn main() -> std::io::Result<()> {
-    let args = EchoArgs::from_env("127.0.0.1:9101", &["--no-keepalive"])?;
+    let args = EchoArgs::from_env(
+        "127.0.0.1:9101",
+        &["--no-keepalive", "--subscriber-info", "--subscriber-debug"],
+    )?;
+    #[cfg(feature = "tracing")]
+    let _subscriber = subscriber(&args);
+    #[cfg(not(feature = "tracing"))]
+    if args.has_flag("--subscriber-info") || args.has_flag("--subscriber-debug") {
+        return Err(std::io::Error::other(
+            "--subscriber-info and --subscriber-debug need the tracing feature \
+             (cargo build --release -p weft-benches --example echo_weft --features tracing)",
+        ));
+    }
     let config = if args.has_flag("--no-keepalive") {
         Config::default().ping_interval(None)
     } else {
@@ -33,6 +50,25 @@ fn main() -> std::io::Result<()> {
         .enable_all()
         .build()?
         .block_on(serve(&args.addr, config, args.tls))
+}
+
+/// The subscriber the flags ask for, installed for this (the runtime's only) thread.
+#[cfg(feature = "tracing")]
+fn subscriber(args: &EchoArgs) -> Option<tracing::subscriber::DefaultGuard> {
+    use tracing_subscriber::filter::LevelFilter;
+
+    let level = if args.has_flag("--subscriber-debug") {
+        LevelFilter::DEBUG
+    } else if args.has_flag("--subscriber-info") {
+        LevelFilter::INFO
+    } else {
+        return None;
+    };
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::sink)
+        .finish();
+    Some(tracing::subscriber::set_default(subscriber))
 }
 
 async fn serve(

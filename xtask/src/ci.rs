@@ -21,6 +21,8 @@ const FACADE_FEATURES: &[&str] = &[
     "native-roots",
     "hyper",
     "axum",
+    "client,tracing",
+    "server,tracing",
 ];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {

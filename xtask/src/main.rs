@@ -12,6 +12,7 @@ mod fuzz;
 mod peers;
 mod proc;
 mod release;
+mod tidy;
 
 use std::process::ExitCode;
 

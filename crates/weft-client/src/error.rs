@@ -181,6 +181,18 @@ impl Error {
     }
 
     /// The HTTP status of a refused handshake.
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// match weft_client::connect("wss://example.com/chat").await {
+    ///     Ok((_ws, _response)) => { /* ... */ }
+    ///     Err(err) if err.status() == Some(http::StatusCode::UNAUTHORIZED) => {
+    ///         println!("log in first");
+    ///     }
+    ///     Err(err) => println!("could not connect: {err}"),
+    /// }
+    /// # }
+    /// ```
     pub fn status(&self) -> Option<http::StatusCode> {
         match self {
             Self::Handshake(weft_handshake::Error::Refused { response, .. }) => {

@@ -11,6 +11,7 @@ use weft_codec::tokio::WebSocket;
 use weft_h2::{H2Stream, Http2Limits};
 use weft_handshake::ExtendedConnect;
 
+use crate::trace::{self, Span};
 use crate::{Alpn, ClientBuilder, ClientStream, Error, Response, Target};
 
 /// Whether a client opens its WebSocket over HTTP/2; see [`ClientBuilder::http2`].
@@ -61,6 +62,9 @@ pub struct Http2Connection {
     settings: Arc<ClientBuilder>,
     /// `ws://host[:port]` or `wss://host[:port]`, the part of every URL this connection serves.
     origin: String,
+    /// The TCP peer, for the spans of the WebSockets on this connection.
+    #[cfg(feature = "tracing")]
+    peer_addr: Option<std::net::SocketAddr>,
 }
 
 impl fmt::Debug for Http2Connection {
@@ -85,6 +89,16 @@ impl Http2Connection {
     ///
     /// [`Error::InvalidUrl`] for a URL of another origin; a refusal or a bad answer as
     /// [`Error::Handshake`]; [`Error::Io`] if the connection failed.
+    ///
+    /// ```no_run
+    /// # use weft_client::Http2Connection;
+    /// # async fn demo(connection: Http2Connection) -> Result<(), weft_client::Error> {
+    /// // A path on the connection's server, or a whole URL with the same scheme, host and port.
+    /// let (quotes, _) = connection.connect("/quotes?symbol=ACME").await?;
+    /// let (news, _) = connection.connect("wss://example.com/news").await?;
+    /// # drop((quotes, news));
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(
         &self,
         target: &str,
@@ -111,10 +125,26 @@ impl Http2Connection {
                 reason: "neither a path starting with / nor a ws:// or wss:// URL",
             });
         };
-        open(self.send_request.clone(), &self.settings, &url).await
+        let span = trace::connection_span(&url);
+        #[cfg(feature = "tracing")]
+        trace::record_peer(&span, || self.peer_addr);
+        trace::instrument(
+            open(self.send_request.clone(), &self.settings, &url, &span),
+            &span,
+        )
+        .await
+        .inspect_err(|err| trace::failed(&span, err))
     }
 
     /// How many streams the server lets this client open at once.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), weft_client::Error> {
+    /// use weft_client::ClientBuilder;
+    /// let connection = ClientBuilder::new("wss://example.com").connect_http2().await?;
+    /// println!("up to {} WebSockets at once", connection.max_concurrent_streams());
+    /// # Ok(()) }
+    /// ```
     pub fn max_concurrent_streams(&self) -> usize {
         self.send_request.current_max_send_streams()
     }
@@ -130,11 +160,36 @@ impl ClientBuilder {
     /// [`Error::Http2NotNegotiated`] if TLS did not choose `h2`;
     /// [`Error::ExtendedConnectNotEnabled`] if the server does not accept WebSockets over
     /// HTTP/2; connection, TLS and timeout errors as for [`connect`](Self::connect).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), weft_client::Error> {
+    /// use weft_client::{ClientBuilder, Limits};
+    /// // The builder's settings apply to every WebSocket opened on the connection.
+    /// let connection = ClientBuilder::new("wss://example.com")
+    ///     .limits(Limits::default().max_message_size(1 << 20))
+    ///     .connect_http2()
+    ///     .await?;
+    /// let (ws, response) = connection.connect("/chat").await?;
+    /// assert_eq!(response.version(), http::Version::HTTP_2);
+    /// # drop(ws);
+    /// # Ok(()) }
+    /// ```
     pub async fn connect_http2(self) -> Result<Http2Connection, Error> {
-        let (stream, rest) = self.open_transport(Alpn::Http2OrHttp1).await?;
+        // The connection carries no WebSocket yet: each gets its span when it is opened.
+        let span = trace::no_span();
+        self.open_http2(&span)
+            .await
+            .inspect_err(|err| trace::failed(&span, err))
+    }
+
+    /// [`connect_http2`](Self::connect_http2).
+    async fn open_http2(self, span: &Span) -> Result<Http2Connection, Error> {
+        let (stream, rest) = self.open_transport(Alpn::Http2OrHttp1, span).await?;
         if !speaks_h2(&stream) {
             return Err(Error::Http2NotNegotiated);
         }
+        #[cfg(feature = "tracing")]
+        let peer_addr = stream.tcp().and_then(|tcp| tcp.peer_addr().ok());
         let send_request = start(stream, &self.http2_limits, rest).await?;
         if !send_request.is_extended_connect_protocol_enabled() {
             return Err(Error::ExtendedConnectNotEnabled);
@@ -148,6 +203,8 @@ impl ClientBuilder {
             send_request,
             settings: Arc::new(self),
             origin,
+            #[cfg(feature = "tracing")]
+            peer_addr,
         })
     }
 }
@@ -158,22 +215,26 @@ fn origin_of(url: &str) -> Option<String> {
     Some(format!("{}://{}", uri.scheme_str()?, uri.authority()?))
 }
 
-/// [`ClientBuilder::connect`] when HTTP/2 is asked for.
+/// [`ClientBuilder::connect`] when HTTP/2 is asked for, reporting in `span`.
 pub(crate) async fn connect(
     builder: ClientBuilder,
+    span: &Span,
 ) -> Result<(WebSocket<ClientStream>, Response), Error> {
     let required = builder.http2 == Http2Mode::Required;
     let secure = Target::parse(&builder.url)?.secure;
     if !secure && !required {
         // Auto over ws://: nothing says whether the server speaks cleartext HTTP/2.
-        return builder.connect_http1().await;
+        return builder.connect_http1(span).await;
     }
-    let (stream, rest) = builder.open_transport(Alpn::Http2OrHttp1).await?;
+    let (stream, rest) = builder.open_transport(Alpn::Http2OrHttp1, span).await?;
     if !speaks_h2(&stream) {
         if required {
             return Err(Error::Http2NotNegotiated);
         }
-        return builder.handshake_timeout(rest).connect_on(stream).await;
+        return builder
+            .handshake_timeout(rest)
+            .handshake(stream, span)
+            .await;
     }
     let started = tokio::time::Instant::now();
     let send_request = start(stream, &builder.http2_limits, rest).await?;
@@ -182,10 +243,10 @@ pub(crate) async fn connect(
             return Err(Error::ExtendedConnectNotEnabled);
         }
         // This connection speaks HTTP/2 but carries no WebSockets: upgrade on another.
-        return builder.connect_http1().await;
+        return builder.connect_http1(span).await;
     }
     let builder = builder.handshake_timeout(rest.saturating_sub(started.elapsed()));
-    open(send_request, &builder, &builder.url).await
+    open(send_request, &builder, &builder.url, span).await
 }
 
 /// Whether this transport is to carry HTTP/2: TLS chose `h2`, or cleartext (only reached
@@ -246,11 +307,12 @@ async fn start(
 }
 
 /// Opens one WebSocket for `url` as an extended CONNECT stream, within the builder's
-/// handshake timeout.
+/// handshake timeout; it reports in `span`.
 async fn open(
     send_request: SendRequest<Bytes>,
     builder: &ClientBuilder,
     url: &str,
+    span: &Span,
 ) -> Result<(WebSocket<ClientStream>, Response), Error> {
     let timeout = builder.handshake_timeout;
     let handshake = async {
@@ -278,10 +340,9 @@ async fn open(
         let config = builder.config.clone().wait_for_server_close(false);
         let conn = builder.connection(&negotiated)?.with_config(config);
         let stream = ClientStream::Http2(Box::new(H2Stream::new(send, body)));
-        Ok((
-            WebSocket::from_parts(stream, conn, BytesMut::new()),
-            response,
-        ))
+        let mut ws = WebSocket::from_parts(stream, conn, BytesMut::new());
+        trace::accepted(span, &mut ws, &response);
+        Ok((ws, response))
     };
     tokio::time::timeout(timeout, handshake)
         .await

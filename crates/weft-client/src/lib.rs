@@ -32,6 +32,7 @@ mod redirect;
 mod stream;
 #[cfg(feature = "rustls")]
 mod tls;
+mod trace;
 
 use std::time::Duration;
 
@@ -43,6 +44,7 @@ use weft_codec::{Connection, Role};
 use weft_handshake::{ClientHandshake, Parsed};
 
 use crate::proxy::{ProxySetting, Tunnel, TunnelSettings};
+use crate::trace::Span;
 
 pub use error::Error;
 #[cfg(feature = "http2")]
@@ -63,16 +65,44 @@ pub use weft_deflate::DeflateConfig;
 pub use weft_h2::Http2Limits;
 
 /// The handshake response: the server's `101 Switching Protocols` head.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), weft_client::Error> {
+/// let (_ws, response): (_, weft_client::Response) =
+///     weft_client::connect("ws://example.com").await?;
+/// println!("{:?}", response.headers().get("sec-websocket-extensions"));
+/// # Ok(()) }
+/// ```
 pub type Response = http::Response<()>;
 
 /// Opens a WebSocket connection to `url` (`ws://host[:port]/path?query`, or `wss://` with the
 /// `rustls` feature) with default settings. See [`ClientBuilder`] for the rest.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), weft_client::Error> {
+/// use weft_client::Message;
+/// let (mut ws, _response) = weft_client::connect("wss://example.com/feed").await?;
+/// ws.send(Message::text("subscribe ACME")).await?;
+/// while let Some(message) = ws.next().await {
+///     println!("{:?}", message?);
+/// }
+/// # Ok(()) }
+/// ```
 pub async fn connect(url: &str) -> Result<(WebSocket<ClientStream>, Response), Error> {
     ClientBuilder::new(url).connect().await
 }
 
 /// Runs the client handshake for `url` over `stream`, which is already connected to the
 /// server (the URL supplies the `Host`, path and query).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// // A WebSocket over a Unix socket: the URL gives the Host header and the path.
+/// let socket = tokio::net::UnixStream::connect("/run/app/ws.sock").await?;
+/// let (ws, _response) = weft_client::connect_on(socket, "ws://localhost/events").await?;
+/// # drop(ws);
+/// # Ok(()) }
+/// ```
 pub async fn connect_on<S>(stream: S, url: &str) -> Result<(WebSocket<S>, Response), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -130,6 +160,16 @@ pub struct ClientBuilder {
 
 impl ClientBuilder {
     /// A builder for `url` (checked when connecting).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), weft_client::Error> {
+    /// let (ws, _response) = weft_client::ClientBuilder::new("ws://127.0.0.1:9001/chat")
+    ///     .protocol("chat.v1")
+    ///     .connect()
+    ///     .await?;
+    /// # drop(ws);
+    /// # Ok(()) }
+    /// ```
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -180,6 +220,14 @@ impl ClientBuilder {
 
     /// The bounds on the HTTP/2 connection (flow-control windows, header list size, reset
     /// floods); see [`Http2Limits`] for the defaults.
+    ///
+    /// ```
+    /// use weft_client::{ClientBuilder, Http2Limits, Http2Mode};
+    /// let builder = ClientBuilder::new("wss://example.com/feed")
+    ///     .http2(Http2Mode::Auto)
+    ///     .http2_limits(Http2Limits::default().stream_window(1 << 20));
+    /// # let _ = builder;
+    /// ```
     #[cfg(feature = "http2")]
     #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
     pub fn http2_limits(mut self, limits: Http2Limits) -> Self {
@@ -188,6 +236,14 @@ impl ClientBuilder {
     }
 
     /// permessage-deflate settings; `DeflateConfig::default().enabled(false)` offers none.
+    ///
+    /// ```
+    /// use weft_client::{ClientBuilder, DeflateConfig};
+    /// // Text that does not compress (already compressed media, say): do not offer it.
+    /// let builder = ClientBuilder::new("wss://example.com/media")
+    ///     .deflate(DeflateConfig::default().enabled(false));
+    /// # let _ = builder;
+    /// ```
     #[cfg(feature = "deflate")]
     #[cfg_attr(docsrs, doc(cfg(feature = "deflate")))]
     pub fn deflate(mut self, deflate: DeflateConfig) -> Self {
@@ -197,6 +253,17 @@ impl ClientBuilder {
 
     /// How `wss://` servers are authenticated (extra CA certificates, or a ready rustls
     /// configuration).
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use weft_client::{ClientBuilder, ClientTls};
+    /// // A server with a certificate from the company's own CA.
+    /// let ca = std::fs::read("/etc/ssl/company-ca.pem")?;
+    /// let builder = ClientBuilder::new("wss://internal.example.com/feed")
+    ///     .tls(ClientTls::default().add_root_pem(&ca)?);
+    /// # let _ = builder;
+    /// # Ok(()) }
+    /// ```
     #[cfg(feature = "rustls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
     pub fn tls(mut self, tls: ClientTls) -> Self {
@@ -205,12 +272,37 @@ impl ClientBuilder {
     }
 
     /// Offers a subprotocol (`Sec-WebSocket-Protocol`), in order of preference.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), weft_client::Error> {
+    /// let (ws, response) = weft_client::ClientBuilder::new("wss://example.com/graphql")
+    ///     .protocol("graphql-transport-ws")
+    ///     .protocol("graphql-ws")
+    ///     .connect()
+    ///     .await?;
+    /// println!("{:?}", response.headers().get("sec-websocket-protocol"));
+    /// # drop(ws);
+    /// # Ok(()) }
+    /// ```
     pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
         self.protocols.push(protocol.into());
         self
     }
 
     /// Adds a header to the upgrade request (not one the handshake sets itself).
+    ///
+    /// ```
+    /// use weft_client::{ClientBuilder, Error};
+    /// let builder = ClientBuilder::new("wss://example.com/feed")
+    ///     .header("authorization", "Bearer abc")?;
+    /// # let _ = builder;
+    /// // Names and values are checked here.
+    /// assert!(matches!(
+    ///     ClientBuilder::new("wss://example.com").header("bad name", "x"),
+    ///     Err(Error::InvalidHeader)
+    /// ));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn header<K, V>(mut self, name: K, value: V) -> Result<Self, Error>
     where
         K: TryInto<HeaderName>,
@@ -223,18 +315,44 @@ impl ClientBuilder {
     }
 
     /// The limits on what the server may send.
+    ///
+    /// ```
+    /// use weft_client::{ClientBuilder, Limits};
+    /// // A feed of small messages: anything over 64 KiB is an attack or a bug.
+    /// let builder = ClientBuilder::new("wss://example.com/ticks")
+    ///     .limits(Limits::default().max_message_size(64 << 10));
+    /// # let _ = builder;
+    /// ```
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
     }
 
     /// The connection's behaviour (timeouts, keepalive, buffering).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weft_client::{ClientBuilder, Config};
+    /// // Notice a dead server within about 20 s.
+    /// let builder = ClientBuilder::new("wss://example.com/feed").config(
+    ///     Config::default()
+    ///         .ping_interval(Some(Duration::from_secs(10)))
+    ///         .ping_timeout(Duration::from_secs(10)),
+    /// );
+    /// # let _ = builder;
+    /// ```
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self
     }
 
     /// The caps on the server's response head.
+    ///
+    /// ```
+    /// let builder = weft_client::ClientBuilder::new("wss://example.com")
+    ///     .handshake_limits(weft_handshake::Limits::default().with_max_refusal_body(16 << 10));
+    /// # let _ = builder;
+    /// ```
     pub fn handshake_limits(mut self, limits: weft_handshake::Limits) -> Self {
         self.handshake_limits = limits;
         self
@@ -243,6 +361,13 @@ impl ClientBuilder {
     /// How long name resolution and the TCP connect may take; through a proxy, everything up
     /// to the open tunnel (TLS with an `https://` proxy and its `CONNECT`, or the SOCKS5
     /// negotiation) counts too.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = weft_client::ClientBuilder::new("wss://example.com")
+    ///     .connect_timeout(Duration::from_secs(3));
+    /// # let _ = builder;
+    /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -250,6 +375,13 @@ impl ClientBuilder {
 
     /// How long the opening handshake may take, from the TLS handshake (for `wss://`) to the
     /// `101`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = weft_client::ClientBuilder::new("wss://example.com")
+    ///     .handshake_timeout(Duration::from_secs(5));
+    /// # let _ = builder;
+    /// ```
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
@@ -311,7 +443,29 @@ impl ClientBuilder {
     /// Connects to the URL's host (through the proxy, if one is set) and runs the handshake
     /// (TLS first, for `wss://`); over HTTP/2 when [`http2`](Self::http2) asks for it and the
     /// server agrees; following redirects when [`max_redirects`](Self::max_redirects) allows.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), weft_client::Error> {
+    /// use weft_client::{ClientBuilder, Error};
+    /// match ClientBuilder::new("wss://example.com/chat").max_redirects(3).connect().await {
+    ///     Ok((_ws, response)) => println!("upgraded: {}", response.status()),
+    ///     Err(Error::Timeout { phase, after }) => println!("{phase} took longer than {after:?}"),
+    ///     Err(err) => println!("{err}"),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(self) -> Result<(WebSocket<ClientStream>, Response), Error> {
+        let span = trace::connection_span(&self.url);
+        trace::instrument(self.connect_following(&span), &span)
+            .await
+            .inspect_err(|err| trace::failed(&span, err))
+    }
+
+    /// [`connect`](Self::connect), following redirects, reporting in `span`.
+    async fn connect_following(
+        self,
+        span: &Span,
+    ) -> Result<(WebSocket<ClientStream>, Response), Error> {
         let origin = self.url.clone();
         let mut attempt = self;
         let mut followed = 0;
@@ -319,7 +473,7 @@ impl ClientBuilder {
             // A copy for the next attempt, only when a redirect may be followed.
             let next = (attempt.max_redirects > 0).then(|| attempt.clone());
             let url = attempt.url.clone();
-            let err = match attempt.connect_once().await {
+            let err = match attempt.connect_once(span).await {
                 Ok(connected) => return Ok(connected),
                 Err(err) => err,
             };
@@ -328,6 +482,8 @@ impl ClientBuilder {
             };
             match redirect::next(&url, err, followed, builder.max_redirects) {
                 redirect::Next::Follow(location) => {
+                    trace::redirected(span, &location);
+                    trace::record_server(span, &location);
                     if !redirect::same_origin(&origin, &location) {
                         builder
                             .headers
@@ -343,23 +499,31 @@ impl ClientBuilder {
     }
 
     /// One attempt at the builder's URL, over HTTP/2 or HTTP/1.1.
-    async fn connect_once(self) -> Result<(WebSocket<ClientStream>, Response), Error> {
+    async fn connect_once(self, span: &Span) -> Result<(WebSocket<ClientStream>, Response), Error> {
         #[cfg(feature = "http2")]
         if self.http2 != Http2Mode::Off {
-            return http2::connect(self).await;
+            return http2::connect(self, span).await;
         }
-        self.connect_http1().await
+        self.connect_http1(span).await
     }
 
     /// An HTTP/1.1 upgrade on a new connection.
-    async fn connect_http1(self) -> Result<(WebSocket<ClientStream>, Response), Error> {
-        let (stream, rest) = self.open_transport(Alpn::Http1).await?;
-        self.handshake_timeout(rest).connect_on(stream).await
+    async fn connect_http1(
+        self,
+        span: &Span,
+    ) -> Result<(WebSocket<ClientStream>, Response), Error> {
+        let (stream, rest) = self.open_transport(Alpn::Http1, span).await?;
+        self.handshake_timeout(rest).handshake(stream, span).await
     }
 
     /// TCP to the URL's host (or a tunnel through the proxy), and TLS for `wss://` offering
     /// the `alpn` protocols; with the part of the handshake timeout the TLS handshake left.
-    async fn open_transport(&self, alpn: Alpn) -> Result<(ClientStream, Duration), Error> {
+    /// The TCP peer's address goes into `span`.
+    async fn open_transport(
+        &self,
+        alpn: Alpn,
+        span: &Span,
+    ) -> Result<(ClientStream, Duration), Error> {
         let target = Target::parse(&self.url)?;
         #[cfg(not(feature = "rustls"))]
         let _ = alpn;
@@ -398,6 +562,11 @@ impl ClientBuilder {
                 phase,
                 after: self.connect_timeout,
             })??;
+        trace::record_peer(span, || match &tunnel {
+            Tunnel::Tcp(tcp) => tcp.peer_addr().ok(),
+            #[cfg(feature = "rustls")]
+            Tunnel::Tls(tls) => tls.get_ref().0.peer_addr().ok(),
+        });
         #[cfg(feature = "rustls")]
         if target.secure {
             let config = self.tls.config_with_alpn(alpn.protocols())?;
@@ -433,7 +602,30 @@ impl ClientBuilder {
     }
 
     /// Runs the handshake over `stream`, already connected to the server.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A stream opened some other way: here a TCP connection through an SSH tunnel on port 9000.
+    /// let tcp = tokio::net::TcpStream::connect("127.0.0.1:9000").await?;
+    /// let (ws, _response) = weft_client::ClientBuilder::new("wss://internal.example.com/feed")
+    ///     .protocol("feed.v2")
+    ///     .connect_on(tcp)
+    ///     .await?;
+    /// # drop(ws);
+    /// # Ok(()) }
+    /// ```
     pub async fn connect_on<S>(self, stream: S) -> Result<(WebSocket<S>, Response), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let span = trace::connection_span(&self.url);
+        trace::instrument(self.handshake(stream, &span), &span)
+            .await
+            .inspect_err(|err| trace::failed(&span, err))
+    }
+
+    /// [`connect_on`](Self::connect_on), the WebSocket reporting in `span`.
+    async fn handshake<S>(self, stream: S, span: &Span) -> Result<(WebSocket<S>, Response), Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -448,7 +640,9 @@ impl ClientBuilder {
                 })??;
         let (response, negotiated) = upgraded.into_parts();
         let conn = self.connection(&negotiated)?;
-        Ok((WebSocket::from_parts(stream, conn, rest), response))
+        let mut ws = WebSocket::from_parts(stream, conn, rest);
+        trace::accepted(span, &mut ws, &response);
+        Ok((ws, response))
     }
 
     /// The sans-IO handshake for `url` with this builder's offers, headers and caps.

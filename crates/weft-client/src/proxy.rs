@@ -207,6 +207,14 @@ impl Proxy {
 
     /// Uses these credentials: HTTP Basic for an HTTP proxy, RFC 1929 username/password for
     /// SOCKS5. They replace any given in the URL.
+    ///
+    /// ```
+    /// use weft_client::Proxy;
+    /// let proxy = Proxy::parse("socks5h://proxy.corp.example:1080")?
+    ///     .with_credentials("alice", "s3cret");
+    /// assert_eq!(proxy.username(), Some("alice"));
+    /// # Ok::<(), weft_client::Error>(())
+    /// ```
     pub fn with_credentials(
         mut self,
         username: impl Into<String>,
@@ -220,16 +228,35 @@ impl Proxy {
     }
 
     /// The proxy's host name or address (IPv6 without brackets).
+    ///
+    /// ```
+    /// let proxy = weft_client::Proxy::parse("http://[::1]:3128")?;
+    /// assert_eq!(proxy.host(), "::1");
+    /// # Ok::<(), weft_client::Error>(())
+    /// ```
     pub fn host(&self) -> &str {
         &self.host
     }
 
     /// The proxy's port.
+    ///
+    /// ```
+    /// use weft_client::Proxy;
+    /// assert_eq!(Proxy::parse("http://proxy.example")?.port(), 80);
+    /// assert_eq!(Proxy::parse("socks5://proxy.example")?.port(), 1080);
+    /// # Ok::<(), weft_client::Error>(())
+    /// ```
     pub fn port(&self) -> u16 {
         self.port
     }
 
     /// The username, if credentials were given.
+    ///
+    /// ```
+    /// let proxy = weft_client::Proxy::parse("http://bob%40corp:pw@proxy.example:3128")?;
+    /// assert_eq!(proxy.username(), Some("bob@corp")); // percent-decoded
+    /// # Ok::<(), weft_client::Error>(())
+    /// ```
     pub fn username(&self) -> Option<&str> {
         self.credentials
             .as_ref()
@@ -237,6 +264,13 @@ impl Proxy {
     }
 
     /// Whether the connection to the proxy itself is TLS (`https://`).
+    ///
+    /// ```
+    /// use weft_client::Proxy;
+    /// assert!(Proxy::parse("https://proxy.example:443")?.is_tls());
+    /// assert!(!Proxy::parse("http://proxy.example:3128")?.is_tls());
+    /// # Ok::<(), weft_client::Error>(())
+    /// ```
     pub fn is_tls(&self) -> bool {
         self.scheme == Scheme::Https
     }

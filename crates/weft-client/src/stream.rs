@@ -10,6 +10,17 @@ use tokio::net::TcpStream;
 /// The stream a client connection runs over: plain TCP for `ws://`, TLS over TCP for
 /// `wss://`, or (with the `http2` feature) one stream of an HTTP/2 connection (RFC 8441).
 /// Through a proxy, the TCP connection is to the proxy.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), weft_client::Error> {
+/// use weft_client::ClientStream;
+/// let (ws, _) = weft_client::connect("wss://example.com/feed").await?;
+/// match ws.get_ref() {
+///     ClientStream::Plain(_) => println!("ws://"),
+///     other => println!("TLS: {}", other.is_tls()),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ClientStream {
@@ -39,6 +50,15 @@ pub enum ClientStream {
 impl ClientStream {
     /// The TCP stream underneath (to the proxy, when there is one); `None` for an HTTP/2
     /// stream, whose TCP connection is shared.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (ws, _) = weft_client::connect("wss://example.com/feed").await?;
+    /// if let Some(tcp) = ws.get_ref().tcp() {
+    ///     println!("from {} to {}", tcp.local_addr()?, tcp.peer_addr()?);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
             Self::Plain(tcp) => Some(tcp),
@@ -54,6 +74,13 @@ impl ClientStream {
     /// Whether the stream is encrypted directly with the server (TLS over TCP, or over a
     /// tunnel); a `ws://` connection through an `https://` proxy is encrypted only as far as
     /// the proxy.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (ws, _) = weft_client::connect("wss://example.com/feed").await?;
+    /// assert!(ws.get_ref().is_tls());
+    /// # Ok(()) }
+    /// ```
     pub fn is_tls(&self) -> bool {
         match self {
             Self::Plain(_) => false,

@@ -34,6 +34,16 @@ pub struct ClientTls {
 impl ClientTls {
     /// Trusts the CA certificates in `pem` (one or more `CERTIFICATE` blocks) in addition to
     /// the default roots.
+    ///
+    /// ```
+    /// use weft_client::ClientTls;
+    /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let tls = ClientTls::default().add_root_pem(&std::fs::read("ca.pem")?)?;
+    /// # let _ = tls;
+    /// # Ok(()) }
+    /// // Not a certificate:
+    /// assert!(ClientTls::default().add_root_pem(b"hello").is_err());
+    /// ```
     pub fn add_root_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
         let mut found = false;
         for cert in CertificateDer::pem_slice_iter(pem) {
@@ -52,12 +62,33 @@ impl ClientTls {
 
     /// Uses `config` as is, but for its ALPN list, which becomes what the connection offers
     /// (`http/1.1`; `h2` too when HTTP/2 is asked for).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use weft_client::ClientTls;
+    /// // A configuration of your own: here one that trusts no CA at all (a client certificate or
+    /// // certificate pinning would be set up the same way).
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let config = rustls::ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(rustls::RootCertStore::empty())
+    ///     .with_no_client_auth();
+    /// let tls = ClientTls::default().with_config(Arc::new(config));
+    /// assert_eq!(tls.to_config()?.alpn_protocols, [b"http/1.1".to_vec()]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_config(mut self, config: Arc<ClientConfig>) -> Self {
         self.config = Some(config);
         self
     }
 
     /// The rustls configuration these settings describe, offering `http/1.1` by ALPN.
+    ///
+    /// ```
+    /// let config = weft_client::ClientTls::default().to_config()?;
+    /// assert_eq!(config.alpn_protocols, [b"http/1.1".to_vec()]);
+    /// # Ok::<(), weft_client::Error>(())
+    /// ```
     pub fn to_config(&self) -> Result<Arc<ClientConfig>, Error> {
         self.config_with_alpn(&[b"http/1.1"])
     }

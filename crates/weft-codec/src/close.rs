@@ -57,12 +57,24 @@ impl CloseCode {
     pub const TLS_HANDSHAKE: Self = Self(1015);
 
     /// The numeric code.
+    ///
+    /// ```
+    /// assert_eq!(weft_codec::CloseCode::GOING_AWAY.as_u16(), 1001);
+    /// ```
     pub const fn as_u16(self) -> u16 {
         self.0
     }
 
     /// Whether this code may appear in a close frame, sent or received: 1000–1003 and
     /// 1007–1014 (registered), 3000–3999 (libraries and frameworks), 4000–4999 (private use).
+    ///
+    /// ```
+    /// use weft_codec::CloseCode;
+    /// assert!(CloseCode::from(3000).is_allowed_on_wire());
+    /// // 1005 only reports a close frame without a code.
+    /// assert!(!CloseCode::NO_STATUS.is_allowed_on_wire());
+    /// assert!(!CloseCode::from(1004).is_allowed_on_wire()); // reserved
+    /// ```
     pub const fn is_allowed_on_wire(self) -> bool {
         matches!(self.0, 1000..=1003 | 1007..=1014 | 3000..=4999)
     }
@@ -134,6 +146,13 @@ impl CloseFrame {
     ///
     /// The code and reason are checked when the frame is sent
     /// ([`Connection::close`](crate::Connection::close)).
+    ///
+    /// ```
+    /// use weft_codec::{CloseCode, CloseFrame, Message};
+    /// let frame = CloseFrame::new(CloseCode::from(4000), "session expired");
+    /// let goodbye = Message::Close(Some(frame));
+    /// assert!(goodbye.is_close());
+    /// ```
     pub fn new(code: CloseCode, reason: impl Into<Utf8Bytes>) -> Self {
         Self {
             code,
@@ -142,11 +161,21 @@ impl CloseFrame {
     }
 
     /// The status code.
+    ///
+    /// ```
+    /// use weft_codec::{CloseCode, CloseFrame};
+    /// assert_eq!(CloseFrame::new(CloseCode::NORMAL, "").code(), CloseCode::NORMAL);
+    /// ```
     pub fn code(&self) -> CloseCode {
         self.code
     }
 
     /// The reason, possibly empty.
+    ///
+    /// ```
+    /// use weft_codec::{CloseCode, CloseFrame};
+    /// assert_eq!(CloseFrame::new(CloseCode::GOING_AWAY, "restart").reason(), "restart");
+    /// ```
     pub fn reason(&self) -> &str {
         self.reason.as_str()
     }

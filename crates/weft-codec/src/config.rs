@@ -45,6 +45,11 @@ impl Default for Limits {
 impl Limits {
     /// The largest frame payload accepted. Stops a peer from announcing a huge frame (up to
     /// 2^63 − 1 bytes) and making us buffer it.
+    ///
+    /// ```
+    /// let limits = weft_codec::Limits::default().max_frame_size(1 << 20);
+    /// assert_eq!(limits.get_max_frame_size(), 1 << 20);
+    /// ```
     pub fn max_frame_size(mut self, bytes: usize) -> Self {
         self.max_frame_size = bytes;
         self
@@ -52,6 +57,11 @@ impl Limits {
 
     /// The largest message accepted, counted after decompression. Stops a peer from filling
     /// memory with one endless fragmented message, or with a decompression bomb.
+    ///
+    /// ```
+    /// let limits = weft_codec::Limits::default().max_message_size(4 << 20);
+    /// assert_eq!(limits.get_max_message_size(), 4 << 20);
+    /// ```
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
         self
@@ -59,6 +69,11 @@ impl Limits {
 
     /// The most frames one message may have. Stops a peer from keeping a message open forever
     /// with empty or one-byte fragments, each costing us a frame's work.
+    ///
+    /// ```
+    /// let limits = weft_codec::Limits::default().max_fragments(1_000);
+    /// assert_eq!(limits.get_max_fragments(), 1_000);
+    /// ```
     pub fn max_fragments(mut self, count: usize) -> Self {
         self.max_fragments = count;
         self
@@ -67,27 +82,48 @@ impl Limits {
     /// How many bytes may wait to be written before [`Connection::send`](crate::Connection::send)
     /// refuses more. The async layer applies backpressure long before this
     /// ([`Config::write_buffer_size`]); this is the hard stop for callers that ignore it.
+    ///
+    /// ```
+    /// let limits = weft_codec::Limits::default().max_write_buffer(8 << 20);
+    /// assert_eq!(limits.get_max_write_buffer(), 8 << 20);
+    /// ```
     pub fn max_write_buffer(mut self, bytes: usize) -> Self {
         self.max_write_buffer = bytes;
         self
     }
 
     /// See [`max_frame_size`](Self::max_frame_size).
+    ///
+    /// ```
+    /// assert_eq!(weft_codec::Limits::default().get_max_frame_size(), 16 << 20);
+    /// ```
     pub fn get_max_frame_size(&self) -> usize {
         self.max_frame_size
     }
 
     /// See [`max_message_size`](Self::max_message_size).
+    ///
+    /// ```
+    /// assert_eq!(weft_codec::Limits::default().get_max_message_size(), 64 << 20);
+    /// ```
     pub fn get_max_message_size(&self) -> usize {
         self.max_message_size
     }
 
     /// See [`max_fragments`](Self::max_fragments).
+    ///
+    /// ```
+    /// assert_eq!(weft_codec::Limits::default().get_max_fragments(), 70_000);
+    /// ```
     pub fn get_max_fragments(&self) -> usize {
         self.max_fragments
     }
 
     /// See [`max_write_buffer`](Self::max_write_buffer).
+    ///
+    /// ```
+    /// assert_eq!(weft_codec::Limits::default().get_max_write_buffer(), 64 << 20);
+    /// ```
     pub fn get_max_write_buffer(&self) -> usize {
         self.max_write_buffer
     }
@@ -147,6 +183,11 @@ impl Config {
     /// Answer each received ping with a pong. When pings arrive faster than pongs can be
     /// written, only the latest is answered (RFC 6455 §5.5.3), so a ping flood cannot grow the
     /// write buffer.
+    ///
+    /// ```
+    /// let config = weft_codec::Config::default().auto_pong(false);
+    /// assert!(!config.get_auto_pong());
+    /// ```
     pub fn auto_pong(mut self, on: bool) -> Self {
         self.auto_pong = on;
         self
@@ -154,6 +195,12 @@ impl Config {
 
     /// How long to wait for the peer's part of the closing handshake (its close frame, and for
     /// a client, the server closing TCP) before dropping the connection.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = weft_codec::Config::default().close_timeout(Duration::from_secs(1));
+    /// assert_eq!(config.get_close_timeout(), Duration::from_secs(1));
+    /// ```
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
         self
@@ -168,6 +215,12 @@ impl Config {
     /// timer thread, which wakes once per interval while traffic flows, and only a connection
     /// that stayed quiet for the whole interval is pinged. (A tokio timer would make the
     /// runtime arm a kernel timer on every wait for I/O; see `benches/README.md`.)
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = weft_codec::Config::default().ping_interval(None);
+    /// assert_eq!(config.get_ping_interval(), None);
+    /// ```
     pub fn ping_interval(mut self, interval: Option<Duration>) -> Self {
         self.ping_interval = interval;
         self
@@ -175,6 +228,12 @@ impl Config {
 
     /// With [`ping_interval`](Self::ping_interval) set: close with 1011 when a keepalive ping
     /// is not answered within this time.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = weft_codec::Config::default().ping_timeout(Duration::from_secs(10));
+    /// assert_eq!(config.get_ping_timeout(), Duration::from_secs(10));
+    /// ```
     pub fn ping_timeout(mut self, timeout: Duration) -> Self {
         self.ping_timeout = timeout;
         self
@@ -182,6 +241,11 @@ impl Config {
 
     /// Split outgoing messages into frames of at most this many payload bytes; `None` sends
     /// each message as one frame.
+    ///
+    /// ```
+    /// let config = weft_codec::Config::default().fragment_size(Some(16 << 10));
+    /// assert_eq!(config.get_fragment_size(), Some(16 << 10));
+    /// ```
     pub fn fragment_size(mut self, bytes: Option<usize>) -> Self {
         self.fragment_size = bytes.map(|b| b.max(1));
         self
@@ -190,6 +254,11 @@ impl Config {
     /// Deliver received data messages piece by piece ([`Event::Fragment`](crate::Event))
     /// as the bytes arrive, instead of whole ([`Event::Message`](crate::Event)). Takes effect
     /// from the next message; [`Limits::max_message_size`] does not apply to streamed messages.
+    ///
+    /// ```
+    /// let config = weft_codec::Config::default().receive_fragments(true);
+    /// assert!(config.get_receive_fragments());
+    /// ```
     pub fn receive_fragments(mut self, on: bool) -> Self {
         self.receive_fragments = on;
         self
@@ -197,6 +266,11 @@ impl Config {
 
     /// Backpressure threshold for the async layer: sending waits while more than this many
     /// bytes are queued.
+    ///
+    /// ```
+    /// let config = weft_codec::Config::default().write_buffer_size(1 << 20);
+    /// assert_eq!(config.get_write_buffer_size(), 1 << 20);
+    /// ```
     pub fn write_buffer_size(mut self, bytes: usize) -> Self {
         self.write_buffer_size = bytes;
         self
@@ -204,12 +278,21 @@ impl Config {
 
     /// How much the async layer reads at once when it has no better idea. Buffers grow on
     /// demand for large frames and shrink back when the connection goes quiet.
+    ///
+    /// ```
+    /// let config = weft_codec::Config::default().read_buffer_size(64 << 10);
+    /// assert_eq!(config.get_read_buffer_size(), 64 << 10);
+    /// ```
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.read_buffer_size = bytes.max(64);
         self
     }
 
     /// See [`auto_pong`](Self::auto_pong).
+    ///
+    /// ```
+    /// assert!(weft_codec::Config::default().get_auto_pong());
+    /// ```
     pub fn get_auto_pong(&self) -> bool {
         self.auto_pong
     }
@@ -231,41 +314,77 @@ impl Config {
     }
 
     /// See [`wait_for_server_close`](Self::wait_for_server_close).
+    ///
+    /// ```
+    /// assert!(weft_codec::Config::default().get_wait_for_server_close());
+    /// ```
     pub fn get_wait_for_server_close(&self) -> bool {
         self.wait_for_server_close
     }
 
     /// See [`close_timeout`](Self::close_timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(weft_codec::Config::default().get_close_timeout(), Duration::from_secs(5));
+    /// ```
     pub fn get_close_timeout(&self) -> Duration {
         self.close_timeout
     }
 
     /// See [`ping_interval`](Self::ping_interval).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let every_30_s = Some(Duration::from_secs(30));
+    /// assert_eq!(weft_codec::Config::default().get_ping_interval(), every_30_s);
+    /// ```
     pub fn get_ping_interval(&self) -> Option<Duration> {
         self.ping_interval
     }
 
     /// See [`ping_timeout`](Self::ping_timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(weft_codec::Config::default().get_ping_timeout(), Duration::from_secs(30));
+    /// ```
     pub fn get_ping_timeout(&self) -> Duration {
         self.ping_timeout
     }
 
     /// See [`fragment_size`](Self::fragment_size).
+    ///
+    /// ```
+    /// assert_eq!(weft_codec::Config::default().get_fragment_size(), None);
+    /// ```
     pub fn get_fragment_size(&self) -> Option<usize> {
         self.fragment_size
     }
 
     /// See [`receive_fragments`](Self::receive_fragments).
+    ///
+    /// ```
+    /// assert!(!weft_codec::Config::default().get_receive_fragments());
+    /// ```
     pub fn get_receive_fragments(&self) -> bool {
         self.receive_fragments
     }
 
     /// See [`write_buffer_size`](Self::write_buffer_size).
+    ///
+    /// ```
+    /// assert_eq!(weft_codec::Config::default().get_write_buffer_size(), 128 << 10);
+    /// ```
     pub fn get_write_buffer_size(&self) -> usize {
         self.write_buffer_size
     }
 
     /// See [`read_buffer_size`](Self::read_buffer_size).
+    ///
+    /// ```
+    /// assert_eq!(weft_codec::Config::default().get_read_buffer_size(), 8 << 10);
+    /// ```
     pub fn get_read_buffer_size(&self) -> usize {
         self.read_buffer_size
     }

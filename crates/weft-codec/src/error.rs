@@ -88,6 +88,12 @@ pub enum ProtocolError {
 
 impl ProtocolError {
     /// The close code to send for this violation.
+    ///
+    /// ```
+    /// use weft_codec::{CloseCode, ProtocolError};
+    /// assert_eq!(ProtocolError::InvalidUtf8.close_code(), CloseCode::INVALID_PAYLOAD);
+    /// assert_eq!(ProtocolError::UnmaskedFrame.close_code(), CloseCode::PROTOCOL_ERROR);
+    /// ```
     pub fn close_code(&self) -> CloseCode {
         match self {
             Self::InvalidCloseReason | Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
@@ -267,6 +273,13 @@ impl Error {
     /// handshake the code reported locally (1006): [`AbnormalClosure`](Self::AbnormalClosure),
     /// and a transport that was reset or aborted (TCP RST, an HTTP/2 `RST_STREAM` or
     /// `GOAWAY`, a broken pipe).
+    ///
+    /// ```
+    /// use weft_codec::{CloseCode, Error};
+    /// assert_eq!(Error::AbnormalClosure.close_code(), Some(CloseCode::ABNORMAL));
+    /// // The caller's mistake: nothing was sent.
+    /// assert_eq!(Error::SendAfterClose.close_code(), None);
+    /// ```
     pub fn close_code(&self) -> Option<CloseCode> {
         match self {
             Self::Protocol(err) => Some(err.close_code()),
@@ -289,6 +302,12 @@ impl Error {
     }
 
     /// Whether the peer (or the network) caused this error, rather than the caller.
+    ///
+    /// ```
+    /// use weft_codec::Error;
+    /// assert!(Error::KeepaliveTimeout.is_peer_error());
+    /// assert!(!Error::CloseReasonTooLong(200).is_peer_error());
+    /// ```
     pub fn is_peer_error(&self) -> bool {
         match self {
             Self::Protocol(_)

@@ -127,22 +127,43 @@ pub struct SharedEncoding {
 impl SharedEncoding {
     /// The encoding of the extension named `extension` with its output-shaping parameters
     /// packed into `params`.
+    ///
+    /// ```
+    /// // Level 6, a 15-bit window: two connections with these share one compressed encoding.
+    /// let deflate = weft_codec::SharedEncoding::new("permessage-deflate", 6 << 8 | 15);
+    /// assert_eq!(deflate.params() & 0xff, 15);
+    /// ```
     pub const fn new(extension: &'static str, params: u64) -> Self {
         Self { extension, params }
     }
 
     /// The extension's name.
+    ///
+    /// ```
+    /// let encoding = weft_codec::SharedEncoding::new("permessage-deflate", 15);
+    /// assert_eq!(encoding.extension(), "permessage-deflate");
+    /// ```
     pub const fn extension(&self) -> &'static str {
         self.extension
     }
 
     /// The packed parameters.
+    ///
+    /// ```
+    /// assert_eq!(weft_codec::SharedEncoding::new("x-example", 42).params(), 42);
+    /// ```
     pub const fn params(&self) -> u64 {
         self.params
     }
 }
 
 /// Why an extension could not transform a message.
+///
+/// ```
+/// use weft_codec::{CloseCode, ExtensionError};
+/// let corrupt = ExtensionError::InvalidData("bad deflate stream".into());
+/// assert_eq!(corrupt.close_code(), CloseCode::INVALID_PAYLOAD);
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ExtensionError {
@@ -164,6 +185,12 @@ pub enum ExtensionError {
 
 impl ExtensionError {
     /// The close code to send to the peer when decoding failed.
+    ///
+    /// ```
+    /// use weft_codec::{CloseCode, ExtensionError};
+    /// let err = ExtensionError::OutputTooLarge { limit: 1 << 20 };
+    /// assert_eq!(err.close_code(), CloseCode::MESSAGE_TOO_BIG);
+    /// ```
     pub fn close_code(&self) -> CloseCode {
         match self {
             Self::OutputTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,

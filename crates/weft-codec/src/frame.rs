@@ -42,6 +42,12 @@ pub enum OpCode {
 
 impl OpCode {
     /// Decodes the low four bits of a frame's first byte.
+    ///
+    /// ```
+    /// use weft_codec::{OpCode, ProtocolError};
+    /// assert_eq!(OpCode::from_u8(0x9), Ok(OpCode::Ping));
+    /// assert_eq!(OpCode::from_u8(0xB), Err(ProtocolError::ReservedOpcode(0xB)));
+    /// ```
     pub fn from_u8(bits: u8) -> Result<Self, ProtocolError> {
         match bits {
             0x0 => Ok(Self::Continuation),
@@ -55,6 +61,10 @@ impl OpCode {
     }
 
     /// The four-bit wire value.
+    ///
+    /// ```
+    /// assert_eq!(weft_codec::OpCode::Close.as_u8(), 0x8);
+    /// ```
     pub fn as_u8(self) -> u8 {
         match self {
             Self::Continuation => 0x0,
@@ -67,11 +77,21 @@ impl OpCode {
     }
 
     /// Close, ping and pong: at most 125 bytes of payload and never fragmented (§5.5).
+    ///
+    /// ```
+    /// use weft_codec::OpCode;
+    /// assert!(OpCode::Pong.is_control() && !OpCode::Binary.is_control());
+    /// ```
     pub fn is_control(self) -> bool {
         matches!(self, Self::Close | Self::Ping | Self::Pong)
     }
 
     /// Text, binary and continuation.
+    ///
+    /// ```
+    /// use weft_codec::OpCode;
+    /// assert!(OpCode::Continuation.is_data() && !OpCode::Close.is_data());
+    /// ```
     pub fn is_data(self) -> bool {
         !self.is_control()
     }
@@ -117,26 +137,55 @@ impl Rsv {
     pub const RSV3: Self = Self(0x10);
 
     /// The RSV bits of a frame's first byte; other bits are ignored.
+    ///
+    /// ```
+    /// use weft_codec::Rsv;
+    /// // 0xC1: FIN, RSV1 and a text opcode, as permessage-deflate sends a compressed message.
+    /// assert_eq!(Rsv::from_first_byte(0xC1), Rsv::RSV1);
+    /// ```
     pub const fn from_first_byte(byte: u8) -> Self {
         Self(byte & 0x70)
     }
 
     /// The bits in their wire positions (a subset of `0x70`).
+    ///
+    /// ```
+    /// use weft_codec::Rsv;
+    /// assert_eq!((Rsv::RSV1 | Rsv::RSV2).bits(), 0x60);
+    /// ```
     pub const fn bits(self) -> u8 {
         self.0
     }
 
     /// Whether no bit is set.
+    ///
+    /// ```
+    /// use weft_codec::Rsv;
+    /// assert!(Rsv::NONE.is_empty() && !Rsv::RSV3.is_empty());
+    /// ```
     pub const fn is_empty(self) -> bool {
         self.0 == 0
     }
 
     /// Whether every bit of `other` is set in `self`.
+    ///
+    /// ```
+    /// use weft_codec::Rsv;
+    /// assert!((Rsv::RSV1 | Rsv::RSV3).contains(Rsv::RSV3));
+    /// assert!(!Rsv::RSV1.contains(Rsv::RSV1 | Rsv::RSV2));
+    /// ```
     pub const fn contains(self, other: Self) -> bool {
         self.0 & other.0 == other.0
     }
 
     /// `self` with the bits of `other` cleared.
+    ///
+    /// ```
+    /// use weft_codec::Rsv;
+    /// // The bits left once the negotiated extension took its own: any is a protocol error.
+    /// let unclaimed = (Rsv::RSV1 | Rsv::RSV2).without(Rsv::RSV1);
+    /// assert_eq!(unclaimed, Rsv::RSV2);
+    /// ```
     pub const fn without(self, other: Self) -> Self {
         Self(self.0 & !other.0)
     }
@@ -207,6 +256,13 @@ impl FrameHeader {
     pub const MAX_SIZE: usize = 14;
 
     /// A final, unmasked frame without reserved bits.
+    ///
+    /// ```
+    /// use weft_codec::{FrameHeader, OpCode};
+    /// let header = FrameHeader::new(OpCode::Binary, 300);
+    /// assert!(header.fin && header.mask.is_none());
+    /// assert_eq!(header.encoded_len(), 4); // a 16-bit length
+    /// ```
     pub fn new(opcode: OpCode, payload_len: u64) -> Self {
         Self {
             fin: true,
@@ -224,6 +280,13 @@ impl FrameHeader {
     /// byte is there; a 64-bit length with its most significant bit set and a length that does
     /// not use the shortest form are errors too (§5.2: "the minimal number of bytes MUST be
     /// used").
+    ///
+    /// ```
+    /// use weft_codec::{FrameHeader, ProtocolError};
+    /// assert_eq!(FrameHeader::decode(&[0x82]), Ok(None)); // not all there yet
+    /// // A 2-byte length of 5: lengths up to 125 must use the 7-bit form.
+    /// assert_eq!(FrameHeader::decode(&[0x82, 126, 0, 5]), Err(ProtocolError::NonMinimalLength));
+    /// ```
     #[inline]
     pub fn decode(src: &[u8]) -> Result<Option<(Self, usize)>, ProtocolError> {
         let Some(&first) = src.first() else {
@@ -281,6 +344,13 @@ impl FrameHeader {
     }
 
     /// How many bytes [`encode`](Self::encode) writes.
+    ///
+    /// ```
+    /// use weft_codec::{FrameHeader, OpCode};
+    /// let mut header = FrameHeader::new(OpCode::Text, 70_000);
+    /// header.mask = Some([1, 2, 3, 4]);
+    /// assert_eq!(header.encoded_len(), 2 + 8 + 4);
+    /// ```
     pub fn encoded_len(&self) -> usize {
         let len_bytes = match self.payload_len {
             0..=125 => 0,
@@ -292,6 +362,13 @@ impl FrameHeader {
 
     /// Encodes the header into `dst`, always in the shortest length form, and returns how many
     /// bytes were written.
+    ///
+    /// ```
+    /// use weft_codec::{FrameHeader, OpCode};
+    /// let mut buf = [0; FrameHeader::MAX_SIZE];
+    /// let len = FrameHeader::new(OpCode::Text, 2).encode(&mut buf);
+    /// assert_eq!(&buf[..len], [0x81, 0x02]);
+    /// ```
     #[expect(
         clippy::cast_possible_truncation,
         reason = "each arm's range fits its cast"
@@ -324,6 +401,13 @@ impl FrameHeader {
     }
 
     /// Appends the encoded header to `dst`.
+    ///
+    /// ```
+    /// use weft_codec::{FrameHeader, OpCode};
+    /// let mut out = Vec::new();
+    /// FrameHeader::new(OpCode::Ping, 0).encode_to(&mut out);
+    /// assert_eq!(out, [0x89, 0x00]);
+    /// ```
     pub fn encode_to(&self, dst: &mut impl BufMut) {
         let mut buf = [0; Self::MAX_SIZE];
         let used = self.encode(&mut buf);

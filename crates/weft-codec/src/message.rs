@@ -34,41 +34,80 @@ pub enum Message {
 
 impl Message {
     /// A text message.
+    ///
+    /// ```
+    /// let greeting = weft_codec::Message::text(format!("hello, {}", "world"));
+    /// assert_eq!(greeting.as_text(), Some("hello, world"));
+    /// ```
     pub fn text(text: impl Into<Utf8Bytes>) -> Self {
         Self::Text(text.into())
     }
 
     /// A binary message.
+    ///
+    /// ```
+    /// let frame = weft_codec::Message::binary(vec![0xde, 0xad, 0xbe, 0xef]);
+    /// assert_eq!(frame.len(), 4);
+    /// ```
     pub fn binary(data: impl Into<Bytes>) -> Self {
         Self::Binary(data.into())
     }
 
     /// A ping with `data` (at most 125 bytes when sent).
+    ///
+    /// ```
+    /// let ping = weft_codec::Message::ping(&b"are you there?"[..]);
+    /// assert_eq!(ping.as_payload(), b"are you there?");
+    /// ```
     pub fn ping(data: impl Into<Bytes>) -> Self {
         Self::Ping(data.into())
     }
 
     /// A pong with `data` (at most 125 bytes when sent).
+    ///
+    /// ```
+    /// // An unsolicited pong: a one-way heartbeat (RFC 6455 §5.5.3).
+    /// let heartbeat = weft_codec::Message::pong(bytes::Bytes::new());
+    /// assert!(heartbeat.is_empty());
+    /// ```
     pub fn pong(data: impl Into<Bytes>) -> Self {
         Self::Pong(data.into())
     }
 
     /// Whether this is a text message.
+    ///
+    /// ```
+    /// assert!(weft_codec::Message::text("hi").is_text());
+    /// ```
     pub fn is_text(&self) -> bool {
         matches!(self, Self::Text(_))
     }
 
     /// Whether this is a binary message.
+    ///
+    /// ```
+    /// assert!(weft_codec::Message::binary(vec![1]).is_binary());
+    /// ```
     pub fn is_binary(&self) -> bool {
         matches!(self, Self::Binary(_))
     }
 
     /// Whether this is a close frame.
+    ///
+    /// ```
+    /// assert!(weft_codec::Message::Close(None).is_close());
+    /// ```
     pub fn is_close(&self) -> bool {
         matches!(self, Self::Close(_))
     }
 
     /// The text of a text message.
+    ///
+    /// ```
+    /// use weft_codec::Message;
+    /// assert_eq!(Message::text("hi").as_text(), Some("hi"));
+    /// assert_eq!(Message::binary(&b"hi"[..]).as_text(), None);
+    /// ```
     pub fn as_text(&self) -> Option<&str> {
         match self {
             Self::Text(text) => Some(text.as_str()),
@@ -77,6 +116,13 @@ impl Message {
     }
 
     /// The payload bytes (for a close frame, the reason).
+    ///
+    /// ```
+    /// use weft_codec::{CloseCode, CloseFrame, Message};
+    /// assert_eq!(Message::text("hi").as_payload(), b"hi");
+    /// let close = Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "bye")));
+    /// assert_eq!(close.as_payload(), b"bye");
+    /// ```
     pub fn as_payload(&self) -> &[u8] {
         match self {
             Self::Text(text) => text.as_bytes(),
@@ -87,6 +133,11 @@ impl Message {
     }
 
     /// The payload as shared bytes (for a close frame, the reason).
+    ///
+    /// ```
+    /// let payload: bytes::Bytes = weft_codec::Message::binary(vec![1, 2, 3]).into_payload();
+    /// assert_eq!(&payload[..], [1, 2, 3]);
+    /// ```
     pub fn into_payload(self) -> Bytes {
         match self {
             Self::Text(text) => text.into_bytes(),
@@ -97,11 +148,19 @@ impl Message {
     }
 
     /// The payload length in bytes.
+    ///
+    /// ```
+    /// assert_eq!(weft_codec::Message::text("héllo").len(), 6); // bytes, not characters
+    /// ```
     pub fn len(&self) -> usize {
         self.as_payload().len()
     }
 
     /// Whether the payload is empty.
+    ///
+    /// ```
+    /// assert!(weft_codec::Message::text("").is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -138,6 +197,12 @@ impl From<Vec<u8>> for Message {
 }
 
 /// Whether a data message is text or binary.
+///
+/// ```
+/// use weft_codec::{DataKind, Fragment};
+/// let piece = Fragment::new(DataKind::Binary, vec![1, 2, 3], true);
+/// assert_eq!(piece.kind, DataKind::Binary);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DataKind {
@@ -171,6 +236,12 @@ pub struct Fragment {
 
 impl Fragment {
     /// A piece of a message.
+    ///
+    /// ```
+    /// use weft_codec::{DataKind, Fragment};
+    /// let last = Fragment::new(DataKind::Text, "the end", true);
+    /// assert_eq!((last.kind, last.fin), (DataKind::Text, true));
+    /// ```
     pub fn new(kind: DataKind, data: impl Into<Bytes>, fin: bool) -> Self {
         Self {
             kind,

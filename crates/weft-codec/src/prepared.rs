@@ -127,21 +127,39 @@ impl PreparedMessage {
     }
 
     /// Whether this is a text or a binary message.
+    ///
+    /// ```
+    /// use weft_codec::{DataKind, PreparedMessage};
+    /// assert_eq!(PreparedMessage::text("hi").kind(), DataKind::Text);
+    /// ```
     pub fn kind(&self) -> DataKind {
         self.inner.kind
     }
 
     /// The message's payload (before any extension's encoding).
+    ///
+    /// ```
+    /// let message = weft_codec::PreparedMessage::binary(vec![1, 2, 3]);
+    /// assert_eq!(&message.payload()[..], [1, 2, 3]);
+    /// ```
     pub fn payload(&self) -> &Bytes {
         &self.inner.payload
     }
 
     /// The payload length in bytes.
+    ///
+    /// ```
+    /// assert_eq!(weft_codec::PreparedMessage::text("héllo").len(), 6);
+    /// ```
     pub fn len(&self) -> usize {
         self.inner.payload.len()
     }
 
     /// Whether the payload is empty.
+    ///
+    /// ```
+    /// assert!(weft_codec::PreparedMessage::binary(Vec::new()).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.inner.payload.is_empty()
     }

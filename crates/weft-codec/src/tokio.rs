@@ -30,6 +30,7 @@ use crate::utf8::Utf8Bytes;
 use alarm::{Alarm, Clock};
 
 mod alarm;
+mod trace;
 
 /// Reads start at this size (an idle connection holds no more), and double while they fill up.
 const MIN_READ: usize = 512;
@@ -94,6 +95,8 @@ pub struct WebSocket<S> {
     done: bool,
     /// When this completes, the connection is closed with the code and reason given.
     close_signal: Option<CloseSignal>,
+    /// The connection's `tracing` span (feature `tracing`; zero-sized without it).
+    span: trace::Span,
 }
 
 /// A future that, when it completes, closes the connection (see [`WebSocket::close_when`]).
@@ -170,12 +173,71 @@ impl<S> fmt::Debug for WebSocket<S> {
     }
 }
 
+/// The connection's `tracing` span (feature `tracing`).
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+impl<S> WebSocket<S> {
+    /// Gives the connection its `tracing` span: what the connection reports (how it ended,
+    /// with the close code and reason; a limit the peer exceeded or a full write buffer; a
+    /// protocol violation; a timeout; a failed transport) goes inside it, at `DEBUG`. Nothing
+    /// is reported per message.
+    ///
+    /// weft's client and server give every connection a span named `websocket` with the
+    /// peer's address, the role, the HTTP version, the subprotocol and the extensions; set
+    /// one yourself for a connection whose handshake you ran. A WebSocket without a span
+    /// reports in the span current where it is polled.
+    ///
+    /// ```no_run
+    /// # async fn demo(tcp: tokio::net::TcpStream) {
+    /// use weft_codec::{Connection, Role, tokio::WebSocket};
+    ///
+    /// let peer = tcp.peer_addr().ok();
+    /// let mut ws = WebSocket::from_parts(tcp, Connection::new(Role::Server), Default::default());
+    /// ws.set_span(tracing::debug_span!("websocket", peer_addr = ?peer, role = "server"));
+    /// # }
+    /// ```
+    pub fn set_span(&mut self, span: tracing::Span) {
+        self.span = span;
+    }
+
+    /// The connection's `tracing` span (see [`set_span`](Self::set_span)), to run work of
+    /// your own inside it, or to record a field the server could not know (the peer's address
+    /// behind a proxy, a user name).
+    ///
+    /// ```no_run
+    /// # async fn demo(ws: weft_codec::tokio::WebSocket<tokio::net::TcpStream>) {
+    /// use tracing::Instrument;
+    ///
+    /// let span = ws.span().clone();
+    /// tokio::spawn(async move { tracing::info!("in the connection's span") }.instrument(span));
+    /// # }
+    /// ```
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+}
+
 impl<S> WebSocket<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     /// Runs `conn` over `io`. `read_buf` holds bytes already read past the handshake (they
     /// belong to the WebSocket stream), or is empty.
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Message, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// // Two ends of an in-memory pipe; usually a socket after a handshake done elsewhere.
+    /// let (client_io, server_io) = tokio::io::duplex(64 << 10);
+    /// let mut client =
+    ///     WebSocket::from_parts(client_io, Connection::new(Role::Client), Default::default());
+    /// let mut server =
+    ///     WebSocket::from_parts(server_io, Connection::new(Role::Server), Default::default());
+    /// client.send(Message::text("hello")).await?;
+    /// assert_eq!(server.next().await.transpose()?, Some(Message::text("hello")));
+    /// # Ok(()) }
+    /// ```
     pub fn from_parts(io: S, mut conn: Connection, mut read_buf: BytesMut) -> Self {
         // Bytes that arrived with the handshake are the first frames: decode them before the
         // next read, which may never come (a peer may send its frames and close at once).
@@ -195,6 +257,7 @@ where
             read_eof: false,
             done: false,
             close_signal: None,
+            span: trace::no_span(),
         }
     }
 
@@ -252,16 +315,42 @@ where
     }
 
     /// The protocol state machine, to ask about state, limits or round-trip time.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// use weft_codec::State;
+    /// assert_eq!(ws.connection().state(), State::Open);
+    /// assert_eq!(ws.connection().rtt(), None); // no keepalive ping answered yet
+    /// # Ok(()) }
+    /// ```
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
 
     /// The transport.
+    ///
+    /// ```no_run
+    /// # async fn demo(ws: weft_codec::tokio::WebSocket<tokio::net::TcpStream>) -> std::io::Result<()> {
+    /// println!("connected to {}", ws.get_ref().peer_addr()?);
+    /// # Ok(()) }
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.io
     }
 
     /// The transport, mutably. Reading or writing it directly corrupts the stream.
+    ///
+    /// ```no_run
+    /// # async fn demo(mut ws: weft_codec::tokio::WebSocket<tokio::net::TcpStream>) -> std::io::Result<()> {
+    /// // Socket options are fine; reading or writing the socket is not.
+    /// ws.get_mut().set_nodelay(true)?;
+    /// # Ok(()) }
+    /// ```
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.io
     }
@@ -269,6 +358,29 @@ where
     /// The next message; `None` once the connection has closed.
     ///
     /// Cancel safe: if the future is dropped before it completes, no message is lost.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// use weft_codec::Message;
+    /// peer.send(Message::text("hi")).await?;
+    /// peer.send(Message::binary(vec![1, 2])).await?;
+    /// while let Some(message) = ws.next().await {
+    ///     match message? {
+    ///         Message::Text(text) => println!("text: {text}"),
+    ///         Message::Binary(data) => {
+    ///             println!("{} bytes", data.len());
+    ///             break;
+    ///         }
+    ///         _ => {} // pings are answered, closes completed, by the connection itself
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn next(&mut self) -> Option<Result<Message, Error>> {
         poll_fn(|cx| {
             let waker = cx.waker();
@@ -282,6 +394,32 @@ where
     /// [`Event::Message`]. A message that started arriving whole is returned as one fragment.
     ///
     /// Cancel safe.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// use weft_codec::{Event, Message};
+    /// peer.send(Message::binary(vec![7; 1000])).await?;
+    /// let mut received = 0;
+    /// while let Some(event) = ws.next_fragment().await {
+    ///     match event? {
+    ///         Event::Fragment(piece) => {
+    ///             received += piece.data.len(); // write it to a file, hash it, ...
+    ///             if piece.fin {
+    ///                 break;
+    ///             }
+    ///         }
+    ///         Event::Message(control) => println!("{control:?}"),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// assert_eq!(received, 1000);
+    /// # Ok(()) }
+    /// ```
     pub async fn next_fragment(&mut self) -> Option<Result<Event, Error>> {
         poll_fn(|cx| {
             let waker = cx.waker();
@@ -294,6 +432,19 @@ where
     ///
     /// Cancel safety: if dropped while waiting for room, the message is not queued; if dropped
     /// while flushing, it is queued and goes out with the next write.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// use weft_codec::Message;
+    /// ws.send(Message::text("hello")).await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("hello")));
+    /// # Ok(()) }
+    /// ```
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
         self.feed(message).await?;
         self.flush().await
@@ -301,9 +452,23 @@ where
 
     /// As [`send`](Self::send), bypassing the negotiated extension (see
     /// [`Connection::send_uncompressed`]).
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// use weft_codec::Message;
+    /// // A secret next to attacker-chosen text stays out of the compressor.
+    /// ws.send_uncompressed(Message::text("session=8f1c2e")).await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("session=8f1c2e")));
+    /// # Ok(()) }
+    /// ```
     pub async fn send_uncompressed(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.poll_ready_inner(cx)).await?;
-        self.conn.send_uncompressed(message)?;
+        trace::queued(&self.span, self.conn.send_uncompressed(message))?;
         self.flush().await
     }
 
@@ -331,7 +496,7 @@ where
     /// Cancel safe: the message is queued only if the future completes.
     pub async fn feed(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.poll_ready_inner(cx)).await?;
-        self.conn.send(message)
+        trace::queued(&self.span, self.conn.send(message))
     }
 
     /// Queues a [`PreparedMessage`] (its frames shared with every other connection that sends
@@ -356,9 +521,27 @@ where
 
     /// Queues a [`PreparedMessage`] once there is room, without waiting for it to be written
     /// (see [`feed`](Self::feed)). Cancel safe: queued only if the future completes.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let ws = WebSocket::from_parts(io, Connection::new(Role::Server), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Client), Default::default());
+    /// # let mut ws = ws;
+    /// use weft_codec::{Message, PreparedMessage};
+    /// // Encoded once, written to as many connections as need it.
+    /// let tick = PreparedMessage::text("tick");
+    /// ws.feed_prepared(&tick).await?;
+    /// ws.feed_prepared(&tick).await?;
+    /// ws.flush().await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("tick")));
+    /// # Ok(()) }
+    /// ```
     pub async fn feed_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
         poll_fn(|cx| self.poll_ready_inner(cx)).await?;
-        self.conn.send_prepared(message)
+        trace::queued(&self.span, self.conn.send_prepared(message))
     }
 
     /// Queues a [`PreparedMessage`] now, whatever is queued already: the poll-based form of
@@ -381,18 +564,50 @@ where
     /// # Ok(()) }
     /// ```
     pub fn start_send_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
-        self.conn.send_prepared(message)
+        trace::queued(&self.span, self.conn.send_prepared(message))
     }
 
     /// Queues one piece of a data message and writes everything queued; the piece with `fin`
     /// set ends the message. Cancel safety as for [`send`](Self::send).
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// use weft_codec::{DataKind, Fragment, Message};
+    /// // A message sent as it is produced, without holding all of it.
+    /// for (i, chunk) in [&b"abc"[..], b"def", b"gh"].into_iter().enumerate() {
+    ///     ws.send_fragment(Fragment::new(DataKind::Binary, chunk, i == 2)).await?;
+    /// }
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::binary(&b"abcdefgh"[..])));
+    /// # Ok(()) }
+    /// ```
     pub async fn send_fragment(&mut self, fragment: Fragment) -> Result<(), Error> {
         poll_fn(|cx| self.poll_ready_inner(cx)).await?;
-        self.conn.send_fragment(fragment)?;
+        trace::queued(&self.span, self.conn.send_fragment(fragment))?;
         self.flush().await
     }
 
     /// Writes everything queued. Cancel safe.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// use weft_codec::Message;
+    /// for n in 0..3 {
+    ///     ws.feed(Message::text(n.to_string())).await?; // queued
+    /// }
+    /// ws.flush().await?; // written, in one write
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("0")));
+    /// # Ok(()) }
+    /// ```
     pub async fn flush(&mut self) -> Result<(), Error> {
         poll_fn(|cx| self.poll_flush_inner(cx)).await
     }
@@ -405,6 +620,21 @@ where
     /// [`Message::Close`] instead and keep calling [`next`](Self::next).
     ///
     /// Cancel safe: the close frame stays queued.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// use weft_codec::CloseCode;
+    /// // The peer keeps reading, so it answers the close frame.
+    /// let peer_reads = tokio::spawn(async move { while peer.next().await.is_some() {} });
+    /// ws.close(CloseCode::NORMAL, "done").await?;
+    /// peer_reads.await.unwrap();
+    /// # Ok(()) }
+    /// ```
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.conn.close(code, reason)?;
         self.flush().await?;
@@ -418,6 +648,33 @@ where
     ///
     /// The read half answers pings and completes the closing handshake, so keep reading it
     /// until it ends. [`WebSocketReader::reunite`] joins the halves again.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// use weft_codec::Message;
+    /// let (mut reader, mut writer) = ws.split();
+    /// // One task sends while another reads.
+    /// let sender = tokio::spawn(async move {
+    ///     for n in 0..3 {
+    ///         writer.send(Message::text(format!("tick {n}"))).await?;
+    ///     }
+    ///     Ok::<_, weft_codec::Error>(writer)
+    /// });
+    /// for n in 0..3 {
+    ///     peer.send(Message::text(format!("tock {n}"))).await?;
+    ///     assert_eq!(peer.next().await.transpose()?, Some(Message::text(format!("tick {n}"))));
+    /// }
+    /// assert_eq!(reader.next().await.transpose()?, Some(Message::text("tock 0")));
+    /// let writer = sender.await.unwrap()?;
+    /// let ws = reader.reunite(writer).expect("halves of one WebSocket");
+    /// # drop(ws);
+    /// # Ok(()) }
+    /// ```
     pub fn split(self) -> (WebSocketReader<S>, WebSocketWriter<S>) {
         let wakers = Arc::new(WriteWakers::default());
         let shared = Arc::new(Shared {
@@ -438,6 +695,19 @@ where
     }
 
     /// The transport and the connection (which holds any bytes read but not yet decoded).
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// let (io, conn) = ws.into_parts();
+    /// assert_eq!(conn.buffered_input(), 0);
+    /// # drop((io, peer));
+    /// # Ok(()) }
+    /// ```
     pub fn into_parts(self) -> (S, Connection) {
         (self.io, self.conn)
     }
@@ -574,7 +844,7 @@ where
                 && let Some(err) = self.pending_error.take()
             {
                 self.write_error = None;
-                return Poll::Ready(Some(Err(err)));
+                return Poll::Ready(Some(Err(self.failed(err))));
             }
 
             if self.conn.is_finished() && (written || self.conn.is_aborted()) {
@@ -582,6 +852,7 @@ where
                 self.done = true;
                 self.timer = None;
                 self.timer_armed = false;
+                trace::closed(&self.span, &self.conn);
                 return Poll::Ready(None);
             }
 
@@ -594,7 +865,8 @@ where
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(err)) => {
                     self.done = true;
-                    return Poll::Ready(Some(Err(self.write_error.take().unwrap_or(err))));
+                    let err = self.write_error.take().unwrap_or(err);
+                    return Poll::Ready(Some(Err(self.failed(err))));
                 }
                 Poll::Pending => {
                     // About to wait: only now do the close signal and the timers need a look
@@ -606,12 +878,18 @@ where
                     // Nothing more has arrived: now the write error.
                     if let Some(err) = self.write_error.take() {
                         self.done = true;
-                        return Poll::Ready(Some(Err(err)));
+                        return Poll::Ready(Some(Err(self.failed(err))));
                     }
                     return Poll::Pending;
                 }
             }
         }
+    }
+
+    /// Reports `err`, about to be handed to the reader, to `tracing` (feature `tracing`).
+    fn failed(&self, err: Error) -> Error {
+        trace::failed(&self.span, &self.conn, &err);
+        err
     }
 
     /// Closes the transport once the connection is finished: shut down the write side, then
@@ -830,7 +1108,8 @@ where
     }
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
-        self.get_mut().conn.send(item)
+        let ws = self.get_mut();
+        trace::queued(&ws.span, ws.conn.send(item))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -881,12 +1160,30 @@ impl Wake for WriteWakers {
 /// The read half of a [`WebSocket`] (see [`WebSocket::split`]): a [`Stream`] of messages.
 ///
 /// Reading answers pings and completes the closing handshake; keep polling it until it ends.
+///
+/// ```no_run
+/// # async fn demo(ws: weft_codec::tokio::WebSocket<tokio::net::TcpStream>) {
+/// let (mut reader, _writer) = ws.split();
+/// while let Some(Ok(message)) = reader.next().await {
+///     println!("{message:?}");
+/// }
+/// # }
+/// ```
 pub struct WebSocketReader<S> {
     shared: Arc<Shared<S>>,
     write_waker: Waker,
 }
 
 /// The write half of a [`WebSocket`] (see [`WebSocket::split`]): a [`Sink`] of messages.
+///
+/// ```no_run
+/// # async fn demo(ws: weft_codec::tokio::WebSocket<tokio::net::TcpStream>)
+/// # -> Result<(), weft_codec::Error> {
+/// use weft_codec::Message;
+/// let (_reader, mut writer) = ws.split();
+/// writer.send(Message::text("hello")).await?;
+/// # Ok(()) }
+/// ```
 pub struct WebSocketWriter<S> {
     shared: Arc<Shared<S>>,
     write_waker: Waker,
@@ -909,16 +1206,62 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     /// The next message; `None` once the connection has closed. Cancel safe.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// # let (mut reader, mut writer) = ws.split();
+    /// use weft_codec::Message;
+    /// peer.send(Message::text("hi")).await?;
+    /// assert_eq!(reader.next().await.transpose()?, Some(Message::text("hi")));
+    /// # drop(writer);
+    /// # Ok(()) }
+    /// ```
     pub async fn next(&mut self) -> Option<Result<Message, Error>> {
         poll_fn(|cx| self.poll_with(cx, WebSocket::poll_message)).await
     }
 
     /// As [`WebSocket::next_fragment`]. Cancel safe.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// # let (mut reader, mut writer) = ws.split();
+    /// use weft_codec::{Event, Message};
+    /// peer.send(Message::binary(vec![1, 2, 3])).await?;
+    /// let Some(Event::Fragment(piece)) = reader.next_fragment().await.transpose()? else {
+    ///     panic!("a data message");
+    /// };
+    /// assert_eq!((&piece.data[..], piece.fin), (&[1, 2, 3][..], true));
+    /// # drop(writer);
+    /// # Ok(()) }
+    /// ```
     pub async fn next_fragment(&mut self) -> Option<Result<Event, Error>> {
         poll_fn(|cx| self.poll_with(cx, WebSocket::poll_fragment)).await
     }
 
     /// Joins the halves again. Fails, giving both back, if they come from different sockets.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// let (reader, writer) = ws.split();
+    /// let ws = reader.reunite(writer).expect("halves of one WebSocket");
+    /// # drop((ws, peer));
+    /// # Ok(()) }
+    /// ```
     pub fn reunite(
         self,
         writer: WebSocketWriter<S>,
@@ -974,53 +1317,187 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     /// As [`WebSocket::send`].
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// # let (mut reader, mut writer) = ws.split();
+    /// use weft_codec::Message;
+    /// writer.send(Message::text("hello")).await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("hello")));
+    /// # drop(reader);
+    /// # Ok(()) }
+    /// ```
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
         self.feed(message).await?;
         self.flush().await
     }
 
     /// As [`WebSocket::send_uncompressed`].
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// # let (mut reader, mut writer) = ws.split();
+    /// use weft_codec::Message;
+    /// writer.send_uncompressed(Message::text("token=8f1c2e")).await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("token=8f1c2e")));
+    /// # drop(reader);
+    /// # Ok(()) }
+    /// ```
     pub async fn send_uncompressed(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.poll_with(cx, WebSocket::poll_ready_inner)).await?;
-        self.shared.lock().conn.send_uncompressed(message)?;
+        self.queue(|conn| conn.send_uncompressed(message))?;
         self.flush().await
     }
 
     /// As [`WebSocket::feed`].
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// # let (mut reader, mut writer) = ws.split();
+    /// use weft_codec::Message;
+    /// writer.feed(Message::text("one")).await?;
+    /// writer.feed(Message::text("two")).await?;
+    /// writer.flush().await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("one")));
+    /// # drop(reader);
+    /// # Ok(()) }
+    /// ```
     pub async fn feed(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.poll_with(cx, WebSocket::poll_ready_inner)).await?;
-        self.shared.lock().conn.send(message)
+        self.queue(|conn| conn.send(message))
     }
 
     /// As [`WebSocket::send_fragment`].
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// # let (mut reader, mut writer) = ws.split();
+    /// use weft_codec::{DataKind, Fragment, Message};
+    /// writer.send_fragment(Fragment::new(DataKind::Text, "he", false)).await?;
+    /// writer.send_fragment(Fragment::new(DataKind::Text, "llo", true)).await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("hello")));
+    /// # drop(reader);
+    /// # Ok(()) }
+    /// ```
     pub async fn send_fragment(&mut self, fragment: Fragment) -> Result<(), Error> {
         poll_fn(|cx| self.poll_with(cx, WebSocket::poll_ready_inner)).await?;
-        self.shared.lock().conn.send_fragment(fragment)?;
+        self.queue(|conn| conn.send_fragment(fragment))?;
         self.flush().await
     }
 
     /// As [`WebSocket::send_prepared`].
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let ws = WebSocket::from_parts(io, Connection::new(Role::Server), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Client), Default::default());
+    /// use weft_codec::{Message, PreparedMessage};
+    /// let (_reader, mut writer) = ws.split();
+    /// writer.send_prepared(&PreparedMessage::text("news")).await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("news")));
+    /// # Ok(()) }
+    /// ```
     pub async fn send_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
         self.feed_prepared(message).await?;
         self.flush().await
     }
 
     /// As [`WebSocket::feed_prepared`].
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let ws = WebSocket::from_parts(io, Connection::new(Role::Server), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Client), Default::default());
+    /// use weft_codec::{Message, PreparedMessage};
+    /// let (_reader, mut writer) = ws.split();
+    /// writer.feed_prepared(&PreparedMessage::text("one")).await?;
+    /// writer.feed_prepared(&PreparedMessage::text("two")).await?;
+    /// writer.flush().await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("one")));
+    /// # Ok(()) }
+    /// ```
     pub async fn feed_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
         poll_fn(|cx| self.poll_with(cx, WebSocket::poll_ready_inner)).await?;
-        self.shared.lock().conn.send_prepared(message)
+        self.queue(|conn| conn.send_prepared(message))
     }
 
     /// As [`WebSocket::flush`].
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// # let (mut reader, mut writer) = ws.split();
+    /// use weft_codec::Message;
+    /// writer.feed(Message::text("queued")).await?;
+    /// writer.flush().await?;
+    /// assert_eq!(peer.next().await.transpose()?, Some(Message::text("queued")));
+    /// # drop(reader);
+    /// # Ok(()) }
+    /// ```
     pub async fn flush(&mut self) -> Result<(), Error> {
         poll_fn(|cx| self.poll_with(cx, WebSocket::poll_flush_inner)).await
     }
 
     /// Sends a close frame and flushes it. The read half receives the peer's answer, completes
     /// the closing handshake and then ends.
+    ///
+    /// ```
+    /// # use weft_codec::{Connection, Role, tokio::WebSocket};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), weft_codec::Error> {
+    /// # let (io, peer_io) = tokio::io::duplex(1 << 16);
+    /// # let mut ws = WebSocket::from_parts(io, Connection::new(Role::Client), Default::default());
+    /// # let mut peer = WebSocket::from_parts(peer_io, Connection::new(Role::Server), Default::default());
+    /// # let (mut reader, mut writer) = ws.split();
+    /// use weft_codec::{CloseCode, Message};
+    /// let peer_reads = tokio::spawn(async move { while peer.next().await.is_some() {} });
+    /// writer.close(CloseCode::GOING_AWAY, "shutting down").await?;
+    /// // The reader sees the peer's answer, then the end.
+    /// assert!(matches!(reader.next().await.transpose()?, Some(Message::Close(_))));
+    /// assert!(reader.next().await.is_none());
+    /// peer_reads.await.unwrap();
+    /// # Ok(()) }
+    /// ```
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.shared.lock().conn.close(code, reason)?;
         self.flush().await
+    }
+
+    /// Queues with the connection (`send` and the like); a full write buffer is reported.
+    fn queue(&self, send: impl FnOnce(&mut Connection) -> Result<(), Error>) -> Result<(), Error> {
+        let mut ws = self.shared.lock();
+        let ws = &mut *ws;
+        trace::queued(&ws.span, send(&mut ws.conn))
     }
 
     fn poll_with<T>(
@@ -1051,7 +1528,7 @@ where
     }
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
-        self.shared.lock().conn.send(item)
+        self.queue(|conn| conn.send(item))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {

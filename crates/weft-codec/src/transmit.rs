@@ -52,11 +52,27 @@ pub struct Transmit {
 
 impl Transmit {
     /// Bytes waiting to be written.
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Message, Role};
+    /// let mut server = Connection::new(Role::Server);
+    /// server.send(Message::text("hi"))?;
+    /// assert_eq!(server.poll_transmit().map(|out| out.len()), Some(4));
+    /// # Ok::<(), weft_codec::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether nothing is waiting.
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Message, Role};
+    /// let mut server = Connection::new(Role::Server);
+    /// server.send(Message::text("hi"))?;
+    /// assert!(server.poll_transmit().is_some_and(|out| !out.is_empty()));
+    /// # Ok::<(), weft_codec::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

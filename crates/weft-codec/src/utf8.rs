@@ -36,6 +36,11 @@ pub struct Utf8Validator {
 }
 
 /// Invalid UTF-8 was found.
+///
+/// ```
+/// let mut text = weft_codec::Utf8Validator::new();
+/// assert_eq!(text.feed(&[0xFF]), Err(weft_codec::Utf8Error));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Utf8Error;
 
@@ -49,6 +54,11 @@ impl std::error::Error for Utf8Error {}
 
 impl Utf8Validator {
     /// A validator at the start of a text.
+    ///
+    /// ```
+    /// let mut text = weft_codec::Utf8Validator::new();
+    /// assert!(text.feed("plain ASCII".as_bytes()).is_ok());
+    /// ```
     pub const fn new() -> Self {
         Self {
             partial: [0; 4],
@@ -57,6 +67,14 @@ impl Utf8Validator {
     }
 
     /// Validates the next piece of the text.
+    ///
+    /// ```
+    /// let mut text = weft_codec::Utf8Validator::new();
+    /// let euro = "€".as_bytes(); // E2 82 AC
+    /// assert!(text.feed(&euro[..1]).is_ok()); // a code point may be split between pieces
+    /// assert!(text.feed(&euro[1..]).is_ok());
+    /// assert!(text.finish().is_ok());
+    /// ```
     pub fn feed(&mut self, mut input: &[u8]) -> Result<(), Utf8Error> {
         if self.partial_len > 0 {
             input = self.complete_partial(input)?;
@@ -82,6 +100,13 @@ impl Utf8Validator {
     }
 
     /// Checks that the text did not end inside a code point, and resets for the next text.
+    ///
+    /// ```
+    /// let mut text = weft_codec::Utf8Validator::new();
+    /// text.feed(&"€".as_bytes()[..2])?;
+    /// assert!(text.finish().is_err()); // the text ended inside a code point
+    /// # Ok::<(), weft_codec::Utf8Error>(())
+    /// ```
     pub fn finish(&mut self) -> Result<(), Utf8Error> {
         let incomplete = self.partial_len > 0;
         self.reset();
@@ -89,6 +114,14 @@ impl Utf8Validator {
     }
 
     /// Forgets any partial code point.
+    ///
+    /// ```
+    /// let mut text = weft_codec::Utf8Validator::new();
+    /// text.feed(&[0xE2])?; // the start of a code point
+    /// text.reset(); // the message was abandoned: start over
+    /// assert!(text.feed(b"a").is_ok());
+    /// # Ok::<(), weft_codec::Utf8Error>(())
+    /// ```
     pub fn reset(&mut self) {
         self.partial_len = 0;
     }
@@ -166,6 +199,11 @@ pub struct Utf8Bytes(Bytes);
 
 impl Utf8Bytes {
     /// Wraps a static string without copying.
+    ///
+    /// ```
+    /// const READY: weft_codec::Utf8Bytes = weft_codec::Utf8Bytes::from_static("ready");
+    /// assert_eq!(READY, "ready");
+    /// ```
     pub const fn from_static(text: &'static str) -> Self {
         Self(Bytes::from_static(text.as_bytes()))
     }
@@ -177,6 +215,11 @@ impl Utf8Bytes {
     }
 
     /// The text.
+    ///
+    /// ```
+    /// let text = weft_codec::Utf8Bytes::from("hello");
+    /// assert_eq!(text.as_str().to_uppercase(), "HELLO");
+    /// ```
     pub fn as_str(&self) -> &str {
         // The invariant of this type makes the fallback unreachable; validating keeps the crate
         // free of `unsafe` and costs a SIMD pass over the text.
@@ -184,11 +227,20 @@ impl Utf8Bytes {
     }
 
     /// The text as bytes.
+    ///
+    /// ```
+    /// assert_eq!(weft_codec::Utf8Bytes::from("hi").as_bytes(), b"hi");
+    /// ```
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
     /// The underlying shared bytes.
+    ///
+    /// ```
+    /// let bytes: bytes::Bytes = weft_codec::Utf8Bytes::from("hi").into_bytes();
+    /// assert_eq!(&bytes[..], b"hi");
+    /// ```
     pub fn into_bytes(self) -> Bytes {
         self.0
     }

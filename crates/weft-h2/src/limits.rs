@@ -63,6 +63,11 @@ const MAX_WINDOW: u32 = (1 << 31) - 1;
 impl Http2Limits {
     /// Streams the peer may have open at once (`SETTINGS_MAX_CONCURRENT_STREAMS`); one more is
     /// refused (`REFUSED_STREAM`) and the others go on.
+    ///
+    /// ```
+    /// let limits = weft_h2::Http2Limits::default().max_concurrent_streams(1000);
+    /// assert_eq!(limits.get_max_concurrent_streams(), 1000);
+    /// ```
     #[must_use]
     pub fn max_concurrent_streams(mut self, max: u32) -> Self {
         self.max_concurrent_streams = max;
@@ -71,6 +76,11 @@ impl Http2Limits {
 
     /// Bytes the peer may send on one stream ahead of its reader (`SETTINGS_INITIAL_WINDOW_SIZE`),
     /// at most 2³¹ − 1.
+    ///
+    /// ```
+    /// let limits = weft_h2::Http2Limits::default().stream_window(64 << 10);
+    /// assert_eq!(limits.get_stream_window(), 64 << 10);
+    /// ```
     #[must_use]
     pub fn stream_window(mut self, bytes: u32) -> Self {
         self.stream_window = bytes.min(MAX_WINDOW);
@@ -81,6 +91,15 @@ impl Http2Limits {
     /// least it can be, is [`max_concurrent_streams`](Self::max_concurrent_streams) ×
     /// [`stream_window`](Self::stream_window) (capped at 2³¹ − 1): with less, streams whose
     /// readers stopped could use up the connection's window and stall every other stream.
+    ///
+    /// ```
+    /// use weft_h2::Http2Limits;
+    /// let limits = Http2Limits::default().max_concurrent_streams(10).connection_window(16 << 20);
+    /// assert_eq!(limits.get_connection_window(), 16 << 20);
+    /// // Never below streams × stream window: 10 × 256 KiB here.
+    /// let limits = Http2Limits::default().max_concurrent_streams(10).connection_window(1024);
+    /// assert_eq!(limits.get_connection_window(), 10 * (256 << 10));
+    /// ```
     #[must_use]
     pub fn connection_window(mut self, bytes: u32) -> Self {
         self.connection_window = Some(bytes);
@@ -90,6 +109,11 @@ impl Http2Limits {
     /// The largest decoded header list of a request or response (`SETTINGS_MAX_HEADER_LIST_SIZE`,
     /// RFC 9113 §6.5.2: names, values and 32 bytes for each field). A larger one is refused
     /// with `431` or a stream reset, however many CONTINUATION frames it came in.
+    ///
+    /// ```
+    /// let limits = weft_h2::Http2Limits::default().max_header_list_size(8 << 10);
+    /// assert_eq!(limits.get_max_header_list_size(), 8 << 10);
+    /// ```
     #[must_use]
     pub fn max_header_list_size(mut self, bytes: u32) -> Self {
         self.max_header_list_size = bytes;
@@ -97,6 +121,11 @@ impl Http2Limits {
     }
 
     /// Data queued on one stream for a peer whose window is closed; a writer waits beyond it.
+    ///
+    /// ```
+    /// let limits = weft_h2::Http2Limits::default().max_send_buffer(1 << 20);
+    /// # let _ = limits;
+    /// ```
     #[must_use]
     pub fn max_send_buffer(mut self, bytes: usize) -> Self {
         self.max_send_buffer = bytes.min(MAX_WINDOW as usize);
@@ -105,6 +134,12 @@ impl Http2Limits {
 
     /// Streams the peer may reset before they were served; past this the connection is
     /// closed with `ENHANCE_YOUR_CALM` (the rapid-reset attack, CVE-2023-44487).
+    ///
+    /// ```
+    /// // A stricter stand against rapid reset than the default 20.
+    /// let limits = weft_h2::Http2Limits::default().max_pending_reset_streams(5);
+    /// # let _ = limits;
+    /// ```
     #[must_use]
     pub fn max_pending_reset_streams(mut self, max: usize) -> Self {
         self.max_pending_reset_streams = max;
@@ -113,6 +148,11 @@ impl Http2Limits {
 
     /// Streams we may have to reset because of the peer's protocol errors; past this the
     /// connection is closed with `ENHANCE_YOUR_CALM`.
+    ///
+    /// ```
+    /// let limits = weft_h2::Http2Limits::default().max_local_error_resets(64);
+    /// # let _ = limits;
+    /// ```
     #[must_use]
     pub fn max_local_error_resets(mut self, max: usize) -> Self {
         self.max_local_error_resets = max;
@@ -120,6 +160,12 @@ impl Http2Limits {
     }
 
     /// How long a connection with no open stream is kept; then it is closed with `GOAWAY`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let limits = weft_h2::Http2Limits::default().idle_timeout(Duration::from_secs(300));
+    /// assert_eq!(limits.get_idle_timeout(), Duration::from_secs(300));
+    /// ```
     #[must_use]
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
@@ -127,16 +173,29 @@ impl Http2Limits {
     }
 
     /// See [`max_concurrent_streams`](Self::max_concurrent_streams).
+    ///
+    /// ```
+    /// assert_eq!(weft_h2::Http2Limits::default().get_max_concurrent_streams(), 100);
+    /// ```
     pub fn get_max_concurrent_streams(&self) -> u32 {
         self.max_concurrent_streams
     }
 
     /// See [`stream_window`](Self::stream_window).
+    ///
+    /// ```
+    /// assert_eq!(weft_h2::Http2Limits::default().get_stream_window(), 256 << 10);
+    /// ```
     pub fn get_stream_window(&self) -> u32 {
         self.stream_window
     }
 
     /// The connection window in effect: the one set, raised to streams × stream window.
+    ///
+    /// ```
+    /// // 100 streams of 256 KiB by default.
+    /// assert_eq!(weft_h2::Http2Limits::default().get_connection_window(), 100 * (256 << 10));
+    /// ```
     pub fn get_connection_window(&self) -> u32 {
         let floor = u64::from(self.max_concurrent_streams) * u64::from(self.stream_window);
         let floor = u32::try_from(floor.min(u64::from(MAX_WINDOW))).unwrap_or(MAX_WINDOW);
@@ -144,11 +203,20 @@ impl Http2Limits {
     }
 
     /// See [`max_header_list_size`](Self::max_header_list_size).
+    ///
+    /// ```
+    /// assert_eq!(weft_h2::Http2Limits::default().get_max_header_list_size(), 16 << 10);
+    /// ```
     pub fn get_max_header_list_size(&self) -> u32 {
         self.max_header_list_size
     }
 
     /// See [`idle_timeout`](Self::idle_timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(weft_h2::Http2Limits::default().get_idle_timeout(), Duration::from_secs(60));
+    /// ```
     pub fn get_idle_timeout(&self) -> Duration {
         self.idle_timeout
     }

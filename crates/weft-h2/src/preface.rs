@@ -32,6 +32,19 @@ pub enum Preface {
 }
 
 /// Decides from the first bytes of a connection; see [`Preface`].
+///
+/// ```
+/// use weft_h2::{PREFACE, Preface, detect_preface};
+/// let mut first = Vec::new();
+/// // Read until the bytes decide (at most the preface's 24 bytes):
+/// for &byte in PREFACE {
+///     first.push(byte);
+///     if detect_preface(&first) != Preface::NeedMore {
+///         break;
+///     }
+/// }
+/// assert_eq!(detect_preface(&first), Preface::Http2);
+/// ```
 pub fn detect_preface(bytes: &[u8]) -> Preface {
     let n = bytes.len().min(PREFACE.len());
     if bytes[..n] != PREFACE[..n] {
@@ -65,11 +78,33 @@ pub struct Prefixed<S> {
 
 impl<S> Prefixed<S> {
     /// `inner`, read as if `prefix` were still in front of it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// let (client, mut server) = tokio::io::duplex(64);
+    /// tokio::spawn(async move { server.write_all(b" * HTTP/2.0").await });
+    /// // "PRI" was read to detect HTTP/2; the HTTP/2 library must read it again.
+    /// let mut stream = weft_h2::Prefixed::new(bytes::Bytes::from_static(b"PRI"), client);
+    /// let mut start = [0u8; 14];
+    /// stream.read_exact(&mut start).await?;
+    /// assert_eq!(&start, b"PRI * HTTP/2.0");
+    /// # Ok(()) }
+    /// ```
     pub fn new(prefix: Bytes, inner: S) -> Self {
         Self { prefix, inner }
     }
 
     /// The stream underneath.
+    ///
+    /// ```no_run
+    /// # async fn demo(tcp: tokio::net::TcpStream) -> std::io::Result<()> {
+    /// let stream = weft_h2::Prefixed::new(bytes::Bytes::new(), tcp);
+    /// println!("HTTP/2 from {}", stream.get_ref().peer_addr()?);
+    /// # Ok(()) }
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.inner
     }

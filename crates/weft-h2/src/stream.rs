@@ -73,6 +73,20 @@ impl H2Stream {
     /// The stream whose halves h2 handed out: on a server, the request's body and the
     /// `SendStream` from `SendResponse::send_response`; on a client, the `SendStream` from
     /// `SendRequest::send_request` and the response's body.
+    ///
+    /// ```no_run
+    /// # async fn demo(tcp: tokio::net::TcpStream) -> Result<(), h2::Error> {
+    /// // On a server: each extended CONNECT stream becomes a byte stream.
+    /// let mut connection = h2::server::handshake(tcp).await?;
+    /// while let Some(request) = connection.accept().await {
+    ///     let (request, mut respond) = request?;
+    ///     let send = respond.send_response(http::Response::new(()), false)?;
+    ///     let stream = weft_h2::H2Stream::new(send, request.into_body());
+    ///     // `stream` is AsyncRead + AsyncWrite: run a WebSocket over it.
+    /// #   drop(stream);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn new(send: SendStream<Bytes>, recv: RecvStream) -> Self {
         Self {
             send,
@@ -253,6 +267,13 @@ impl AsyncWrite for H2Stream {
 
 /// An h2 error as the I/O error a byte stream reports: a reset is `ConnectionReset`, a
 /// connection that went away `ConnectionAborted`, with the HTTP/2 reason in the message.
+///
+/// ```
+/// use std::io::ErrorKind;
+/// let err = weft_h2::io_error(h2::Error::from(h2::Reason::PROTOCOL_ERROR));
+/// assert_eq!(err.kind(), ErrorKind::ConnectionAborted);
+/// assert!(err.to_string().starts_with("HTTP/2 error: "));
+/// ```
 pub fn io_error(err: h2::Error) -> io::Error {
     if err.is_io() {
         return err

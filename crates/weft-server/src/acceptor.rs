@@ -13,12 +13,24 @@ use weft_handshake::{
     OriginPolicy, Parsed, Rejection, Request, Server as Handshake, UpgradeRequest,
 };
 
+use crate::trace::{self, Span};
 use crate::{Error, ServerStream};
 
 /// A hook that sees every upgrade request and may refuse it.
 type RequestHook = dyn Fn(&http::Request<()>) -> Result<(), Rejection> + Send + Sync;
 
 /// What a successful handshake agreed to.
+///
+/// ```no_run
+/// # async fn demo(server: weft_server::Server) -> std::io::Result<()> {
+/// server
+///     .serve(|_ws, accepted| async move {
+///         let room = accepted.request.uri().path().trim_start_matches("/rooms/").to_owned();
+///         println!("{room}: {:?} over {:?}", accepted.protocol, accepted.http_version());
+///     })
+///     .await
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Accepted {
@@ -83,11 +95,41 @@ pub struct PendingWebSocket {
 
 impl PendingWebSocket {
     /// The subprotocol agreed to, if any.
+    ///
+    /// ```
+    /// # let request = http::Request::get("/chat")
+    /// #     .header("host", "example.com")
+    /// #     .header("upgrade", "websocket")
+    /// #     .header("connection", "upgrade")
+    /// #     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+    /// #     .header("sec-websocket-version", "13")
+    /// #     .header("sec-websocket-protocol", "chat.v2, chat.v1")
+    /// #     .body(())?;
+    /// use weft_server::Acceptor;
+    /// let acceptor = Acceptor::builder().protocols(["chat.v1"]).build()?;
+    /// let pending = acceptor.decide(request).map_err(|refused| refused.to_string())?;
+    /// assert_eq!(pending.protocol(), Some("chat.v1"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
     }
 
     /// The subprotocols the client offered (`Sec-WebSocket-Protocol`), in its order.
+    ///
+    /// ```
+    /// # let request = http::Request::get("/chat")
+    /// #     .header("host", "example.com")
+    /// #     .header("upgrade", "websocket")
+    /// #     .header("connection", "upgrade")
+    /// #     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+    /// #     .header("sec-websocket-version", "13")
+    /// #     .header("sec-websocket-protocol", "chat.v2, chat.v1")
+    /// #     .body(())?;
+    /// let pending = weft_server::Acceptor::default().decide(request).map_err(|r| r.to_string())?;
+    /// assert_eq!(pending.offered_protocols(), ["chat.v2", "chat.v1"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn offered_protocols(&self) -> &[String] {
         &self.offered
     }
@@ -137,30 +179,106 @@ impl PendingWebSocket {
 
     /// The response to send: `101` for an HTTP/1.1 upgrade, `200` for an HTTP/2 extended
     /// CONNECT.
+    ///
+    /// ```
+    /// # let request = http::Request::get("/chat")
+    /// #     .header("host", "example.com")
+    /// #     .header("upgrade", "websocket")
+    /// #     .header("connection", "upgrade")
+    /// #     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+    /// #     .header("sec-websocket-version", "13")
+    /// #     .header("sec-websocket-protocol", "chat.v2, chat.v1")
+    /// #     .body(())?;
+    /// let pending = weft_server::Acceptor::default().decide(request).map_err(|r| r.to_string())?;
+    /// let response = pending.response();
+    /// assert_eq!(response.status(), http::StatusCode::SWITCHING_PROTOCOLS);
+    /// assert_eq!(response.headers()["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn response(&self) -> &http::Response<()> {
         &self.response
     }
 
     /// The response, to add headers (cookies, say) before sending it.
+    ///
+    /// ```
+    /// # let request = http::Request::get("/chat")
+    /// #     .header("host", "example.com")
+    /// #     .header("upgrade", "websocket")
+    /// #     .header("connection", "upgrade")
+    /// #     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+    /// #     .header("sec-websocket-version", "13")
+    /// #     .header("sec-websocket-protocol", "chat.v2, chat.v1")
+    /// #     .body(())?;
+    /// let acceptor = weft_server::Acceptor::default();
+    /// let mut pending = acceptor.decide(request).map_err(|refused| refused.to_string())?;
+    /// pending
+    ///     .response_mut()
+    ///     .headers_mut()
+    ///     .insert("set-cookie", http::HeaderValue::from_static("session=1; HttpOnly"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn response_mut(&mut self) -> &mut http::Response<()> {
         &mut self.response
     }
 
     /// The WebSocket over `stream`, once the response was sent; `read_ahead` holds bytes the
     /// HTTP layer read past the request (the client's first frames), if any.
+    ///
+    /// With the `tracing` feature the WebSocket gets a `websocket` span without the peer's
+    /// address, which this stream's owner knows: record it with
+    /// `ws.span().record("peer_addr", ..)`.
+    ///
+    /// ```
+    /// # let request = http::Request::get("/chat")
+    /// #     .header("host", "example.com")
+    /// #     .header("upgrade", "websocket")
+    /// #     .header("connection", "upgrade")
+    /// #     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+    /// #     .header("sec-websocket-version", "13")
+    /// #     .header("sec-websocket-protocol", "chat.v2, chat.v1")
+    /// #     .body(())?;
+    /// # let (stream, _client) = tokio::io::duplex(1024);
+    /// let acceptor = weft_server::Acceptor::builder().protocols(["chat.v2"]).build()?;
+    /// let pending = acceptor.decide(request).map_err(|refused| refused.to_string())?;
+    /// // ... the HTTP stack that read the request sends `pending.response()`, then:
+    /// let (ws, accepted) = pending.into_websocket(stream, bytes::BytesMut::new());
+    /// assert_eq!(accepted.protocol.as_deref(), Some("chat.v2"));
+    /// # drop(ws);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn into_websocket<S>(self, stream: S, read_ahead: BytesMut) -> (WebSocket<S>, Accepted)
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
+        let span = trace::connection_span(None, self.request.version());
+        self.into_websocket_in(stream, read_ahead, span)
+    }
+
+    /// [`into_websocket`](Self::into_websocket), the connection reporting in `span`.
+    pub(crate) fn into_websocket_in<S>(
+        self,
+        stream: S,
+        read_ahead: BytesMut,
+        span: Span,
+    ) -> (WebSocket<S>, Accepted)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut ws = WebSocket::from_parts(stream, self.connection, read_ahead);
+        trace::accepted(
+            span,
+            &mut ws,
+            &self.request,
+            &self.response,
+            self.protocol.as_deref(),
+        );
         let accepted = Accepted {
             request: self.request,
             response: self.response,
             protocol: self.protocol,
         };
-        (
-            WebSocket::from_parts(stream, self.connection, read_ahead),
-            accepted,
-        )
+        (ws, accepted)
     }
 }
 
@@ -256,6 +374,18 @@ const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Acceptor {
     /// A builder with the defaults.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weft_server::{Acceptor, Limits};
+    /// let acceptor = Acceptor::builder()
+    ///     .protocols(["chat.v1"])
+    ///     .limits(Limits::default().max_message_size(1 << 20))
+    ///     .handshake_timeout(Duration::from_secs(5))
+    ///     .build()?;
+    /// assert_eq!(acceptor.handshake_timeout(), Duration::from_secs(5));
+    /// # Ok::<(), weft_server::Error>(())
+    /// ```
     pub fn builder() -> AcceptorBuilder {
         AcceptorBuilder {
             handshake: Handshake::builder(),
@@ -279,6 +409,11 @@ impl Acceptor {
     }
 
     /// The time allowed from the first byte of the request to the `101`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(weft_server::Acceptor::default().handshake_timeout(), Duration::from_secs(10));
+    /// ```
     pub fn handshake_timeout(&self) -> Duration {
         self.inner.handshake_timeout
     }
@@ -291,8 +426,28 @@ impl Acceptor {
     /// # Errors
     ///
     /// The [`Rejection`] to send instead of the `101`.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use weft_server::Acceptor;
+    ///
+    /// // A client that speaks an older WebSocket version.
+    /// let request = http::Request::get("/chat")
+    ///     .header("host", "example.com")
+    ///     .header("upgrade", "websocket")
+    ///     .header("connection", "upgrade")
+    ///     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+    ///     .header("sec-websocket-version", "8")
+    ///     .body(())?;
+    /// let refused = Acceptor::default().decide(request).expect_err("only version 13");
+    /// assert_eq!(refused.status(), StatusCode::UPGRADE_REQUIRED);
+    /// assert_eq!(refused.headers()["sec-websocket-version"], "13");
+    /// // Send `refused.into_response()` through the HTTP stack that read the request.
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn decide(&self, request: http::Request<()>) -> Result<PendingWebSocket, Rejection> {
         self.complete(self.inner.handshake.validate(request))
+            .inspect_err(trace::refused)
     }
 
     /// Judges an HTTP/2 extended CONNECT (RFC 8441) whose `:protocol` is `protocol`, with
@@ -330,6 +485,7 @@ impl Acceptor {
                 .handshake
                 .validate_extended_connect(request, protocol),
         )
+        .inspect_err(trace::refused)
     }
 
     /// After validation: the request hook, then subprotocol and extensions, and the
@@ -376,17 +532,41 @@ impl Acceptor {
 
     /// Runs TLS (when the acceptor has a [`TlsConfig`](crate::TlsConfig)) and the WebSocket
     /// handshake over a freshly accepted TCP connection, both within the handshake timeout.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use weft_server::Acceptor;
+    /// let acceptor = Acceptor::builder().protocols(["chat.v1"]).build()?;
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:9001").await?;
+    /// loop {
+    ///     let (tcp, _) = listener.accept().await?;
+    ///     let acceptor = acceptor.clone();
+    ///     tokio::spawn(async move {
+    ///         // TLS (when the acceptor has a `TlsConfig`) and the handshake, within the
+    ///         // handshake timeout.
+    ///         let Ok((mut ws, _accepted)) = acceptor.accept_tcp(tcp).await else { return };
+    ///         while let Some(Ok(message)) = ws.next().await {
+    ///             let _ = ws.send(message).await;
+    ///         }
+    ///     });
+    /// }
+    /// # }
+    /// ```
     pub async fn accept_tcp(
         &self,
         tcp: tokio::net::TcpStream,
     ) -> Result<(WebSocket<ServerStream>, Accepted), Error> {
         let timeout = self.inner.handshake_timeout;
-        tokio::time::timeout(timeout, async {
+        let span = trace::connection_span(None, http::Version::HTTP_11);
+        trace::record_peer(&span, || tcp.peer_addr().ok());
+        let accepted = tokio::time::timeout(timeout, async {
             let stream = self.secure(tcp, false).await?;
-            self.accept_upgrade(stream).await
-        })
-        .await
-        .map_err(|_| Error::Timeout { after: timeout })?
+            self.accept_upgrade(stream, &span).await
+        });
+        trace::instrument(accepted, &span)
+            .await
+            .unwrap_or(Err(Error::Timeout { after: timeout }))
+            .inspect_err(|err| trace::handshake_failed(&span, err))
     }
 
     /// Wraps a freshly accepted TCP connection, running the TLS handshake when configured;
@@ -410,24 +590,45 @@ impl Acceptor {
     /// Runs the server handshake over `stream` (already decrypted: for TLS, see
     /// [`accept_tcp`](Self::accept_tcp)). A request that is not an upgrade is answered
     /// `426 Upgrade Required`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use weft_server::Acceptor;
+    /// // WebSockets over a Unix socket.
+    /// let acceptor = Acceptor::builder().protocols(["events.v1"]).build()?;
+    /// let listener = tokio::net::UnixListener::bind("/run/app/ws.sock")?;
+    /// let (stream, _) = listener.accept().await?;
+    /// let (ws, accepted) = acceptor.accept(stream).await?;
+    /// println!("{} speaks {:?}", accepted.request.uri(), accepted.protocol);
+    /// # drop(ws);
+    /// # Ok(()) }
+    /// ```
     pub async fn accept<S>(&self, stream: S) -> Result<(WebSocket<S>, Accepted), Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let timeout = self.inner.handshake_timeout;
-        tokio::time::timeout(timeout, self.accept_upgrade(stream))
+        let span = trace::connection_span(None, http::Version::HTTP_11);
+        let accepted = tokio::time::timeout(timeout, self.accept_upgrade(stream, &span));
+        trace::instrument(accepted, &span)
             .await
-            .map_err(|_| Error::Timeout { after: timeout })?
+            .unwrap_or(Err(Error::Timeout { after: timeout }))
+            .inspect_err(|err| trace::handshake_failed(&span, err))
     }
 
-    async fn accept_upgrade<S>(&self, stream: S) -> Result<(WebSocket<S>, Accepted), Error>
+    async fn accept_upgrade<S>(
+        &self,
+        stream: S,
+        span: &Span,
+    ) -> Result<(WebSocket<S>, Accepted), Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        match self.read(stream, BytesMut::new()).await? {
+        match self.read(stream, BytesMut::new(), span).await? {
             Incoming::WebSocket(ws, accepted) => Ok((*ws, accepted)),
             Incoming::Http(mut stream, _, _) => {
                 let rejection = not_websocket();
+                trace::refused(&rejection);
                 refuse(&mut stream, &rejection).await;
                 Err(Error::Rejected(rejection))
             }
@@ -436,11 +637,13 @@ impl Acceptor {
     }
 
     /// Reads one request from `stream` (after the bytes already in `buf`) and completes the
-    /// handshake if it is an upgrade. Refusals are written before the error is returned.
+    /// handshake if it is an upgrade; the WebSocket reports in `span`. Refusals are written
+    /// before the error is returned.
     pub(crate) async fn read<S>(
         &self,
         mut stream: S,
         mut buf: BytesMut,
+        span: &Span,
     ) -> Result<Incoming<S>, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -455,6 +658,7 @@ impl Acceptor {
                 }
                 Ok(Parsed::Partial) => {}
                 Err(rejection) => {
+                    trace::refused(&rejection);
                     refuse(&mut stream, &rejection).await;
                     return Err(Error::Rejected(rejection));
                 }
@@ -482,7 +686,7 @@ impl Acceptor {
         weft_handshake::write_response(pending.response(), &mut head);
         stream.write_all(&head).await?;
         stream.flush().await?;
-        let (ws, accepted) = pending.into_websocket(stream, buf);
+        let (ws, accepted) = pending.into_websocket_in(stream, buf, span.clone());
         Ok(Incoming::WebSocket(Box::new(ws), accepted))
     }
 }
@@ -511,6 +715,12 @@ where
 }
 
 /// Configures an [`Acceptor`].
+///
+/// ```
+/// let acceptor = weft_server::Acceptor::builder().protocols(["chat.v1"]).build()?;
+/// # let _ = acceptor;
+/// # Ok::<(), weft_server::Error>(())
+/// ```
 pub struct AcceptorBuilder {
     handshake: weft_handshake::ServerBuilder,
     on_request: Option<Box<RequestHook>>,
@@ -538,6 +748,14 @@ impl fmt::Debug for AcceptorBuilder {
 impl AcceptorBuilder {
     /// The subprotocols this server speaks, in order of preference: the first one the client
     /// also offered is chosen.
+    ///
+    /// ```
+    /// use weft_server::Acceptor;
+    /// // The newest first: a client that offers both gets chat.v2.
+    /// let acceptor = Acceptor::builder().protocols(["chat.v2", "chat.v1"]).build()?;
+    /// # let _ = acceptor;
+    /// # Ok::<(), weft_server::Error>(())
+    /// ```
     pub fn protocols<I, S>(mut self, protocols: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -549,6 +767,18 @@ impl AcceptorBuilder {
 
     /// Chooses the subprotocol with a function instead of a list (it sees the request and the
     /// client's offers; `None` chooses none).
+    ///
+    /// ```
+    /// use weft_server::Acceptor;
+    /// // Any version of the chat protocol, the client's first choice.
+    /// let acceptor = Acceptor::builder()
+    ///     .select_protocol(|request| {
+    ///         request.protocols().iter().find(|offer| offer.starts_with("chat.")).cloned()
+    ///     })
+    ///     .build()?;
+    /// # let _ = acceptor;
+    /// # Ok::<(), weft_server::Error>(())
+    /// ```
     pub fn select_protocol<F>(mut self, select: F) -> Self
     where
         F: Fn(&UpgradeRequest) -> Option<String> + Send + Sync + 'static,
@@ -559,6 +789,19 @@ impl AcceptorBuilder {
 
     /// Which `Origin`s may connect (browsers send one; other clients may not). Refused
     /// origins get `403`.
+    ///
+    /// ```
+    /// use weft_server::{Acceptor, OriginPolicy};
+    /// // Browsers on other sites are refused with 403; clients that send no Origin are let in.
+    /// let acceptor = Acceptor::builder()
+    ///     .origin_policy(OriginPolicy::allow_list([
+    ///         "https://example.com",
+    ///         "https://app.example.com",
+    ///     ]))
+    ///     .build()?;
+    /// # let _ = acceptor;
+    /// # Ok::<(), weft_server::Error>(())
+    /// ```
     pub fn origin_policy(mut self, policy: OriginPolicy) -> Self {
         self.handshake = self.handshake.origin_policy(policy);
         self
@@ -588,6 +831,22 @@ impl AcceptorBuilder {
     }
 
     /// Agrees to extensions through `negotiator` (permessage-deflate plugs in here).
+    ///
+    /// ```
+    /// use weft_handshake::Extension;
+    /// use weft_server::Acceptor;
+    /// // Agree to a private extension as the client offered it.
+    /// let builder = Acceptor::builder().extensions(|offers: &[Extension]| {
+    ///     offers.iter().filter(|offer| offer.name() == "x-example").take(1).cloned().collect()
+    /// });
+    /// // With the `deflate` feature, permessage-deflate's negotiator replaces this one unless
+    /// // it is switched off.
+    /// #[cfg(feature = "deflate")]
+    /// let builder = builder.deflate(weft_server::DeflateConfig::default().enabled(false));
+    /// let acceptor = builder.build()?;
+    /// # let _ = acceptor;
+    /// # Ok::<(), weft_server::Error>(())
+    /// ```
     pub fn extensions(
         mut self,
         negotiator: impl weft_handshake::ExtensionNegotiator + 'static,
@@ -597,24 +856,69 @@ impl AcceptorBuilder {
     }
 
     /// The caps on the request head (414 and 431 beyond them).
+    ///
+    /// ```
+    /// use weft_server::Acceptor;
+    /// // Requests with large cookies: allow a 32 KiB header section (431 beyond it).
+    /// let acceptor = Acceptor::builder()
+    ///     .handshake_limits(weft_handshake::Limits::default().with_max_header_bytes(32 << 10))
+    ///     .build()?;
+    /// # let _ = acceptor;
+    /// # Ok::<(), weft_server::Error>(())
+    /// ```
     pub fn handshake_limits(mut self, limits: weft_handshake::Limits) -> Self {
         self.handshake = self.handshake.limits(limits);
         self
     }
 
     /// The limits on what clients may send over the connection.
+    ///
+    /// ```
+    /// use weft_server::{Acceptor, Limits};
+    /// // A chat server: no message over 64 KiB (close 1009 beyond it).
+    /// let acceptor = Acceptor::builder()
+    ///     .limits(Limits::default().max_message_size(64 << 10))
+    ///     .build()?;
+    /// # let _ = acceptor;
+    /// # Ok::<(), weft_server::Error>(())
+    /// ```
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
     }
 
     /// The connections' behaviour (timeouts, keepalive, buffering).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weft_server::{Acceptor, Config};
+    /// // Ping quiet clients every 20 s and drop those that do not answer within 10 s.
+    /// let acceptor = Acceptor::builder()
+    ///     .config(
+    ///         Config::default()
+    ///             .ping_interval(Some(Duration::from_secs(20)))
+    ///             .ping_timeout(Duration::from_secs(10)),
+    ///     )
+    ///     .build()?;
+    /// # let _ = acceptor;
+    /// # Ok::<(), weft_server::Error>(())
+    /// ```
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self
     }
 
     /// permessage-deflate settings; `DeflateConfig::default().enabled(false)` accepts none.
+    ///
+    /// ```
+    /// use weft_server::{Acceptor, DeflateConfig};
+    /// // Compress, but keep no context between messages: less memory per connection.
+    /// let acceptor = Acceptor::builder()
+    ///     .deflate(DeflateConfig::default().server_no_context_takeover(true))
+    ///     .build()?;
+    /// # let _ = acceptor;
+    /// # Ok::<(), weft_server::Error>(())
+    /// ```
     #[cfg(feature = "deflate")]
     #[cfg_attr(docsrs, doc(cfg(feature = "deflate")))]
     pub fn deflate(mut self, deflate: weft_deflate::DeflateConfig) -> Self {
@@ -660,6 +964,19 @@ impl AcceptorBuilder {
     }
 
     /// Serves `wss://` (and `https://` for plain requests) with this certificate.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), weft_server::Error> {
+    /// use weft_server::{Acceptor, TlsConfig};
+    /// let acceptor = Acceptor::builder()
+    ///     .tls(TlsConfig::from_pem_files(
+    ///         "/etc/ssl/example.com/fullchain.pem",
+    ///         "/etc/ssl/example.com/key.pem",
+    ///     )?)
+    ///     .build()?;
+    /// # let _ = acceptor;
+    /// # Ok(()) }
+    /// ```
     #[cfg(feature = "rustls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
     pub fn tls(mut self, tls: crate::TlsConfig) -> Self {
@@ -669,12 +986,29 @@ impl AcceptorBuilder {
 
     /// The time allowed from accepting the connection (TLS included) to the `101`: a client
     /// that sends its request one byte a second is cut off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let acceptor = weft_server::Acceptor::builder()
+    ///     .handshake_timeout(Duration::from_secs(3))
+    ///     .build()?;
+    /// assert_eq!(acceptor.handshake_timeout(), Duration::from_secs(3));
+    /// # Ok::<(), weft_server::Error>(())
+    /// ```
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
     }
 
     /// Builds the acceptor; fails if a subprotocol name is not an HTTP token.
+    ///
+    /// ```
+    /// use weft_server::{Acceptor, Error};
+    /// assert!(Acceptor::builder().protocols(["chat.v1"]).build().is_ok());
+    /// // A subprotocol name must be an HTTP token.
+    /// let refused = Acceptor::builder().protocols(["chat v1"]).build();
+    /// assert!(matches!(refused, Err(Error::Config(_))));
+    /// ```
     pub fn build(mut self) -> Result<Acceptor, Error> {
         let handshake = std::mem::replace(&mut self.handshake, Handshake::builder());
         #[cfg(feature = "deflate")]

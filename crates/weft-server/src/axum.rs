@@ -78,6 +78,16 @@ impl<F> WebSocketUpgrade<F> {
     /// The subprotocols this route speaks, in order of preference: the first the client
     /// offered is chosen (and none if it offered none of them), replacing the acceptor's
     /// choice.
+    ///
+    /// ```
+    /// use axum::response::Response;
+    /// use weft_server::axum::WebSocketUpgrade;
+    ///
+    /// async fn graphql(ws: WebSocketUpgrade) -> Response {
+    ///     ws.protocols(["graphql-transport-ws", "graphql-ws"]).on_upgrade(|_socket| async {})
+    /// }
+    /// # let _ = axum::Router::<()>::new().route("/graphql", axum::routing::any(graphql));
+    /// ```
     pub fn protocols<I>(mut self, protocols: I) -> Self
     where
         I: IntoIterator,
@@ -88,11 +98,36 @@ impl<F> WebSocketUpgrade<F> {
     }
 
     /// The subprotocol chosen, if any.
+    ///
+    /// ```
+    /// use axum::response::{IntoResponse, Response};
+    /// use weft_server::axum::WebSocketUpgrade;
+    ///
+    /// async fn chat(ws: WebSocketUpgrade) -> Response {
+    ///     let ws = ws.protocols(["chat.v2", "chat.v1"]);
+    ///     if ws.selected_protocol().is_none() {
+    ///         return (http::StatusCode::BAD_REQUEST, "offer chat.v1 or chat.v2").into_response();
+    ///     }
+    ///     ws.on_upgrade(|_socket| async {})
+    /// }
+    /// # let _ = axum::Router::<()>::new().route("/chat", axum::routing::any(chat));
+    /// ```
     pub fn selected_protocol(&self) -> Option<&str> {
         self.upgrade.pending().protocol()
     }
 
     /// The subprotocols the client offered, in its order.
+    ///
+    /// ```
+    /// use axum::response::Response;
+    /// use weft_server::axum::WebSocketUpgrade;
+    ///
+    /// async fn chat(ws: WebSocketUpgrade) -> Response {
+    ///     let offered: Vec<String> = ws.requested_protocols().map(str::to_owned).collect();
+    ///     ws.on_upgrade(move |_socket| async move { println!("the client offered {offered:?}") })
+    /// }
+    /// # let _ = axum::Router::<()>::new().route("/chat", axum::routing::any(chat));
+    /// ```
     pub fn requested_protocols(&self) -> impl Iterator<Item = &str> {
         self.upgrade
             .pending()
@@ -103,6 +138,17 @@ impl<F> WebSocketUpgrade<F> {
 
     /// Calls `callback` if hyper fails to hand over the connection after the response was
     /// sent (the client went away, say); by default such failures are ignored.
+    ///
+    /// ```
+    /// use axum::response::Response;
+    /// use weft_server::axum::WebSocketUpgrade;
+    ///
+    /// async fn chat(ws: WebSocketUpgrade) -> Response {
+    ///     ws.on_failed_upgrade(|err| eprintln!("the upgrade did not complete: {err}"))
+    ///         .on_upgrade(|_socket| async {})
+    /// }
+    /// # let _ = axum::Router::<()>::new().route("/chat", axum::routing::any(chat));
+    /// ```
     pub fn on_failed_upgrade<C: OnFailedUpgrade>(self, callback: C) -> WebSocketUpgrade<C> {
         WebSocketUpgrade {
             upgrade: self.upgrade,
@@ -112,6 +158,22 @@ impl<F> WebSocketUpgrade<F> {
 
     /// Answers the upgrade and runs `callback` with the WebSocket on a task of its own, once
     /// hyper has handed over the connection. Return the response from the handler.
+    ///
+    /// ```
+    /// use axum::response::Response;
+    /// use weft_server::axum::WebSocketUpgrade;
+    ///
+    /// async fn echo(ws: WebSocketUpgrade) -> Response {
+    ///     ws.on_upgrade(|mut socket| async move {
+    ///         while let Some(Ok(message)) = socket.next().await {
+    ///             if socket.send(message).await.is_err() {
+    ///                 break;
+    ///             }
+    ///         }
+    ///     })
+    /// }
+    /// # let _ = axum::Router::<()>::new().route("/echo", axum::routing::any(echo));
+    /// ```
     #[must_use = "to set up the WebSocket connection, this response must be returned"]
     pub fn on_upgrade<C, Fut>(self, callback: C) -> Response
     where
@@ -119,14 +181,16 @@ impl<F> WebSocketUpgrade<F> {
         Fut: Future<Output = ()> + Send + 'static,
         F: OnFailedUpgrade,
     {
+        let span = self.upgrade.span().clone();
         let (response, websocket) = self.upgrade.into_parts::<Body>();
         let on_failed_upgrade = self.on_failed_upgrade;
-        tokio::spawn(async move {
+        let connection = async move {
             match websocket.await {
                 Ok((socket, _accepted)) => callback(socket).await,
                 Err(err) => on_failed_upgrade.call(err),
             }
-        });
+        };
+        tokio::spawn(crate::trace::instrument(connection, &span));
         response
     }
 }
@@ -177,6 +241,19 @@ impl IntoResponse for Refused {
 
 /// What to do when hyper fails to hand over an upgraded connection; see
 /// [`WebSocketUpgrade::on_failed_upgrade`].
+///
+/// ```
+/// use weft_server::{Error, axum::OnFailedUpgrade};
+///
+/// /// Counts upgrades that never completed.
+/// struct CountFailures(std::sync::Arc<std::sync::atomic::AtomicU64>);
+///
+/// impl OnFailedUpgrade for CountFailures {
+///     fn call(self, _error: Error) {
+///         self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+///     }
+/// }
+/// ```
 pub trait OnFailedUpgrade: Send + 'static {
     /// Called with the failure.
     fn call(self, error: Error);
@@ -192,6 +269,12 @@ where
 }
 
 /// The default [`OnFailedUpgrade`]: the failure is ignored.
+///
+/// ```
+/// use weft_server::axum::{DefaultOnFailedUpgrade, OnFailedUpgrade};
+/// // What `WebSocketUpgrade` does unless told otherwise: nothing.
+/// DefaultOnFailedUpgrade::default().call(weft_server::Error::Closed);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 #[non_exhaustive]
 pub struct DefaultOnFailedUpgrade;

@@ -67,6 +67,19 @@ pub enum Error {
 
 impl Error {
     /// The HTTP status sent to the client, for a refused request.
+    ///
+    /// ```no_run
+    /// # async fn demo(acceptor: weft_server::Acceptor, tcp: tokio::net::TcpStream) {
+    /// match acceptor.accept_tcp(tcp).await {
+    ///     Ok((_ws, _accepted)) => { /* serve it */ }
+    ///     // The client was told why; a log line is all that is left to do.
+    ///     Err(err) => match err.status() {
+    ///         Some(status) => println!("refused with {status}: {err}"),
+    ///         None => println!("handshake failed: {err}"),
+    ///     },
+    /// }
+    /// # }
+    /// ```
     pub fn status(&self) -> Option<http::StatusCode> {
         match self {
             Self::Rejected(rejection) => Some(rejection.status()),

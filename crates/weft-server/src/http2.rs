@@ -19,6 +19,7 @@ use weft_h2::{H2Stream, Http2Limits, Prefixed};
 use crate::acceptor::{Accepted, Acceptor};
 use crate::server::HttpHandler;
 use crate::stream::ServerStream;
+use crate::{Error, trace};
 
 /// What one connection shares with all its streams.
 pub(crate) struct Shared<F> {
@@ -51,7 +52,13 @@ pub(crate) async fn serve<F, Fut>(
         () = shared.token.cancelled() => return,
         handshake = tokio::time::timeout_at(deadline, handshake) => match handshake {
             Ok(Ok(connection)) => connection,
-            Ok(Err(_)) | Err(_) => return,
+            Ok(Err(err)) => {
+                return trace::connection_failed(peer_addr, &Error::Io(weft_h2::io_error(err)));
+            }
+            Err(_) => {
+                let after = shared.acceptor.handshake_timeout();
+                return trace::connection_failed(peer_addr, &Error::Timeout { after });
+            }
         },
     };
     let shared = Arc::new(shared);
@@ -116,22 +123,27 @@ async fn serve_stream<F, Fut>(
         .map(|protocol| protocol.as_str().to_owned());
     let request = http::Request::from_parts(parts, ());
     if request.method() == Method::CONNECT {
-        match shared
-            .acceptor
-            .decide_extended_connect(request, protocol.as_deref())
-        {
+        // Each WebSocket on the connection has a span of its own.
+        let span = trace::connection_span(peer_addr, http::Version::HTTP_2);
+        let decided = trace::in_scope(&span, || {
+            shared
+                .acceptor
+                .decide_extended_connect(request, protocol.as_deref())
+        });
+        match decided {
             Ok(pending) => {
                 let Ok(send) = respond.send_response(pending.response().clone(), false) else {
                     return;
                 };
                 let stream = ServerStream::http2(H2Stream::new(send, body), peer_addr, tls);
-                let (mut ws, accepted) = pending.into_websocket(stream, BytesMut::new());
+                let (mut ws, accepted) =
+                    pending.into_websocket_in(stream, BytesMut::new(), span.clone());
                 ws.close_when(
                     CloseCode::GOING_AWAY,
                     "server shutting down",
                     shared.token.clone().cancelled_owned(),
                 );
-                (shared.handler)(ws, accepted).await;
+                trace::instrument((shared.handler)(ws, accepted), &span).await;
             }
             Err(rejection) => send(&mut respond, rejection.into_http2_response(), false),
         }

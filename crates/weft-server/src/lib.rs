@@ -62,6 +62,7 @@ mod stream;
 #[cfg(feature = "rustls")]
 mod tls;
 pub mod topics;
+mod trace;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -83,6 +84,18 @@ pub use weft_h2::Http2Limits;
 pub use weft_handshake::{OriginPolicy, Rejection};
 
 /// Runs the server handshake over `stream` with the default [`Acceptor`].
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
+/// let (tcp, _) = listener.accept().await?;
+/// let (mut ws, accepted) = weft_server::accept(tcp).await?;
+/// println!("{} connected", accepted.request.uri());
+/// while let Some(Ok(message)) = ws.next().await {
+///     ws.send(message).await?;
+/// }
+/// # Ok(()) }
+/// ```
 pub async fn accept<S>(stream: S) -> Result<(WebSocket<S>, Accepted), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,

@@ -200,6 +200,17 @@ impl RedisBridge {
     /// Connects `topics` to the Redis at `url` (`redis://[user:password@]host[:port][/db]`)
     /// with the default settings. Fails if the URL is invalid or Redis cannot be reached now;
     /// once running, the bridge survives Redis going away.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), weft_server::Error> {
+    /// use weft_server::redis::RedisBridge;
+    /// use weft_server::topics::Topics;
+    /// let topics = Topics::new();
+    /// // From now on, what any node publishes reaches the subscribers on every node.
+    /// let bridge = RedisBridge::connect("redis://127.0.0.1:6379", &topics).await?;
+    /// # drop(bridge);
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(url: &str, topics: &Topics) -> Result<Self, Error> {
         Self::builder(url).connect(topics).await
     }
@@ -229,11 +240,26 @@ impl RedisBridge {
 
     /// The counters: connection state, gaps, and messages relayed, received, missed and
     /// dropped.
+    ///
+    /// ```no_run
+    /// # fn demo(bridge: &weft_server::redis::RedisBridge) {
+    /// let stats = bridge.stats();
+    /// if !stats.connected {
+    ///     println!("Redis is away; {} publishes not relayed so far", stats.not_relayed);
+    /// }
+    /// # }
+    /// ```
     pub fn stats(&self) -> RedisStats {
         self.shared.stats()
     }
 
     /// This node's id, carried by every message it relays.
+    ///
+    /// ```no_run
+    /// # fn demo(bridge: &weft_server::redis::RedisBridge) {
+    /// println!("this node relays as {:016x}", bridge.node_id());
+    /// # }
+    /// ```
     pub fn node_id(&self) -> u64 {
         self.shared.node
     }
@@ -261,6 +287,13 @@ impl fmt::Debug for RedisBridge {
 impl RedisBridgeBuilder {
     /// What Redis channel names start with; the topic name follows (default `weft:`). Nodes
     /// that should share topics use the same prefix.
+    ///
+    /// ```
+    /// // Two applications on one Redis keep their topics apart.
+    /// use weft_server::redis::RedisBridge;
+    /// let builder = RedisBridge::builder("redis://cache:6379").channel_prefix("chat:");
+    /// # let _ = builder;
+    /// ```
     pub fn channel_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -268,6 +301,13 @@ impl RedisBridgeBuilder {
 
     /// Sharded pub/sub: `Some(true)` always (fails on Redis before 7), `Some(false)` never,
     /// `None` (the default) when the server's version has it.
+    ///
+    /// ```
+    /// // A Redis Cluster: sharded pub/sub or nothing.
+    /// use weft_server::redis::RedisBridge;
+    /// let builder = RedisBridge::builder("redis://cluster:6379").sharded(Some(true));
+    /// # let _ = builder;
+    /// ```
     pub fn sharded(mut self, sharded: Option<bool>) -> Self {
         self.sharded = sharded;
         self
@@ -275,6 +315,13 @@ impl RedisBridgeBuilder {
 
     /// The first and the longest wait between reconnection attempts; the wait doubles after
     /// each failure (default 100 ms to 5 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = weft_server::redis::RedisBridge::builder("redis://127.0.0.1:6379")
+    ///     .backoff(Duration::from_millis(200), Duration::from_secs(30));
+    /// # let _ = builder;
+    /// ```
     pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
         self.min_backoff = min.max(Duration::from_millis(1));
         self.max_backoff = max.max(self.min_backoff);
@@ -282,6 +329,13 @@ impl RedisBridgeBuilder {
     }
 
     /// How long connecting (and each command) may take (default 5 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = weft_server::redis::RedisBridge::builder("redis://127.0.0.1:6379")
+    ///     .connect_timeout(Duration::from_secs(2));
+    /// # let _ = builder;
+    /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -289,6 +343,13 @@ impl RedisBridgeBuilder {
 
     /// How often an idle connection is checked with a `PING` (default 5 s), so that a Redis
     /// that vanished without closing the connection is noticed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = weft_server::redis::RedisBridge::builder("redis://127.0.0.1:6379")
+    ///     .health_check(Duration::from_secs(1));
+    /// # let _ = builder;
+    /// ```
     pub fn health_check(mut self, interval: Duration) -> Self {
         self.health_check = interval.max(Duration::from_millis(10));
         self
@@ -296,6 +357,12 @@ impl RedisBridgeBuilder {
 
     /// How many publishes may wait to be sent to Redis (default 4,096); beyond that they are
     /// not relayed (and counted in [`RedisStats::not_relayed`]).
+    ///
+    /// ```
+    /// let builder = weft_server::redis::RedisBridge::builder("redis://127.0.0.1:6379")
+    ///     .outgoing_capacity(16_384);
+    /// # let _ = builder;
+    /// ```
     pub fn outgoing_capacity(mut self, messages: usize) -> Self {
         self.outgoing_capacity = messages.max(1);
         self
@@ -304,6 +371,12 @@ impl RedisBridgeBuilder {
     /// How many bytes of publishes may wait to be sent to Redis (default 64 MiB), whatever
     /// their number: a slow or stalled Redis cannot make the queue hold more. Beyond it they
     /// are not relayed (and counted in [`RedisStats::not_relayed`]).
+    ///
+    /// ```
+    /// let builder = weft_server::redis::RedisBridge::builder("redis://127.0.0.1:6379")
+    ///     .outgoing_bytes(16 << 20);
+    /// # let _ = builder;
+    /// ```
     pub fn outgoing_bytes(mut self, bytes: usize) -> Self {
         self.outgoing_bytes = bytes;
         self
@@ -311,6 +384,19 @@ impl RedisBridgeBuilder {
 
     /// Connects and starts the bridge. Fails if the URL is invalid or Redis cannot be reached
     /// now, or if `topics` already has a bridge.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), weft_server::Error> {
+    /// use weft_server::redis::RedisBridge;
+    /// use weft_server::topics::Topics;
+    /// let topics = Topics::new();
+    /// let bridge = RedisBridge::builder("redis://127.0.0.1:6379")
+    ///     .channel_prefix("chat:")
+    ///     .connect(&topics)
+    ///     .await?;
+    /// # drop(bridge);
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(self, topics: &Topics) -> Result<RedisBridge, Error> {
         let client = ::redis::Client::open(self.url.as_str()).map_err(redis_error)?;
         // RESP3: subscriptions and commands share one connection.

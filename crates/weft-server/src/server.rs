@@ -21,6 +21,7 @@ use weft_codec::tokio::WebSocket;
 
 use crate::acceptor::{Accepted, Acceptor, Incoming};
 use crate::stream::ServerStream;
+use crate::trace;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub(crate) type HttpHandler =
@@ -87,22 +88,82 @@ impl fmt::Debug for Server {
 
 /// Stops a [`Server`]: it stops accepting, sends close 1001 to every WebSocket peer, and waits
 /// for the connections to end (at most the shutdown timeout) before `serve` returns.
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// let server = weft_server::Server::bind("0.0.0.0:9001").await?;
+/// let shutdown = server.shutdown_handle(); // cheap to clone, usable from any task
+/// tokio::spawn(async move {
+///     let _ = tokio::signal::ctrl_c().await;
+///     shutdown.shutdown();
+/// });
+/// server.serve(|_ws, _accepted| async {}).await
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct ShutdownHandle(CancellationToken);
 
 impl ShutdownHandle {
     /// Starts the graceful shutdown.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = weft_server::Server::bind("127.0.0.1:0").await?;
+    /// let shutdown = server.shutdown_handle();
+    /// let serving = tokio::spawn(server.serve(|_ws, _accepted| async {}));
+    /// shutdown.shutdown();
+    /// serving.await.expect("the server task")?; // returns once every connection is done
+    /// # Ok(()) }
+    /// ```
     pub fn shutdown(&self) {
         self.0.cancel();
     }
 
     /// Whether shutdown has started.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = weft_server::Server::bind("127.0.0.1:0").await?;
+    /// let shutdown = server.shutdown_handle();
+    /// assert!(!shutdown.is_shutting_down());
+    /// shutdown.shutdown();
+    /// assert!(shutdown.is_shutting_down());
+    /// # Ok(()) }
+    /// ```
     pub fn is_shutting_down(&self) -> bool {
         self.0.is_cancelled()
     }
 
     /// Completes when shutdown starts; for handlers that wait on something other than their
     /// WebSocket.
+    ///
+    /// ```no_run
+    /// # async fn demo(server: weft_server::Server) -> std::io::Result<()> {
+    /// use weft_server::Message;
+    /// let shutdown = server.shutdown_handle();
+    /// server
+    ///     .serve(move |mut ws, _accepted| {
+    ///         let shutdown = shutdown.clone();
+    ///         async move {
+    ///             // A handler that pushes updates from elsewhere stops with the server.
+    ///             let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
+    ///             loop {
+    ///                 tokio::select! {
+    ///                     () = shutdown.wait() => break,
+    ///                     _ = ticks.tick() => {
+    ///                         if ws.send(Message::text("tick")).await.is_err() {
+    ///                             break;
+    ///                         }
+    ///                     }
+    ///                 }
+    ///             }
+    ///         }
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
     pub async fn wait(&self) {
         self.0.cancelled().await;
     }
@@ -110,6 +171,18 @@ impl ShutdownHandle {
 
 impl Server {
     /// A builder with the defaults.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// use std::time::Duration;
+    /// let server = weft_server::Server::builder()
+    ///     .max_connections(50_000)
+    ///     .shutdown_timeout(Duration::from_secs(30))
+    ///     .bind("0.0.0.0:9001")
+    ///     .await?;
+    /// # drop(server);
+    /// # Ok(()) }
+    /// ```
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
             acceptor: None,
@@ -120,16 +193,45 @@ impl Server {
     }
 
     /// Binds to `addr` with the defaults.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// // Port 0: the system picks a free port.
+    /// let server = weft_server::Server::bind("127.0.0.1:0").await?;
+    /// println!("listening on ws://{}", server.local_addr()?);
+    /// # Ok(()) }
+    /// ```
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
         Self::builder().bind(addr).await
     }
 
     /// The address the server listens on (useful after binding port 0).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = weft_server::Server::bind("127.0.0.1:0").await?;
+    /// assert_ne!(server.local_addr()?.port(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
     /// A handle that shuts the server down.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// let server = weft_server::Server::bind("0.0.0.0:9001").await?;
+    /// let shutdown = server.shutdown_handle();
+    /// tokio::spawn(async move {
+    ///     let _ = tokio::signal::ctrl_c().await;
+    ///     shutdown.shutdown();
+    /// });
+    /// server.serve(|_ws, _accepted| async {}).await
+    /// # }
+    /// ```
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle(self.token.clone())
     }
@@ -138,6 +240,37 @@ impl Server {
     ///
     /// The handler's WebSocket is closed with 1001 when shutdown starts (on its next poll);
     /// handlers still running after the shutdown timeout are cancelled.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// use weft_server::{Message, Server};
+    /// // A broadcast: every connection gets what any of them sends.
+    /// let (tx, _) = tokio::sync::broadcast::channel::<Message>(1024);
+    /// Server::bind("0.0.0.0:9001")
+    ///     .await?
+    ///     .serve(move |ws, accepted| {
+    ///         let (tx, mut rx) = (tx.clone(), tx.subscribe());
+    ///         async move {
+    ///             println!("joined: {}", accepted.request.uri());
+    ///             let (mut reader, mut writer) = ws.split();
+    ///             let forward = tokio::spawn(async move {
+    ///                 while let Ok(message) = rx.recv().await {
+    ///                     if writer.send(message).await.is_err() {
+    ///                         break;
+    ///                     }
+    ///                 }
+    ///             });
+    ///             while let Some(Ok(message)) = reader.next().await {
+    ///                 if message.is_text() {
+    ///                     let _ = tx.send(message);
+    ///                 }
+    ///             }
+    ///             forward.abort();
+    ///         }
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
     pub async fn serve<F, Fut>(self, handler: F) -> io::Result<()>
     where
         F: Fn(WebSocket<ServerStream>, Accepted) -> Fut + Send + Sync + 'static,
@@ -153,7 +286,7 @@ impl Server {
                 accepted = self.listener.accept() => accepted,
             };
             while tasks.try_join_next().is_some() {}
-            let (tcp, _peer) = match accepted {
+            let (tcp, peer) = match accepted {
                 Ok(connection) => connection,
                 Err(err) if is_per_connection_error(&err) => continue,
                 Err(_) => {
@@ -163,6 +296,7 @@ impl Server {
                 }
             };
             let Ok(permit) = connections.clone().try_acquire_owned() else {
+                trace::over_capacity(peer, self.max_connections);
                 if let Ok(permit) = refusals.clone().try_acquire_owned() {
                     let acceptor = self.acceptor.clone();
                     tasks.spawn(async move {
@@ -177,7 +311,7 @@ impl Server {
             let handler = handler.clone();
             let token = self.token.clone();
             tasks.spawn(async move {
-                serve_connection(tcp, acceptor, http, handler, token).await;
+                serve_connection(tcp, peer, acceptor, http, handler, token).await;
                 drop(permit);
             });
         }
@@ -194,10 +328,11 @@ impl Server {
     }
 }
 
-/// One TCP connection: TLS if configured, then HTTP requests (kept alive) until one upgrades,
-/// then the handler.
+/// One TCP connection: TLS if configured, then HTTP/2, or HTTP/1.1 requests (kept alive) until
+/// one upgrades, then the handler.
 async fn serve_connection<F, Fut>(
     tcp: TcpStream,
+    peer: SocketAddr,
     acceptor: Acceptor,
     http: Arc<HttpHandler>,
     handler: Arc<F>,
@@ -214,7 +349,13 @@ async fn serve_connection<F, Fut>(
         () = token.cancelled() => return,
         secured = tokio::time::timeout_at(deadline, acceptor.secure(tcp, true)) => secured,
     };
-    let Ok(Ok(mut stream)) = secured else { return };
+    let mut stream = match secured {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(err)) => return trace::connection_failed(Some(peer), &err),
+        Err(_) => {
+            return trace::connection_failed(Some(peer), &crate::Error::Timeout { after: timeout });
+        }
+    };
     let mut buf = BytesMut::new();
     #[cfg(feature = "http2")]
     if let Some(limits) = acceptor.http2() {
@@ -229,7 +370,13 @@ async fn serve_connection<F, Fut>(
             };
             match sniffed {
                 Ok(Ok(http2)) => http2,
-                Ok(Err(_)) | Err(_) => return,
+                Ok(Err(err)) => {
+                    return trace::connection_failed(Some(peer), &crate::Error::Io(err));
+                }
+                Err(_) => {
+                    let timed_out = crate::Error::Timeout { after: timeout };
+                    return trace::connection_failed(Some(peer), &timed_out);
+                }
             }
         };
         if http2 {
@@ -245,10 +392,13 @@ async fn serve_connection<F, Fut>(
             return;
         }
     }
+    // HTTP/1.1: the connection's span covers reading requests and the handler.
+    let span = trace::connection_span(Some(peer), http::Version::HTTP_11);
     loop {
+        let read = trace::instrument(acceptor.read(stream, buf, &span), &span);
         let incoming = tokio::select! {
             () = token.cancelled() => return,
-            incoming = tokio::time::timeout_at(deadline, acceptor.read(stream, buf)) => incoming,
+            incoming = tokio::time::timeout_at(deadline, read) => incoming,
         };
         match incoming {
             Ok(Ok(Incoming::WebSocket(mut ws, accepted))) => {
@@ -257,7 +407,7 @@ async fn serve_connection<F, Fut>(
                     "server shutting down",
                     token.cancelled_owned(),
                 );
-                handler(*ws, accepted).await;
+                trace::instrument(handler(*ws, accepted), &span).await;
                 return;
             }
             Ok(Ok(Incoming::Http(mut next, request, rest))) => {
@@ -276,8 +426,10 @@ async fn serve_connection<F, Fut>(
                 buf = rest;
                 deadline = tokio::time::Instant::now() + timeout;
             }
-            // Closed, refused (the refusal was written), timed out, or failed: done.
-            Ok(Ok(Incoming::Closed) | Err(_)) | Err(_) => return,
+            Ok(Ok(Incoming::Closed)) => return,
+            // Refused (the refusal was written and reported) or failed: done.
+            Ok(Err(err)) => return trace::handshake_failed(&span, &err),
+            Err(_) => return trace::handshake_timed_out(&span, timeout),
         }
     }
 }
@@ -391,6 +543,13 @@ fn not_found(_request: http::Request<()>) -> BoxFuture<http::Response<Bytes>> {
 }
 
 /// Configures a [`Server`].
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// let server = weft_server::Server::builder().max_connections(20_000).bind("0.0.0.0:9001").await?;
+/// # drop(server);
+/// # Ok(()) }
+/// ```
 pub struct ServerBuilder {
     acceptor: Option<Acceptor>,
     http: Option<Arc<HttpHandler>>,
@@ -410,6 +569,17 @@ impl fmt::Debug for ServerBuilder {
 
 impl ServerBuilder {
     /// How WebSocket handshakes are accepted (subprotocols, origins, limits, timeouts).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use weft_server::{Acceptor, Server};
+    /// let server = Server::builder()
+    ///     .acceptor(Acceptor::builder().protocols(["chat.v1"]).build()?)
+    ///     .bind("0.0.0.0:9001")
+    ///     .await?;
+    /// # drop(server);
+    /// # Ok(()) }
+    /// ```
     pub fn acceptor(mut self, acceptor: Acceptor) -> Self {
         self.acceptor = Some(acceptor);
         self
@@ -439,24 +609,57 @@ impl ServerBuilder {
     }
 
     /// The most connections served at once (HTTP and WebSocket); more get `503` and are closed.
+    ///
+    /// ```
+    /// // Past 100,000 open connections, new ones get 503 with Retry-After.
+    /// let builder = weft_server::Server::builder().max_connections(100_000);
+    /// # let _ = builder;
+    /// ```
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max;
         self
     }
 
     /// How long shutdown waits for connections to close before cancelling their handlers.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = weft_server::Server::builder().shutdown_timeout(Duration::from_secs(30));
+    /// # let _ = builder;
+    /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
     }
 
     /// Binds the listener.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = weft_server::Server::builder()
+    ///     .max_connections(1000)
+    ///     .bind("127.0.0.1:0")
+    ///     .await?;
+    /// # drop(server);
+    /// # Ok(()) }
+    /// ```
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
         Ok(self.from_listener(listener))
     }
 
     /// Serves on a listener bound elsewhere.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// // A listener set up elsewhere (socket options, systemd socket activation).
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let server = weft_server::Server::builder().from_listener(listener);
+    /// # drop(server);
+    /// # Ok(()) }
+    /// ```
     pub fn from_listener(self, listener: TcpListener) -> Server {
         Server {
             listener,

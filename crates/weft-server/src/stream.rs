@@ -21,6 +21,18 @@ const LINGER: Duration = Duration::from_secs(2);
 /// the kernel send a reset, which can destroy the close frame we just sent (a client that sent an
 /// oversized message would see "connection reset" instead of 1009). An HTTP/2 stream is drained
 /// the same way before it is let go, rather than reset.
+///
+/// ```no_run
+/// # async fn demo(server: weft_server::Server) -> std::io::Result<()> {
+/// server
+///     .serve(|ws, _accepted| async move {
+///         let stream: &weft_server::ServerStream = ws.get_ref();
+///         let (version, peer) = (stream.http_version(), stream.peer_addr());
+///         println!("{version:?} from {peer:?}, TLS: {}", stream.is_tls());
+///     })
+///     .await
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct ServerStream {
     inner: Option<Inner>,
@@ -97,6 +109,18 @@ impl ServerStream {
 
     /// The TCP stream underneath; `None` for an HTTP/2 stream, whose TCP connection carries
     /// other streams too.
+    ///
+    /// ```no_run
+    /// # async fn demo(server: weft_server::Server) -> std::io::Result<()> {
+    /// server
+    ///     .serve(|ws, _accepted| async move {
+    ///         if let Some(tcp) = ws.get_ref().tcp() {
+    ///             let _ = tcp.set_ttl(64);
+    ///         }
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
     pub fn tcp(&self) -> Option<&TcpStream> {
         match self.inner() {
             Inner::Plain(tcp) => Some(tcp),
@@ -108,6 +132,18 @@ impl ServerStream {
     }
 
     /// The client's address (for an HTTP/2 stream, that of its connection).
+    ///
+    /// ```no_run
+    /// # async fn demo(server: weft_server::Server) -> std::io::Result<()> {
+    /// server
+    ///     .serve(|ws, _accepted| async move {
+    ///         if let Ok(peer) = ws.get_ref().peer_addr() {
+    ///             println!("connection from {peer}");
+    ///         }
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
     pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
         match self.inner() {
             #[cfg(feature = "http2")]
@@ -121,6 +157,16 @@ impl ServerStream {
     }
 
     /// Whether the stream is encrypted (for an HTTP/2 stream, whether its connection is).
+    ///
+    /// ```no_run
+    /// # async fn demo(server: weft_server::Server) -> std::io::Result<()> {
+    /// server
+    ///     .serve(|ws, _accepted| async move {
+    ///         println!("encrypted: {}", ws.get_ref().is_tls());
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
     pub fn is_tls(&self) -> bool {
         match self.inner() {
             Inner::Plain(_) => false,
@@ -133,6 +179,16 @@ impl ServerStream {
 
     /// The HTTP version of the connection: `HTTP_2` for a stream of an HTTP/2 connection,
     /// else `HTTP_11`.
+    ///
+    /// ```no_run
+    /// # async fn demo(server: weft_server::Server) -> std::io::Result<()> {
+    /// server
+    ///     .serve(|ws, _accepted| async move {
+    ///         println!("over {:?}", ws.get_ref().http_version()); // HTTP/1.1 or HTTP/2.0
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
     pub fn http_version(&self) -> http::Version {
         match self.inner() {
             #[cfg(feature = "http2")]

@@ -33,6 +33,19 @@ impl std::fmt::Debug for TlsConfig {
 
 impl TlsConfig {
     /// Reads a certificate chain (leaf first) and its private key from PEM files.
+    ///
+    /// ```
+    /// use weft_server::TlsConfig;
+    /// # fn demo() -> Result<(), weft_server::Error> {
+    /// let tls = TlsConfig::from_pem_files("/etc/letsencrypt/live/example.com/fullchain.pem",
+    ///                                     "/etc/letsencrypt/live/example.com/privkey.pem")?;
+    /// # let _ = tls;
+    /// # Ok(()) }
+    /// // The error names the file:
+    /// let missing = TlsConfig::from_pem_files("/nonexistent/cert.pem", "/nonexistent/key.pem");
+    /// let err = missing.unwrap_err();
+    /// assert!(err.to_string().contains("/nonexistent/cert.pem"));
+    /// ```
     pub fn from_pem_files(cert: impl AsRef<Path>, key: impl AsRef<Path>) -> Result<Self, Error> {
         let read = |path: &Path| {
             std::fs::read(path)
@@ -42,6 +55,16 @@ impl TlsConfig {
     }
 
     /// A certificate chain (leaf first) and its private key (PKCS#8, PKCS#1 or SEC1), as PEM.
+    ///
+    /// ```
+    /// use weft_server::TlsConfig;
+    /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// // PEM from anywhere: a secrets store, an environment variable.
+    /// let tls = TlsConfig::from_pem(&std::fs::read("cert.pem")?, &std::fs::read("key.pem")?)?;
+    /// # let _ = tls;
+    /// # Ok(()) }
+    /// assert!(TlsConfig::from_pem(b"not PEM", b"not PEM").is_err());
+    /// ```
     pub fn from_pem(cert_chain: &[u8], key: &[u8]) -> Result<Self, Error> {
         let chain = CertificateDer::pem_slice_iter(cert_chain)
             .collect::<Result<Vec<_>, _>>()
@@ -70,6 +93,25 @@ impl TlsConfig {
     /// Uses a ready rustls configuration (client certificates, several certificates by SNI).
     /// Its ALPN list is used as it is: list `h2` (before `http/1.1`) for a [`Server`](crate::Server)
     /// to speak HTTP/2 over TLS.
+    ///
+    /// ```
+    /// # use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    /// # fn demo(
+    /// #     chain: Vec<CertificateDer<'static>>,
+    /// #     key: PrivateKeyDer<'static>,
+    /// # ) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_no_client_auth()
+    ///     .with_single_cert(chain, key)?;
+    /// // HTTP/2 first, so that browsers can open WebSockets as streams (RFC 8441).
+    /// config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    /// let tls = weft_server::TlsConfig::from_rustls(Arc::new(config));
+    /// # let _ = tls;
+    /// # Ok(()) }
+    /// ```
     pub fn from_rustls(config: Arc<ServerConfig>) -> Self {
         Self {
             config,

@@ -185,11 +185,26 @@ pub(crate) trait Relay: Send + Sync {
 
 impl Topics {
     /// Topics with the default settings (see [`Topics::builder`]).
+    ///
+    /// ```
+    /// let topics = weft_server::topics::Topics::new();
+    /// assert_eq!(topics.max_message_size(), 64 << 20);
+    /// ```
     pub fn new() -> Self {
         Self::builder().build()
     }
 
     /// A builder for topics with other limits or policies.
+    ///
+    /// ```
+    /// use weft_server::CloseCode;
+    /// use weft_server::topics::{SlowSubscriber, Topics};
+    /// let topics = Topics::builder()
+    ///     .queue_capacity(1_000, 1 << 20)
+    ///     .policy("trades", SlowSubscriber::Close(CloseCode::TRY_AGAIN_LATER))
+    ///     .build();
+    /// # let _ = topics;
+    /// ```
     pub fn builder() -> TopicsBuilder {
         TopicsBuilder {
             settings: Settings {
@@ -208,6 +223,16 @@ impl Topics {
 
     /// A subscriber for one connection, subscribed to nothing yet. Dropping it unsubscribes
     /// it from every topic.
+    ///
+    /// ```
+    /// let topics = weft_server::topics::Topics::new();
+    /// let mut subscriber = topics.subscriber(); // one per connection
+    /// assert!(subscriber.subscribe("news")?);
+    /// assert_eq!(topics.subscriber_count("news"), 1);
+    /// drop(subscriber); // leaves every topic
+    /// assert_eq!(topics.subscriber_count("news"), 0);
+    /// # Ok::<(), weft_server::Error>(())
+    /// ```
     pub fn subscriber(&self) -> Subscriber {
         Subscriber::new(self.hub.clone(), self.hub.settings.capacity)
     }
@@ -238,6 +263,16 @@ impl Topics {
     }
 
     /// How many subscribers `topic` has now.
+    ///
+    /// ```
+    /// let topics = weft_server::topics::Topics::new();
+    /// let mut first = topics.subscriber();
+    /// let mut second = topics.subscriber();
+    /// first.subscribe("lobby")?;
+    /// second.subscribe("lobby")?;
+    /// assert_eq!(topics.subscriber_count("lobby"), 2);
+    /// # Ok::<(), weft_server::Error>(())
+    /// ```
     pub fn subscriber_count(&self, topic: &str) -> usize {
         self.hub
             .topic(topic)
@@ -246,6 +281,19 @@ impl Topics {
 
     /// The counters: topics and subscriptions now, messages published, queued, dropped, and
     /// subscribers closed since the topics were made.
+    ///
+    /// ```
+    /// use weft_server::PreparedMessage;
+    /// use weft_server::topics::Topics;
+    /// let topics = Topics::new();
+    /// let mut subscriber = topics.subscriber();
+    /// subscriber.subscribe("news")?;
+    /// topics.publish("news", &PreparedMessage::text("hello"))?;
+    /// let stats = topics.stats();
+    /// assert_eq!((stats.topics, stats.subscriptions), (1, 1));
+    /// assert_eq!((stats.published, stats.queued), (1, 1));
+    /// # Ok::<(), weft_server::Error>(())
+    /// ```
     pub fn stats(&self) -> TopicsStats {
         let hub = &self.hub;
         let topics = hub.lock_topics();
@@ -264,6 +312,11 @@ impl Topics {
     }
 
     /// The largest message [`publish`](Self::publish) accepts.
+    ///
+    /// ```
+    /// let topics = weft_server::topics::Topics::builder().max_message_size(1 << 20).build();
+    /// assert_eq!(topics.max_message_size(), 1 << 20);
+    /// ```
     pub fn max_message_size(&self) -> usize {
         self.hub.settings.max_message_size
     }
@@ -439,6 +492,12 @@ pub struct TopicsBuilder {
 
 impl TopicsBuilder {
     /// The longest topic name, in bytes (default 256).
+    ///
+    /// ```
+    /// use weft_server::PreparedMessage;
+    /// let topics = weft_server::topics::Topics::builder().max_topic_name(16).build();
+    /// assert!(topics.publish("a-name-too-long-for-16", &PreparedMessage::text("x")).is_err());
+    /// ```
     pub fn max_topic_name(mut self, bytes: usize) -> Self {
         self.settings.max_topic_name = bytes;
         self
@@ -446,12 +505,26 @@ impl TopicsBuilder {
 
     /// The largest message that may be published, in bytes (default 64 MiB, the codec's
     /// default `max_message_size`).
+    ///
+    /// ```
+    /// let topics = weft_server::topics::Topics::builder().max_message_size(64 << 10).build();
+    /// # let _ = topics;
+    /// ```
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.settings.max_message_size = bytes;
         self
     }
 
     /// The most topics one subscriber may be in (default 1,024).
+    ///
+    /// ```
+    /// let topics = weft_server::topics::Topics::builder().max_subscriptions(2).build();
+    /// let mut subscriber = topics.subscriber();
+    /// subscriber.subscribe("a")?;
+    /// subscriber.subscribe("b")?;
+    /// assert!(subscriber.subscribe("c").is_err());
+    /// # Ok::<(), weft_server::Error>(())
+    /// ```
     pub fn max_subscriptions(mut self, count: usize) -> Self {
         self.settings.max_subscriptions = count;
         self
@@ -461,6 +534,12 @@ impl TopicsBuilder {
     /// `messages` messages or `bytes` bytes of payload, whichever comes first (default 4,096
     /// and 4 MiB). Messages are shared between subscribers, so a full queue holds references;
     /// the bytes bound what a slow subscriber can keep alive.
+    ///
+    /// ```
+    /// // Up to 256 messages or 1 MiB waiting per subscriber, whichever comes first.
+    /// let topics = weft_server::topics::Topics::builder().queue_capacity(256, 1 << 20).build();
+    /// # let _ = topics;
+    /// ```
     pub fn queue_capacity(mut self, messages: usize, bytes: usize) -> Self {
         self.settings.capacity = Capacity {
             messages: messages.max(1),
@@ -471,18 +550,45 @@ impl TopicsBuilder {
 
     /// The slow-subscriber policy of topics not named with [`policy`](Self::policy)
     /// (default [`SlowSubscriber::Drop`]).
+    ///
+    /// ```
+    /// use weft_server::CloseCode;
+    /// use weft_server::topics::{SlowSubscriber, Topics};
+    /// // Every topic closes slow subscribers, unless named otherwise.
+    /// let topics = Topics::builder()
+    ///     .default_policy(SlowSubscriber::Close(CloseCode::TRY_AGAIN_LATER))
+    ///     .policy("presence", SlowSubscriber::Drop)
+    ///     .build();
+    /// # let _ = topics;
+    /// ```
     pub fn default_policy(mut self, policy: SlowSubscriber) -> Self {
         self.settings.default_policy = policy;
         self
     }
 
     /// The slow-subscriber policy of `topic`.
+    ///
+    /// ```
+    /// use weft_server::CloseCode;
+    /// use weft_server::topics::{SlowSubscriber, Topics};
+    /// // Order book updates must not have holes: close a subscriber that falls behind.
+    /// let topics = Topics::builder()
+    ///     .policy("book", SlowSubscriber::Close(CloseCode::TRY_AGAIN_LATER))
+    ///     .build();
+    /// # let _ = topics;
+    /// ```
     pub fn policy(mut self, topic: impl Into<String>, policy: SlowSubscriber) -> Self {
         self.settings.policies.insert(topic.into(), policy);
         self
     }
 
     /// The topics.
+    ///
+    /// ```
+    /// let topics = weft_server::topics::Topics::builder().max_topic_name(64).build();
+    /// let clone = topics.clone(); // shares the topics
+    /// # let _ = clone;
+    /// ```
     pub fn build(self) -> Topics {
         Topics {
             hub: Arc::new(Hub {

@@ -36,6 +36,10 @@
 //! # }
 //! ```
 //!
+//! The [guide](#guide) below takes one task at a time: connecting, accepting, splitting,
+//! streaming large messages, permessage-deflate, TLS, limits, keepalive, shutdown, axum,
+//! proxies, WebSocket over HTTP/2 and tracing.
+//!
 //! # Layers
 //!
 //! | module | crate | what |
@@ -56,12 +60,13 @@
 //! | `rustls` | yes | `wss://` through rustls with the ring provider: Mozilla roots (webpki-roots) for clients, PEM certificates for servers |
 //! | `native-roots` | no | clients also trust the platform's root certificates |
 //! | `redis` | no | `server::redis::RedisBridge`: topics across nodes through Redis pub/sub |
-//! | `tracing` | no | `tracing` events from the server (the Redis bridge's losses and gaps) |
 //! | `deflate` | yes | permessage-deflate: clients offer it and servers accept it, configured with [`DeflateConfig`] |
 //! | `http2` | yes | WebSocket over HTTP/2 (RFC 8441): servers speak HTTP/2 to clients that want it (ALPN `h2`, h2c), clients on request ([`ClientBuilder::http2`], [`ClientBuilder::connect_http2`]); bounded by [`Http2Limits`] |
 //! | `hyper` | no | [`hyper::upgrade`]: an upgrade request a hyper 1.x server read (HTTP/1.1, or HTTP/2 extended CONNECT) judged and completed as the built-in server does |
 //! | `axum` | no | [`axum::WebSocketUpgrade`], the axum 0.8 extractor: `ws.protocols([..]).on_upgrade(\|socket\| ..)` with weft's WebSocket, permessage-deflate included |
+//! | `tracing` | no | a `websocket` span per connection (peer address, role, HTTP version, subprotocol, extensions) and events for the handshake's outcome, how the connection closed, limits and timeouts, at `DEBUG`; nothing per message, nothing at all without a subscriber (see [Tracing](#tracing)); the Redis bridge's losses and gaps at `WARN` |
 //! | `full` | no | everything |
+#![doc = include_str!("guide.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 

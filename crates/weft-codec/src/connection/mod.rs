@@ -33,6 +33,13 @@ const SHRINK_DELAY: Duration = Duration::from_secs(1);
 
 /// Which end of the connection this is. Clients mask what they send and expect unmasked
 /// frames; servers the reverse (RFC 6455 §5.1).
+///
+/// ```
+/// use weft_codec::{Connection, Role};
+/// // A client masks what it sends; a server expects masked frames.
+/// let server = Connection::new(Role::Server);
+/// assert_eq!(server.role(), Role::Server);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Role {
@@ -43,6 +50,15 @@ pub enum Role {
 }
 
 /// Where a connection is in its life.
+///
+/// ```
+/// use weft_codec::{CloseCode, Connection, Role, State};
+/// let mut conn = Connection::new(Role::Client);
+/// assert_eq!(conn.state(), State::Open);
+/// conn.close(CloseCode::NORMAL, "")?;
+/// assert_eq!(conn.state(), State::Closing);
+/// # Ok::<(), weft_codec::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum State {
@@ -55,6 +71,20 @@ pub enum State {
 }
 
 /// What [`Connection::poll_event`] hands out.
+///
+/// ```
+/// use weft_codec::{Connection, Event, Message, Role};
+/// let mut client = Connection::new(Role::Client);
+/// client.read_buf(64).extend_from_slice(&[0x89, 0x00]); // a ping from the server
+/// client.handle_read(2);
+/// match client.poll_event()? {
+///     Some(Event::Message(Message::Ping(_))) => {} // already answered (auto_pong)
+///     Some(Event::Message(message)) => println!("{message:?}"),
+///     Some(Event::Fragment(piece)) => println!("{} bytes of a message", piece.data.len()),
+///     Some(_) | None => {}
+/// }
+/// # Ok::<(), weft_codec::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
@@ -254,6 +284,13 @@ enum Step {
 
 impl Connection {
     /// A connection in `role` with default [`Limits`] and [`Config`].
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Role, State};
+    /// let client = Connection::new(Role::Client);
+    /// assert_eq!(client.role(), Role::Client);
+    /// assert_eq!(client.state(), State::Open);
+    /// ```
     pub fn new(role: Role) -> Self {
         Self {
             role,
@@ -270,12 +307,26 @@ impl Connection {
     }
 
     /// Replaces the limits.
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Limits, Role};
+    /// let limits = Limits::default().max_message_size(1 << 20);
+    /// let server = Connection::new(Role::Server).with_limits(limits);
+    /// assert_eq!(server.limits().get_max_message_size(), 1 << 20);
+    /// ```
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
     }
 
     /// Replaces the configuration.
+    ///
+    /// ```
+    /// use weft_codec::{Config, Connection, Role};
+    /// let config = Config::default().ping_interval(None);
+    /// let client = Connection::new(Role::Client).with_config(config);
+    /// assert_eq!(client.config().get_ping_interval(), None);
+    /// ```
     pub fn with_config(mut self, config: Config) -> Self {
         self.config = config;
         self.reset_keepalive();
@@ -283,6 +334,31 @@ impl Connection {
     }
 
     /// Installs the extension negotiated in the handshake (at most one).
+    ///
+    /// ```
+    /// # use bytes::BytesMut;
+    /// # use weft_codec::{Extension, ExtensionError, OpCode, Rsv};
+    /// # #[derive(Debug)]
+    /// # struct Reverse;
+    /// # impl Extension for Reverse {
+    /// #     fn rsv(&self) -> Rsv { Rsv::RSV2 }
+    /// #     fn encode_begin(&mut self, _: OpCode, _: Option<usize>) -> Rsv { Rsv::RSV2 }
+    /// #     fn encode(&mut self, input: &[u8], _: bool, out: &mut BytesMut)
+    /// #         -> Result<(), ExtensionError> {
+    /// #         out.extend(input.iter().rev());
+    /// #         Ok(())
+    /// #     }
+    /// #     fn decode(&mut self, input: &[u8], _: bool, out: &mut BytesMut, _: usize)
+    /// #         -> Result<(), ExtensionError> {
+    /// #         out.extend(input.iter().rev());
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// use weft_codec::{Connection, Role};
+    /// // `Reverse` is the toy extension of the `Extension` docs; weft-deflate's is the real one.
+    /// let client = Connection::new(Role::Client).with_extension(Box::new(Reverse));
+    /// assert!(client.has_extension());
+    /// ```
     pub fn with_extension(mut self, extension: Box<dyn Extension>) -> Self {
         self.claimed_rsv = extension.rsv();
         self.extension = Some(extension);
@@ -297,6 +373,19 @@ impl Connection {
     ///
     /// When `bytes` continues the memory of the previous call (as when the caller reads into
     /// the spare capacity this leaves behind), no bytes are copied.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use weft_codec::{Connection, Event, Message, Role};
+    ///
+    /// let mut client = Connection::new(Role::Client);
+    /// // An unmasked text frame "Hi" from the server, as read from the socket:
+    /// let mut input = BytesMut::from(&[0x81, 0x02, b'H', b'i'][..]);
+    /// client.handle_bytes(&mut input);
+    /// assert!(input.is_empty());
+    /// assert_eq!(client.poll_event()?, Some(Event::Message(Message::text("Hi"))));
+    /// # Ok::<(), weft_codec::Error>(())
+    /// ```
     pub fn handle_bytes(&mut self, bytes: &mut BytesMut) {
         if bytes.is_empty() {
             return;
@@ -355,11 +444,29 @@ impl Connection {
 
     /// The room the input buffer has now (0 when the connection holds none, as after a quiet
     /// spell): a reader may start with small reads again.
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Role};
+    /// let mut server = Connection::new(Role::Server);
+    /// assert_eq!(server.input_capacity(), 0); // nothing held yet
+    /// server.read_buf(512);
+    /// assert!(server.input_capacity() >= 512);
+    /// ```
     pub fn input_capacity(&self) -> usize {
         self.reader.buf.capacity()
     }
 
     /// Records that `read` bytes were appended to the buffer from [`read_buf`](Self::read_buf).
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Event, Message, Role};
+    /// let mut server = Connection::new(Role::Server);
+    /// // A masked binary frame [1, 2, 3] (mask key 0), as a read into the buffer would bring it:
+    /// server.read_buf(512).extend_from_slice(&[0x82, 0x83, 0, 0, 0, 0, 1, 2, 3]);
+    /// server.handle_read(9);
+    /// assert_eq!(server.poll_event()?, Some(Event::Message(Message::binary(vec![1, 2, 3]))));
+    /// # Ok::<(), weft_codec::Error>(())
+    /// ```
     pub fn handle_read(&mut self, read: usize) {
         if read > 0 && !self.note_input() {
             self.reader.buf.clear();
@@ -378,11 +485,46 @@ impl Connection {
     /// Records that the transport will deliver no more bytes. Input already given is still
     /// decoded; if it holds no close frame, [`poll_event`](Self::poll_event) then reports
     /// [`Error::AbnormalClosure`].
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Error, Role};
+    /// let mut client = Connection::new(Role::Client);
+    /// client.handle_eof(); // the server vanished without a close frame
+    /// assert!(matches!(client.poll_event(), Err(Error::AbnormalClosure)));
+    /// assert!(client.is_finished());
+    /// ```
     pub fn handle_eof(&mut self) {
         self.closing.eof = true;
     }
 
     /// Fires the timers due at `now`: the closing handshake deadline, and keepalive.
+    ///
+    /// ```
+    /// # fn drain(conn: &mut weft_codec::Connection) -> bytes::BytesMut {
+    /// #     use bytes::Buf;
+    /// #     let mut wire = bytes::BytesMut::new();
+    /// #     while let Some(out) = conn.poll_transmit() {
+    /// #         wire.extend_from_slice(out.chunk());
+    /// #         let n = out.chunk().len();
+    /// #         out.advance(n);
+    /// #     }
+    /// #     wire
+    /// # }
+    /// use std::time::{Duration, Instant};
+    /// use weft_codec::{CloseCode, Config, Connection, Error, Role};
+    ///
+    /// let config = Config::default().close_timeout(Duration::from_secs(2));
+    /// let mut client = Connection::new(Role::Client).with_config(config);
+    /// client.close(CloseCode::NORMAL, "bye")?;
+    /// drain(&mut client);
+    /// let start = Instant::now();
+    /// let deadline = client.poll_timeout(start).expect("the close timer runs");
+    /// // The server never answers: once the deadline has passed, the connection gives up.
+    /// client.handle_timeout(deadline);
+    /// assert!(matches!(client.poll_event(), Err(Error::CloseTimeout)));
+    /// assert!(client.is_aborted());
+    /// # Ok::<(), weft_codec::Error>(())
+    /// ```
     pub fn handle_timeout(&mut self, now: Instant) {
         self.anchor_timers(now);
         if self.timers.shrink.expired(now) {
@@ -433,6 +575,26 @@ impl Connection {
     /// Text and binary messages pass through the negotiated extension and are split into
     /// frames of [`Config::fragment_size`]. Pings and pongs must be at most 125 bytes.
     /// `Message::Close` behaves like [`close`](Self::close).
+    ///
+    /// ```
+    /// # fn drain(conn: &mut weft_codec::Connection) -> bytes::BytesMut {
+    /// #     use bytes::Buf;
+    /// #     let mut wire = bytes::BytesMut::new();
+    /// #     while let Some(out) = conn.poll_transmit() {
+    /// #         wire.extend_from_slice(out.chunk());
+    /// #         let n = out.chunk().len();
+    /// #         out.advance(n);
+    /// #     }
+    /// #     wire
+    /// # }
+    /// use weft_codec::{Connection, Event, Message, Role};
+    /// let mut client = Connection::new(Role::Client);
+    /// let mut server = Connection::new(Role::Server);
+    /// client.send(Message::text("hello"))?;
+    /// server.handle_bytes(&mut drain(&mut client));
+    /// assert_eq!(server.poll_event()?, Some(Event::Message(Message::text("hello"))));
+    /// # Ok::<(), weft_codec::Error>(())
+    /// ```
     pub fn send(&mut self, message: Message) -> Result<(), Error> {
         self.send_with(message, true)
     }
@@ -440,6 +602,15 @@ impl Connection {
     /// Queues a message without passing it through the negotiated extension: for data that is
     /// already compressed, or secrets sent next to attacker-chosen text (compressing both
     /// together leaks the secret's length, as in the CRIME and BREACH attacks).
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Message, Role};
+    /// let mut client = Connection::new(Role::Client);
+    /// // A token next to attacker-chosen text: never compressed with it.
+    /// client.send_uncompressed(Message::text("csrf-token=8f1c2e"))?;
+    /// assert!(client.buffered_amount() > 0);
+    /// # Ok::<(), weft_codec::Error>(())
+    /// ```
     pub fn send_uncompressed(&mut self, message: Message) -> Result<(), Error> {
         self.send_with(message, false)
     }
@@ -527,6 +698,27 @@ impl Connection {
     /// Pieces are sent as frames as they come, so a message larger than memory can be sent.
     /// The pieces of a text message may split a code point but must together be UTF-8; each
     /// piece is checked before it is queued.
+    ///
+    /// ```
+    /// # fn drain(conn: &mut weft_codec::Connection) -> bytes::BytesMut {
+    /// #     use bytes::Buf;
+    /// #     let mut wire = bytes::BytesMut::new();
+    /// #     while let Some(out) = conn.poll_transmit() {
+    /// #         wire.extend_from_slice(out.chunk());
+    /// #         let n = out.chunk().len();
+    /// #         out.advance(n);
+    /// #     }
+    /// #     wire
+    /// # }
+    /// use weft_codec::{Connection, DataKind, Event, Fragment, Message, Role};
+    /// let mut client = Connection::new(Role::Client);
+    /// let mut server = Connection::new(Role::Server);
+    /// client.send_fragment(Fragment::new(DataKind::Text, "Hello, ", false))?;
+    /// client.send_fragment(Fragment::new(DataKind::Text, "world", true))?;
+    /// server.handle_bytes(&mut drain(&mut client));
+    /// assert_eq!(server.poll_event()?, Some(Event::Message(Message::text("Hello, world"))));
+    /// # Ok::<(), weft_codec::Error>(())
+    /// ```
     pub fn send_fragment(&mut self, fragment: Fragment) -> Result<(), Error> {
         self.check_can_send()?;
         let Fragment { kind, data, fin } = fragment;
@@ -576,11 +768,53 @@ impl Connection {
     /// Calling it again, or after the peer's close frame was answered, does nothing. Data may
     /// still arrive until the peer answers; [`poll_event`](Self::poll_event) then hands out
     /// its close frame.
+    ///
+    /// ```
+    /// # fn drain(conn: &mut weft_codec::Connection) -> bytes::BytesMut {
+    /// #     use bytes::Buf;
+    /// #     let mut wire = bytes::BytesMut::new();
+    /// #     while let Some(out) = conn.poll_transmit() {
+    /// #         wire.extend_from_slice(out.chunk());
+    /// #         let n = out.chunk().len();
+    /// #         out.advance(n);
+    /// #     }
+    /// #     wire
+    /// # }
+    /// use weft_codec::{CloseCode, CloseFrame, Connection, Event, Message, Role, State};
+    /// let mut client = Connection::new(Role::Client);
+    /// let mut server = Connection::new(Role::Server);
+    /// client.close(CloseCode::NORMAL, "done")?;
+    /// assert_eq!(client.state(), State::Closing);
+    /// server.handle_bytes(&mut drain(&mut client));
+    /// let close = Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "done")));
+    /// assert_eq!(server.poll_event()?, Some(Event::Message(close)));
+    /// // The server answered; once its answer is written, it closes the transport.
+    /// client.handle_bytes(&mut drain(&mut server));
+    /// assert!(server.is_finished());
+    /// # Ok::<(), weft_codec::Error>(())
+    /// ```
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.send_close(Some(CloseFrame::new(code, reason)))
     }
 
     /// Sets [`Config::receive_fragments`] from the next message on.
+    ///
+    /// ```
+    /// use weft_codec::{Connection, DataKind, Event, Role};
+    /// let mut server = Connection::new(Role::Server);
+    /// server.set_receive_fragments(true);
+    /// // The first 2 bytes of a masked 4-byte binary frame:
+    /// server.read_buf(64).extend_from_slice(&[0x82, 0x84, 0, 0, 0, 0, 1, 2]);
+    /// server.handle_read(8);
+    /// match server.poll_event()? {
+    ///     Some(Event::Fragment(piece)) => {
+    ///         assert_eq!((piece.kind, piece.fin), (DataKind::Binary, false));
+    ///         assert_eq!(&piece.data[..], [1, 2]);
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok::<(), weft_codec::Error>(())
+    /// ```
     pub fn set_receive_fragments(&mut self, on: bool) {
         // Called before every read of the async shell: copy the configuration only on a change.
         if self.config.get_receive_fragments() != on {
@@ -596,6 +830,21 @@ impl Connection {
     /// `Ok(None)` means more input is needed (or nothing more will be read: see
     /// [`is_finished`](Self::is_finished)). A peer's protocol violation is returned once as
     /// [`Error::Protocol`], after a close frame with its close code was queued.
+    ///
+    /// ```
+    /// use weft_codec::{CloseCode, Connection, Error, Role};
+    /// let mut server = Connection::new(Role::Server);
+    /// // An unmasked frame from a client breaks the protocol (RFC 6455 §5.1):
+    /// server.read_buf(64).extend_from_slice(&[0x81, 0x02, b'H', b'i']);
+    /// server.handle_read(4);
+    /// match server.poll_event() {
+    ///     Err(err @ Error::Protocol(_)) => {
+    ///         assert_eq!(err.close_code(), Some(CloseCode::PROTOCOL_ERROR));
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// assert!(server.buffered_amount() > 0); // the close frame with 1002, queued
+    /// ```
     #[inline]
     pub fn poll_event(&mut self) -> Result<Option<Event>, Error> {
         // The usual answer between messages, without entering the decoder: an async shell asks
@@ -716,6 +965,21 @@ impl Connection {
     ///
     /// Write from it (with [`Buf::chunks_vectored`] for one system call per batch) and
     /// [`advance`](Buf::advance) it by what was written.
+    ///
+    /// ```
+    /// use bytes::Buf;
+    /// use weft_codec::{Connection, Message, Role};
+    /// let mut server = Connection::new(Role::Server);
+    /// server.send(Message::text("Hi"))?;
+    /// let mut socket = Vec::new(); // stands for the transport
+    /// while let Some(out) = server.poll_transmit() {
+    ///     let n = out.chunk().len(); // a real write may take less
+    ///     socket.extend_from_slice(out.chunk());
+    ///     out.advance(n);
+    /// }
+    /// assert_eq!(socket, [0x81, 0x02, b'H', b'i']);
+    /// # Ok::<(), weft_codec::Error>(())
+    /// ```
     #[inline]
     pub fn poll_transmit(&mut self) -> Option<&mut Transmit> {
         if self.closing.aborted {
@@ -752,6 +1016,16 @@ impl Connection {
     /// Timers started since the last call count from `now`, and keepalive treats input
     /// received since the last call as received at `now`; call this after each round of
     /// input and commands.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use weft_codec::{Config, Connection, Role};
+    /// let config = Config::default().ping_interval(Some(Duration::from_secs(30)));
+    /// let mut server = Connection::new(Role::Server).with_config(config);
+    /// let now = Instant::now();
+    /// // Keepalive: a ping is due after 30 s without input.
+    /// assert_eq!(server.poll_timeout(now), Some(now + Duration::from_secs(30)));
+    /// ```
     pub fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
         self.anchor_timers(now);
         let timers = &self.timers;
@@ -778,21 +1052,45 @@ impl Connection {
     // Getters
 
     /// This end's role.
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Role};
+    /// assert_eq!(Connection::new(Role::Server).role(), Role::Server);
+    /// ```
     pub fn role(&self) -> Role {
         self.role
     }
 
     /// The limits in force.
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Role};
+    /// assert_eq!(Connection::new(Role::Server).limits().get_max_frame_size(), 16 << 20);
+    /// ```
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
 
     /// The configuration in force.
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Role};
+    /// assert!(Connection::new(Role::Client).config().get_auto_pong());
+    /// ```
     pub fn config(&self) -> &Config {
         &self.config
     }
 
     /// Where the connection is in its life.
+    ///
+    /// ```
+    /// use weft_codec::{CloseCode, Connection, Role, State};
+    /// let mut client = Connection::new(Role::Client);
+    /// assert_eq!(client.state(), State::Open);
+    /// client.close(CloseCode::NORMAL, "")?;
+    /// assert_eq!(client.state(), State::Closing);
+    /// # Ok::<(), weft_codec::Error>(())
+    /// ```
     pub fn state(&self) -> State {
         if self.is_finished() {
             State::Closed
@@ -805,6 +1103,15 @@ impl Connection {
 
     /// Whether nothing more will be read: once [`poll_transmit`](Self::poll_transmit) is
     /// drained, the transport should be closed.
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Role};
+    /// let mut server = Connection::new(Role::Server);
+    /// assert!(!server.is_finished());
+    /// server.handle_eof();
+    /// let _ = server.poll_event(); // reports the abnormal closure
+    /// assert!(server.is_finished());
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.closing.done
             || (self.closing.sent
@@ -815,42 +1122,108 @@ impl Connection {
     /// Whether the closing handshake timed out: nothing more is transmitted, and the transport
     /// should be dropped without waiting for it (a peer that stopped reading must not keep the
     /// connection alive).
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Role};
+    /// // Only a closing handshake that timed out aborts (see `handle_timeout`).
+    /// assert!(!Connection::new(Role::Client).is_aborted());
+    /// ```
     pub fn is_aborted(&self) -> bool {
         self.closing.aborted
     }
 
     /// Whether the transport should still be read.
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Role};
+    /// let mut client = Connection::new(Role::Client);
+    /// assert!(client.wants_read());
+    /// client.handle_eof();
+    /// assert!(!client.wants_read());
+    /// ```
     pub fn wants_read(&self) -> bool {
         !self.is_finished() && !self.closing.eof
     }
 
     /// Whether data messages may still be sent (no close frame sent yet).
+    ///
+    /// ```
+    /// use weft_codec::{CloseCode, Connection, Error, Message, Role};
+    /// let mut client = Connection::new(Role::Client);
+    /// client.close(CloseCode::NORMAL, "")?;
+    /// assert!(!client.can_send());
+    /// assert!(matches!(client.send(Message::text("late")), Err(Error::SendAfterClose)));
+    /// # Ok::<(), weft_codec::Error>(())
+    /// ```
     pub fn can_send(&self) -> bool {
         !self.closing.sent && !self.closing.done
     }
 
     /// Bytes queued for the transport.
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Message, Role};
+    /// let mut server = Connection::new(Role::Server);
+    /// server.send(Message::binary(vec![0; 1000]))?;
+    /// assert_eq!(server.buffered_amount(), 4 + 1000); // a 4-byte header, then the payload
+    /// # Ok::<(), weft_codec::Error>(())
+    /// ```
     pub fn buffered_amount(&self) -> usize {
         self.writer.out.len()
     }
 
     /// Bytes of input held: undecoded input and the message being assembled.
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Role};
+    /// let mut server = Connection::new(Role::Server);
+    /// // The first 3 bytes of a frame: held until the rest arrives.
+    /// server.read_buf(64).extend_from_slice(&[0x82, 0x85, 0]);
+    /// server.handle_read(3);
+    /// assert_eq!(server.poll_event()?, None);
+    /// assert_eq!(server.buffered_input(), 3);
+    /// # Ok::<(), weft_codec::Error>(())
+    /// ```
     pub fn buffered_input(&self) -> usize {
         self.reader.buf.len() + self.reader.message.as_ref().map_or(0, |m| m.data.len())
     }
 
     /// The close frame the peer sent, once it arrived: `Some(None)` for a close frame without
     /// a status code, `None` before (or when it was invalid).
+    ///
+    /// ```
+    /// use weft_codec::{CloseCode, Connection, Role};
+    /// let mut client = Connection::new(Role::Client);
+    /// assert_eq!(client.peer_close_frame(), None);
+    /// // The server's close frame: 1001, "restart".
+    /// client.read_buf(64).extend_from_slice(b"\x88\x09\x03\xe9restart");
+    /// client.handle_read(11);
+    /// client.poll_event()?;
+    /// let frame = client.peer_close_frame().flatten().expect("a close frame with a code");
+    /// assert_eq!((frame.code(), frame.reason()), (CloseCode::GOING_AWAY, "restart"));
+    /// # Ok::<(), weft_codec::Error>(())
+    /// ```
     pub fn peer_close_frame(&self) -> Option<Option<&CloseFrame>> {
         self.closing.peer_frame.as_ref().map(Option::as_ref)
     }
 
     /// Whether an extension (such as permessage-deflate) was negotiated and installed.
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Role};
+    /// assert!(!Connection::new(Role::Server).has_extension());
+    /// ```
     pub fn has_extension(&self) -> bool {
         self.extension.is_some()
     }
 
     /// The round-trip time measured by the last answered keepalive ping.
+    ///
+    /// ```
+    /// use weft_codec::{Connection, Role};
+    /// // Known once a keepalive ping (`Config::ping_interval`) has been answered.
+    /// assert_eq!(Connection::new(Role::Client).rtt(), None);
+    /// ```
     pub fn rtt(&self) -> Option<Duration> {
         self.timers.rtt
     }

@@ -107,23 +107,66 @@ impl Subscriber {
     }
 
     /// The topics subscribed to, in name order.
+    ///
+    /// ```
+    /// let topics = weft_server::topics::Topics::new();
+    /// let mut subscriber = topics.subscriber();
+    /// subscriber.subscribe("news")?;
+    /// subscriber.subscribe("prices")?;
+    /// assert_eq!(subscriber.topics().collect::<Vec<_>>(), ["news", "prices"]);
+    /// # Ok::<(), weft_server::Error>(())
+    /// ```
     pub fn topics(&self) -> impl Iterator<Item = &str> {
         self.topics.iter().map(|topic| &**topic)
     }
 
     /// Messages dropped for this subscriber because its queue was full
     /// ([`SlowSubscriber::Drop`]).
+    ///
+    /// ```
+    /// use weft_server::PreparedMessage;
+    /// use weft_server::topics::Topics;
+    /// let topics = Topics::builder().queue_capacity(1, 1 << 20).build(); // the Drop policy
+    /// let mut subscriber = topics.subscriber();
+    /// subscriber.subscribe("ticks")?;
+    /// for n in 0..3 {
+    ///     topics.publish("ticks", &PreparedMessage::text(n.to_string()))?;
+    /// }
+    /// assert_eq!(subscriber.dropped(), 2); // it never read: one queued, two dropped
+    /// # Ok::<(), weft_server::Error>(())
+    /// ```
     pub fn dropped(&self) -> u64 {
         self.queue.dropped()
     }
 
     /// Messages and payload bytes waiting in this subscriber's queue.
+    ///
+    /// ```
+    /// use weft_server::PreparedMessage;
+    /// use weft_server::topics::Topics;
+    /// let topics = Topics::new();
+    /// let mut subscriber = topics.subscriber();
+    /// subscriber.subscribe("news")?;
+    /// topics.publish("news", &PreparedMessage::text("hello"))?;
+    /// assert_eq!(subscriber.queued(), (1, 5));
+    /// # Ok::<(), weft_server::Error>(())
+    /// ```
     pub fn queued(&self) -> (usize, usize) {
         self.queue.queued()
     }
 
     /// The close code, once a slow-subscriber policy has closed this subscriber (and
     /// [`next_message`](Self::next_message) or [`recv`](Self::recv) has handed out the order).
+    ///
+    /// ```no_run
+    /// # async fn demo(mut ws: weft_server::WebSocket<weft_server::ServerStream>,
+    /// #               mut subscriber: weft_server::topics::Subscriber) {
+    /// while let Some(Ok(_message)) = subscriber.next_message(&mut ws).await {}
+    /// if let Some(code) = subscriber.closed_with() {
+    ///     println!("closed with {code}: it fell behind its topics");
+    /// }
+    /// # }
+    /// ```
     pub fn closed_with(&self) -> Option<CloseCode> {
         self.closed_with
     }
@@ -157,6 +200,7 @@ impl Subscriber {
         match next {
             Next::Message(message) => Delivery::Message(message),
             Next::Close(code) => {
+                crate::trace::slow_subscriber_closed(code);
                 self.closed_with = Some(code);
                 self.leave_all();
                 Delivery::Close(code)
@@ -175,6 +219,29 @@ impl Subscriber {
     /// `None`; [`closed_with`](Self::closed_with) tells why.
     ///
     /// Cancel safe: a delivery taken from the queue is already queued on the connection.
+    ///
+    /// ```no_run
+    /// # async fn demo(server: weft_server::Server, topics: weft_server::topics::Topics) -> std::io::Result<()> {
+    /// use weft_server::PreparedMessage;
+    /// // A chat room: what one client says, every client in the room gets.
+    /// server
+    ///     .serve(move |mut ws, _accepted| {
+    ///         let topics = topics.clone();
+    ///         async move {
+    ///             let mut subscriber = topics.subscriber();
+    ///             if subscriber.subscribe("room").is_err() {
+    ///                 return;
+    ///             }
+    ///             while let Some(Ok(message)) = subscriber.next_message(&mut ws).await {
+    ///                 if let Some(text) = message.as_text() {
+    ///                     let _ = topics.publish("room", &PreparedMessage::text(text));
+    ///                 }
+    ///             }
+    ///         }
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
     pub async fn next_message<S>(
         &mut self,
         ws: &mut WebSocket<S>,
