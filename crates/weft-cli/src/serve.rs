@@ -38,8 +38,8 @@ pub(crate) struct ServeArgs {
     #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:9001")]
     listen: String,
 
-    /// The largest message (and frame) accepted, in bytes; takes KiB, MiB and GiB suffixes.
-    /// [default: 64MiB messages, 16MiB frames]
+    /// The largest message accepted, in bytes, however it is framed or compressed; takes KiB,
+    /// MiB and GiB suffixes. [default: 64MiB]
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     max_message_size: Option<usize>,
 
@@ -87,7 +87,7 @@ impl ServeArgs {
     fn acceptor(&self) -> Result<Acceptor, Error> {
         let mut limits = Limits::default();
         if let Some(max) = self.max_message_size {
-            limits = limits.max_message_size(max).max_frame_size(max);
+            limits = limits.max_message_size(max);
         }
         let origins = if self.origins.is_empty() {
             OriginPolicy::Any

@@ -265,7 +265,22 @@ impl Extension for PerMessageDeflate {
         }
         result
     }
+
+    /// zlib's bound for any compression parameters (`deflateBound` when the level, window or
+    /// memory level are not its defaults): 1/8 + 1/64 of the data plus 5 bytes, and the
+    /// sync flush that ends a frame. Incompressible data grows by 5 bytes per 16 KiB block
+    /// at zlib's defaults, but by up to 4 % with `memLevel=1` (128-byte blocks), a setting
+    /// Node `ws` exposes; the bound covers every peer built on zlib or its ports.
+    fn max_encoded_len(&self, len: usize) -> usize {
+        len.saturating_add(len.div_ceil(8))
+            .saturating_add(len.div_ceil(64))
+            .saturating_add(5 + SYNC_FLUSH_MAX)
+    }
 }
+
+/// The most a sync flush adds: the end of the current block (up to 10 bits of a pending code
+/// and the end-of-block code) and an empty stored block (3 header bits, padding, 4 bytes).
+const SYNC_FLUSH_MAX: usize = 10;
 
 /// The compressing half: our messages, under our role's parameters.
 #[derive(Debug)]

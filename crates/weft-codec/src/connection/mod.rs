@@ -934,7 +934,7 @@ impl Connection {
                     }
                     // Skip the refused frame's payload, so that the peer's close frame can
                     // still be found after it; a payload too large to skip ends reading.
-                    if header.payload_len <= self.limits.get_max_frame_size() as u64 {
+                    if header.payload_len <= self.frame_limit(&header).1 as u64 {
                         frame.discard = true;
                         self.reader.frame = Some(frame);
                     } else {
@@ -978,8 +978,8 @@ impl Connection {
             }
             return Ok(false);
         }
-        let limit = self.limits.get_max_frame_size();
-        if header.payload_len > limit as u64 {
+        let (limit, on_the_wire) = self.frame_limit(header);
+        if header.payload_len > on_the_wire as u64 {
             return Err(ProtocolError::FrameTooLarge {
                 size: header.payload_len,
                 limit,
@@ -1024,6 +1024,21 @@ impl Connection {
             && !message.compressed
             && !message.streaming;
         Ok(in_place)
+    }
+
+    /// The frame limit for a data frame with this header: the limit in force, and the payload
+    /// length it allows on the wire, which for a frame of a compressed message includes what
+    /// the extension's encoding may add.
+    fn frame_limit(&self, header: &FrameHeader) -> (usize, usize) {
+        let limit = self.limits.get_max_frame_size();
+        let compressed = match header.opcode {
+            OpCode::Continuation => self.reader.message.as_ref().is_some_and(|m| m.compressed),
+            _ => !header.rsv.is_empty(),
+        };
+        match &self.extension {
+            Some(ext) if compressed => (limit, ext.max_encoded_len(limit).max(limit)),
+            _ => (limit, limit),
+        }
     }
 
     /// Drops the payload of a frame that no longer matters.
