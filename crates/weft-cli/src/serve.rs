@@ -29,7 +29,8 @@ Examples:
                                   # one room across every weft serve on that Redis
 
 Every text and binary message is sent back unchanged, or with --broadcast to every client of
-the room. Ctrl-C (or SIGTERM) closes every connection with 1001 and stops.";
+the room. Ctrl-C (or SIGTERM) closes every connection with 1001, stops, and prints the
+server's counters (connections, refusals, closes by code, limits broken, bytes) to stderr.";
 
 /// The arguments of `weft serve`.
 #[derive(Debug, Args)]
@@ -58,6 +59,11 @@ pub(crate) struct ServeArgs {
     /// Do not accept permessage-deflate compression.
     #[arg(long)]
     no_deflate: bool,
+
+    /// The most connections served at once; more are answered 503.
+    /// [default: the file-descriptor limit, raised to the hard limit, less a reserve]
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
 
     /// Serve wss:// (and the demo page over https://) with this PEM certificate chain.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -128,7 +134,11 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Error> {
         None
     };
     let page = demo::page(room.is_some());
-    let server = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(max) = args.max_connections {
+        builder = builder.max_connections(max);
+    }
+    let server = builder
         .acceptor(acceptor)
         .http(move |request| {
             let response = demo::respond(&request, &page);
@@ -155,6 +165,10 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Error> {
     );
     let _ = stdout.flush();
     drop(stdout);
+    eprintln!(
+        "weft: serving up to {} connections at once",
+        server.max_connections()
+    );
 
     let shutdown = server.shutdown_handle();
     tokio::spawn(async move {
@@ -163,6 +177,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Error> {
         shutdown.shutdown();
     });
     let quiet = args.quiet;
+    let stats = server.stats();
     match room {
         Some(room) => {
             if !quiet {
@@ -185,6 +200,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Error> {
     }
     .map_err(Error::Serve)?;
     eprintln!("weft: stopped");
+    for line in stats.snapshot().to_string().lines() {
+        eprintln!("weft: {line}");
+    }
     Ok(())
 }
 

@@ -84,6 +84,15 @@ impl Server {
                 addr.parse().expect("a socket address")
             })
             .unwrap_or_else(|| panic!("unexpected banner {banner:?}"));
+        // How many connections it serves at once: the file-descriptor limit less a reserve,
+        // unless --max-connections is given.
+        let capacity = stderr.next("the capacity line of weft serve");
+        let connections: usize = capacity
+            .strip_prefix("weft: serving up to ")
+            .and_then(|rest| rest.strip_suffix(" connections at once"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected capacity line {capacity:?}"));
+        assert!(connections > 0, "{capacity}");
         Self {
             child,
             addr,
@@ -386,11 +395,25 @@ fn sigint_shuts_the_server_down_gracefully() {
         log.iter().any(|line| line == "weft: shutting down"),
         "{log:?}"
     );
-    assert_eq!(
-        log.last().map(String::as_str),
-        Some("weft: stopped"),
-        "{log:?}"
+    // Then its counters: the one WebSocket, closed with 1001 at shutdown.
+    let stopped = log
+        .iter()
+        .position(|line| line == "weft: stopped")
+        .unwrap_or_else(|| panic!("{log:?}"));
+    let report = &log[stopped + 1..];
+    assert_eq!(report.len(), 5, "{report:?}");
+    assert!(
+        report[0].starts_with(
+            "weft: connections: 0 open, 1 accepted; websockets: 0 open, 1 upgraded, 1 closed"
+        ),
+        "{report:?}"
     );
+    assert_eq!(report[1], "weft: closed: 1×1001", "{report:?}");
+    assert!(
+        report[2].starts_with("weft: refused: 0 over capacity (503)"),
+        "{report:?}"
+    );
+    assert!(report[4].starts_with("weft: bytes: "), "{report:?}");
 
     // The client was sent 1001 (going away), a clean close: it exits 0 with stdin still open,
     // and says how the server closed.

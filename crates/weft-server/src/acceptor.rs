@@ -13,6 +13,7 @@ use weft_handshake::{
     OriginPolicy, Parsed, Rejection, Request, Server as Handshake, UpgradeRequest,
 };
 
+use crate::stats::{Count, Counters, Stats};
 use crate::{Error, ServerStream};
 
 /// A hook that sees every upgrade request and may refuse it.
@@ -79,6 +80,7 @@ pub struct PendingWebSocket {
     /// The subprotocols the client offered, in its order.
     offered: Vec<String>,
     connection: Connection,
+    counters: Arc<Counters>,
 }
 
 impl PendingWebSocket {
@@ -157,8 +159,12 @@ impl PendingWebSocket {
             response: self.response,
             protocol: self.protocol,
         };
+        // Counted from here, as upgraded and open, until the connection is dropped.
+        let connection = self
+            .connection
+            .with_observer(self.counters.observe_websocket());
         (
-            WebSocket::from_parts(stream, self.connection, read_ahead),
+            WebSocket::from_parts(stream, connection, read_ahead),
             accepted,
         )
     }
@@ -216,6 +222,7 @@ struct Inner {
     /// `None` when HTTP/2 is switched off.
     #[cfg(feature = "http2")]
     http2: Option<weft_h2::Http2Limits>,
+    counters: Arc<Counters>,
 }
 
 /// The TLS acceptors of one configuration: ALPN `http/1.1` only, and the one a [`Server`]
@@ -283,6 +290,24 @@ impl Acceptor {
         self.inner.handshake_timeout
     }
 
+    /// The counters of every connection this acceptor (and the [`Server`](crate::Server)
+    /// using it) handled: handshakes, how WebSockets ended, the limits peers broke.
+    pub fn stats(&self) -> Stats {
+        Stats(Arc::clone(&self.inner.counters))
+    }
+
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
+        &self.inner.counters
+    }
+
+    /// Counts a handshake that timed out, and says so.
+    pub(crate) fn timed_out(&self) -> Error {
+        self.inner.counters.add(Count::HandshakeTimeouts);
+        Error::Timeout {
+            after: self.inner.handshake_timeout,
+        }
+    }
+
     /// Judges an HTTP/1.1 upgrade request that another HTTP stack read (hyper, axum): RFC 6455
     /// validation, the origin policy, the request hook, subprotocol and extensions. The
     /// answer is the handshake to complete, or the refusal to send (400, 403, 405, 426, or
@@ -338,6 +363,17 @@ impl Acceptor {
         &self,
         validated: Result<UpgradeRequest, Rejection>,
     ) -> Result<PendingWebSocket, Rejection> {
+        let pending = self.negotiate(validated);
+        if pending.is_err() {
+            self.inner.counters.add(Count::HandshakesRejected);
+        }
+        pending
+    }
+
+    fn negotiate(
+        &self,
+        validated: Result<UpgradeRequest, Rejection>,
+    ) -> Result<PendingWebSocket, Rejection> {
         let inner = &self.inner;
         let upgrade = validated?;
         if let Some(hook) = &inner.on_request {
@@ -371,6 +407,7 @@ impl Acceptor {
             protocol: negotiated.protocol().map(str::to_owned),
             offered,
             connection,
+            counters: Arc::clone(&inner.counters),
         })
     }
 
@@ -386,7 +423,7 @@ impl Acceptor {
             self.accept_upgrade(stream).await
         })
         .await
-        .map_err(|_| Error::Timeout { after: timeout })?
+        .map_err(|_| self.timed_out())?
     }
 
     /// Wraps a freshly accepted TCP connection, running the TLS handshake when configured;
@@ -397,14 +434,18 @@ impl Acceptor {
         h2: bool,
     ) -> Result<ServerStream, Error> {
         let _ = tcp.set_nodelay(true);
+        let counters = Arc::clone(&self.inner.counters);
         #[cfg(feature = "rustls")]
         if let Some(tls) = &self.inner.tls {
             let acceptor = if h2 { &tls.any } else { &tls.http1 };
-            let stream = acceptor.accept(tcp).await.map_err(Error::Tls)?;
-            return Ok(ServerStream::tls(stream));
+            let stream = acceptor.accept(tcp).await.map_err(|err| {
+                counters.add(Count::TlsFailures);
+                Error::Tls(err)
+            })?;
+            return Ok(ServerStream::tls(stream, counters));
         }
         let _ = h2;
-        Ok(ServerStream::plain(tcp))
+        Ok(ServerStream::plain(tcp, counters))
     }
 
     /// Runs the server handshake over `stream` (already decrypted: for TLS, see
@@ -417,7 +458,7 @@ impl Acceptor {
         let timeout = self.inner.handshake_timeout;
         tokio::time::timeout(timeout, self.accept_upgrade(stream))
             .await
-            .map_err(|_| Error::Timeout { after: timeout })?
+            .map_err(|_| self.timed_out())?
     }
 
     async fn accept_upgrade<S>(&self, stream: S) -> Result<(WebSocket<S>, Accepted), Error>
@@ -428,6 +469,7 @@ impl Acceptor {
             Incoming::WebSocket(ws, accepted) => Ok((*ws, accepted)),
             Incoming::Http(mut stream, _, _) => {
                 let rejection = not_websocket();
+                self.inner.counters.add(Count::HandshakesRejected);
                 refuse(&mut stream, &rejection).await;
                 Err(Error::Rejected(rejection))
             }
@@ -455,6 +497,7 @@ impl Acceptor {
                 }
                 Ok(Parsed::Partial) => {}
                 Err(rejection) => {
+                    inner.counters.add(Count::HandshakesRejected);
                     refuse(&mut stream, &rejection).await;
                     return Err(Error::Rejected(rejection));
                 }
@@ -711,6 +754,7 @@ impl AcceptorBuilder {
                 deflate: self.deflate,
                 #[cfg(feature = "http2")]
                 http2: self.http2,
+                counters: Arc::default(),
             }),
         }
     }

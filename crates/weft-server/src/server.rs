@@ -20,15 +20,14 @@ use weft_codec::CloseCode;
 use weft_codec::tokio::WebSocket;
 
 use crate::acceptor::{Accepted, Acceptor, Incoming};
+use crate::capacity::{self, Capacity};
+use crate::stats::{ConnectionSlot, Count, Stats};
 use crate::stream::ServerStream;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub(crate) type HttpHandler =
     dyn Fn(http::Request<()>) -> BoxFuture<http::Response<Bytes>> + Send + Sync;
 
-/// How many refusals (`503` beyond the connection cap) may be in progress at once; beyond
-/// that, excess connections are dropped without an answer.
-const MAX_REFUSALS: usize = 256;
 /// How long a refused connection is given to read our `503`.
 const REFUSAL_LINGER: Duration = Duration::from_secs(2);
 
@@ -37,7 +36,8 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(2);
 ///
 /// | setting | default |
 /// | --- | --- |
-/// | [`max_connections`](ServerBuilder::max_connections) (then `503`) | 10,000 |
+/// | [`max_connections`](ServerBuilder::max_connections) (then `503`) | the file-descriptor limit less a reserve (19,680 of 20,000; 523,968 of 524,288) |
+/// | [`raise_fd_limit`](ServerBuilder::raise_fd_limit) | on: the soft limit is raised to the hard limit |
 /// | [`shutdown_timeout`](ServerBuilder::shutdown_timeout) | 10 s |
 /// | [`http`](ServerBuilder::http) handler | `404 Not Found` |
 /// | [`acceptor`](ServerBuilder::acceptor) | [`Acceptor::builder`]'s defaults |
@@ -69,7 +69,7 @@ pub struct Server {
     listener: TcpListener,
     acceptor: Acceptor,
     http: Arc<HttpHandler>,
-    max_connections: usize,
+    capacity: Capacity,
     shutdown_timeout: Duration,
     token: CancellationToken,
 }
@@ -79,7 +79,7 @@ impl fmt::Debug for Server {
         f.debug_struct("Server")
             .field("local_addr", &self.listener.local_addr().ok())
             .field("acceptor", &self.acceptor)
-            .field("max_connections", &self.max_connections)
+            .field("max_connections", &self.capacity.connections)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish_non_exhaustive()
     }
@@ -114,7 +114,8 @@ impl Server {
         ServerBuilder {
             acceptor: None,
             http: None,
-            max_connections: 10_000,
+            max_connections: None,
+            raise_fd_limit: true,
             shutdown_timeout: Duration::from_secs(10),
         }
     }
@@ -134,6 +135,27 @@ impl Server {
         ShutdownHandle(self.token.clone())
     }
 
+    /// The server's counters (connections, refusals, closes by code, limits broken, bytes):
+    /// take the handle before [`serve`](Self::serve), read it any time, also after the server
+    /// stopped. The same as its acceptor's [`Acceptor::stats`].
+    pub fn stats(&self) -> Stats {
+        self.acceptor.stats()
+    }
+
+    /// The most connections served at once: the one set with
+    /// [`ServerBuilder::max_connections`], or the default computed from the file-descriptor
+    /// limit when the server was built.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// let server = weft_server::Server::bind("127.0.0.1:9001").await?;
+    /// println!("serving up to {} connections", server.max_connections());
+    /// # Ok(()) }
+    /// ```
+    pub fn max_connections(&self) -> usize {
+        self.capacity.connections
+    }
+
     /// Serves until shut down, running `handler` for each WebSocket connection.
     ///
     /// The handler's WebSocket is closed with 1001 when shutdown starts (on its next poll);
@@ -144,8 +166,12 @@ impl Server {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        let connections = Arc::new(Semaphore::new(self.max_connections));
-        let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
+        let connections = Arc::new(Semaphore::new(self.capacity.connections));
+        let refusals = Arc::new(Semaphore::new(self.capacity.refusals));
+        let counters = self.acceptor.counters().clone();
+        // A descriptor kept free, to accept and close a connection when none is left (so that
+        // clients are refused at once instead of waiting in the accept queue).
+        let mut spare = spare_fd();
         let mut tasks = JoinSet::new();
         loop {
             let accepted = tokio::select! {
@@ -156,30 +182,42 @@ impl Server {
             let (tcp, _peer) = match accepted {
                 Ok(connection) => connection,
                 Err(err) if is_per_connection_error(&err) => continue,
+                Err(err) if capacity::out_of_fds(&err) && spare.is_some() => {
+                    drop(spare.take());
+                    if refuse_without_fds(&self.listener).await {
+                        counters.add(Count::RefusedOutOfFds);
+                    }
+                    spare = spare_fd();
+                    continue;
+                }
                 Err(_) => {
-                    // Out of file descriptors or memory: back off instead of spinning.
+                    // Out of memory, or of descriptors with no spare: back off instead of
+                    // spinning.
+                    counters.add(Count::AcceptErrors);
                     tokio::time::sleep(Duration::from_millis(50)).await;
+                    spare = spare.or_else(spare_fd);
                     continue;
                 }
             };
             let Ok(permit) = connections.clone().try_acquire_owned() else {
                 if let Ok(permit) = refusals.clone().try_acquire_owned() {
+                    counters.add(Count::RefusedOverCapacity);
                     let acceptor = self.acceptor.clone();
                     tasks.spawn(async move {
                         refuse_busy(&acceptor, tcp).await;
                         drop(permit);
                     });
+                } else {
+                    counters.add(Count::DroppedOverCapacity);
                 }
                 continue;
             };
+            let slot = counters.open_connection(permit);
             let acceptor = self.acceptor.clone();
             let http = self.http.clone();
             let handler = handler.clone();
             let token = self.token.clone();
-            tasks.spawn(async move {
-                serve_connection(tcp, acceptor, http, handler, token).await;
-                drop(permit);
-            });
+            tasks.spawn(serve_connection(tcp, slot, acceptor, http, handler, token));
         }
         drop(self.listener);
         let drained = tokio::time::timeout(self.shutdown_timeout, async {
@@ -198,6 +236,7 @@ impl Server {
 /// then the handler.
 async fn serve_connection<F, Fut>(
     tcp: TcpStream,
+    slot: ConnectionSlot,
     acceptor: Acceptor,
     http: Arc<HttpHandler>,
     handler: Arc<F>,
@@ -214,7 +253,15 @@ async fn serve_connection<F, Fut>(
         () = token.cancelled() => return,
         secured = tokio::time::timeout_at(deadline, acceptor.secure(tcp, true)) => secured,
     };
-    let Ok(Ok(mut stream)) = secured else { return };
+    let mut stream = match secured {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(_)) => return,
+        Err(_) => {
+            acceptor.timed_out();
+            return;
+        }
+    };
+    stream.hold(slot);
     let mut buf = BytesMut::new();
     #[cfg(feature = "http2")]
     if let Some(limits) = acceptor.http2() {
@@ -245,6 +292,7 @@ async fn serve_connection<F, Fut>(
             return;
         }
     }
+    let mut first_request = true;
     loop {
         let incoming = tokio::select! {
             () = token.cancelled() => return,
@@ -261,6 +309,7 @@ async fn serve_connection<F, Fut>(
                 return;
             }
             Ok(Ok(Incoming::Http(mut next, request, rest))) => {
+                acceptor.counters().add(Count::HttpRequests);
                 let keep_alive = keeps_alive(&request);
                 let head_only = request.method() == Method::HEAD;
                 let response = http(request).await;
@@ -274,7 +323,14 @@ async fn serve_connection<F, Fut>(
                 }
                 stream = next;
                 buf = rest;
+                first_request = false;
                 deadline = tokio::time::Instant::now() + timeout;
+            }
+            // A first request that did not come in time is a handshake that timed out; a
+            // kept-alive connection that goes quiet is just over.
+            Err(_) if first_request => {
+                acceptor.timed_out();
+                return;
             }
             // Closed, refused (the refusal was written), timed out, or failed: done.
             Ok(Ok(Incoming::Closed) | Err(_)) | Err(_) => return,
@@ -363,6 +419,30 @@ async fn refuse_busy(acceptor: &Acceptor, tcp: TcpStream) {
     .await;
 }
 
+/// A descriptor to give up when the process has none left (see [`refuse_without_fds`]).
+fn spare_fd() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
+}
+
+/// With the spare descriptor given up: accepts one waiting connection, reads what it sent,
+/// answers `503` if the socket takes it at once (plain HTTP; a TLS client sees the connection
+/// close), and closes it. Returns whether a connection was refused. Clients are told at once
+/// rather than left waiting in the accept queue until a descriptor frees up.
+async fn refuse_without_fds(listener: &TcpListener) -> bool {
+    const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
+        Content-Length: 0\r\nConnection: close\r\n\r\n";
+    let Ok(Ok((tcp, _))) = tokio::time::timeout(Duration::from_millis(10), listener.accept()).await
+    else {
+        return false;
+    };
+    // Reading the request first makes the close a FIN rather than a reset, which could
+    // destroy the answer before the client reads it.
+    let mut request = [0u8; 4096];
+    let _ = tcp.try_read(&mut request);
+    let _ = tcp.try_write(REFUSAL);
+    true
+}
+
 /// Errors from `accept` that concern one connection only; the listener is fine.
 fn is_per_connection_error(err: &io::Error) -> bool {
     matches!(
@@ -394,7 +474,8 @@ fn not_found(_request: http::Request<()>) -> BoxFuture<http::Response<Bytes>> {
 pub struct ServerBuilder {
     acceptor: Option<Acceptor>,
     http: Option<Arc<HttpHandler>>,
-    max_connections: usize,
+    max_connections: Option<usize>,
+    raise_fd_limit: bool,
     shutdown_timeout: Duration,
 }
 
@@ -403,6 +484,7 @@ impl fmt::Debug for ServerBuilder {
         f.debug_struct("ServerBuilder")
             .field("acceptor", &self.acceptor)
             .field("max_connections", &self.max_connections)
+            .field("raise_fd_limit", &self.raise_fd_limit)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish_non_exhaustive()
     }
@@ -438,9 +520,37 @@ impl ServerBuilder {
         self
     }
 
-    /// The most connections served at once (HTTP and WebSocket); more get `503` and are closed.
+    /// The most connections served at once (HTTP and WebSocket); more get `503` and are
+    /// closed.
+    ///
+    /// By default, as many as the process's file-descriptor limit allows: each connection
+    /// holds one descriptor, until its close has lingered out; 64 are kept for everything
+    /// else (the listener, the runtime, files your handlers open) and up to 256 (a sixteenth
+    /// of the limit) for refusals in progress. With the limit at 20,000 that is 19,680
+    /// connections; with systemd's hard limit, 524,288, it is 523,968. The limit is read when
+    /// the server is built, after raising it (see [`raise_fd_limit`](Self::raise_fd_limit)).
+    ///
+    /// To size it yourself, take the smallest of: the descriptors you can give the server (its
+    /// limit less what the application needs besides connections); the memory you can give
+    /// it divided by what a connection costs (an idle WebSocket about 6 KiB of server heap
+    /// plus the kernel's socket buffers, more while messages are under way: up to
+    /// `max_message_size` for a message that arrives fragmented or compressed, and the
+    /// deflate state when compression is on); and what your handlers can serve. Set it below
+    /// the descriptor limit: a server that runs out of descriptors can only refuse
+    /// connections by closing them (counted in
+    /// [`StatsSnapshot::refused_out_of_fds`](crate::StatsSnapshot::refused_out_of_fds)).
     pub fn max_connections(mut self, max: usize) -> Self {
-        self.max_connections = max;
+        self.max_connections = Some(max);
+        self
+    }
+
+    /// Whether building the server raises the process's soft file-descriptor limit to its
+    /// hard limit (on by default), as nginx, Go's runtime and Bun do: the soft limit is often
+    /// 1,024 while the hard limit allows hundreds of thousands. It changes the limit for the
+    /// whole process (child processes inherit it). Without it, the default
+    /// [`max_connections`](Self::max_connections) comes from the soft limit as it is.
+    pub fn raise_fd_limit(mut self, on: bool) -> Self {
+        self.raise_fd_limit = on;
         self
     }
 
@@ -462,7 +572,7 @@ impl ServerBuilder {
             listener,
             acceptor: self.acceptor.unwrap_or_default(),
             http: self.http.unwrap_or_else(|| Arc::new(not_found)),
-            max_connections: self.max_connections,
+            capacity: Capacity::plan(self.max_connections, self.raise_fd_limit),
             shutdown_timeout: self.shutdown_timeout,
             token: CancellationToken::new(),
         }

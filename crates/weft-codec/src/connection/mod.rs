@@ -12,6 +12,7 @@ use crate::extension::{Extension, ExtensionError};
 use crate::frame::{FrameHeader, OpCode, Rsv};
 use crate::mask::apply_mask;
 use crate::message::{DataKind, Fragment, Message};
+use crate::observer::Observer;
 use crate::prepared::{EncodingKey, PreparedMessage, data_opcode};
 use crate::transmit::Transmit;
 use crate::utf8::{Utf8Bytes, Utf8Validator, is_utf8};
@@ -120,6 +121,16 @@ pub struct Connection {
     timers: Timers,
     /// An error to report from the next `poll_event`.
     pending_error: Option<Error>,
+    /// Told about errors and the end (counters, logs).
+    observer: Option<Box<dyn Observer>>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(mut observer) = self.observer.take() {
+            observer.ended(self);
+        }
+    }
 }
 
 /// The read side: unparsed input and the frame and message being received.
@@ -197,6 +208,8 @@ struct Closing {
     /// The closing handshake timed out: queued output is dropped and the transport should be
     /// closed without ceremony.
     aborted: bool,
+    /// The code of the first close frame, sent or received (1005 for one without a code).
+    first_code: Option<CloseCode>,
 }
 
 #[derive(Debug, Default)]
@@ -266,7 +279,15 @@ impl Connection {
             closing: Closing::default(),
             timers: Timers::default(),
             pending_error: None,
+            observer: None,
         }
+    }
+
+    /// Installs an [`Observer`], told about every error this connection reports and about its
+    /// end (when the connection is dropped).
+    pub fn with_observer(mut self, observer: Box<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Replaces the limits.
@@ -673,6 +694,14 @@ impl Connection {
 
     /// [`poll_event`](Self::poll_event) once something may be there to decode.
     fn decode_event(&mut self) -> Result<Option<Event>, Error> {
+        let result = self.decode_event_or_error();
+        if let (Err(err), Some(observer)) = (&result, &mut self.observer) {
+            observer.error(err);
+        }
+        result
+    }
+
+    fn decode_event_or_error(&mut self) -> Result<Option<Event>, Error> {
         if let Some(err) = self.pending_error.take() {
             return Err(err);
         }
@@ -843,6 +872,22 @@ impl Connection {
     /// a status code, `None` before (or when it was invalid).
     pub fn peer_close_frame(&self) -> Option<Option<&CloseFrame>> {
         self.closing.peer_frame.as_ref().map(Option::as_ref)
+    }
+
+    /// The status code of the closing handshake: the code of the first close frame, whoever
+    /// sent it (the peer's, or ours: a close by command, or the code of a violation), and
+    /// [`CloseCode::NO_STATUS`] (1005) for a close frame without one. `None` while no close
+    /// frame has been sent or received; a connection that ends so closed abnormally (1006).
+    ///
+    /// ```
+    /// use weft_codec::{CloseCode, Connection, Role};
+    /// let mut conn = Connection::new(Role::Client);
+    /// assert_eq!(conn.close_code(), None);
+    /// conn.close(CloseCode::GOING_AWAY, "").unwrap();
+    /// assert_eq!(conn.close_code(), Some(CloseCode::GOING_AWAY));
+    /// ```
+    pub fn close_code(&self) -> Option<CloseCode> {
+        self.closing.first_code
     }
 
     /// Whether an extension (such as permessage-deflate) was negotiated and installed.
@@ -1088,6 +1133,11 @@ impl Connection {
                 // more than our close frame (with the error's code) before TCP closes.
                 self.closing.received = true;
                 let close = CloseFrame::parse(payload)?;
+                self.closing.first_code.get_or_insert(
+                    close
+                        .as_ref()
+                        .map_or(CloseCode::NO_STATUS, CloseFrame::code),
+                );
                 self.closing.peer_frame = Some(close.clone());
                 if !self.closing.sent {
                     // Echo the code, as RFC 6455 §5.5.1 suggests; an empty close gets an empty
@@ -1324,6 +1374,9 @@ impl Connection {
 
     /// Queues our close frame and starts the closing handshake timer.
     fn queue_close(&mut self, frame: Option<&CloseFrame>) {
+        self.closing
+            .first_code
+            .get_or_insert(frame.map_or(CloseCode::NO_STATUS, CloseFrame::code));
         let payload = frame.map(CloseFrame::encode).unwrap_or_default();
         self.push_control(OpCode::Close, &payload);
         self.closing.sent = true;
