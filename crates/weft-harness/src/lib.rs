@@ -7,6 +7,9 @@
 //!   frames, closes and HTTP responses, for tests that must not trust weft's own encoder.
 //! - [`pair`] and [`EchoServer`] build real, handshaken connections in memory or on loopback.
 //! - [`TestCa`] makes certificates at test time for `wss://` and HTTP/2 over TLS.
+//! - [`FaultProxy`] puts a bad network between a client and a server on loopback: latency,
+//!   jitter, a bandwidth cap, loss (as the delay of a retransmission), stalls, a blackhole,
+//!   resets and FINs at chosen points.
 //! - [`fuzz`] holds the bodies of the fuzz targets, shared with the regression test.
 //! - [`RedisServer`] runs a real `redis-server` on a loopback port, to kill and restart.
 
@@ -14,6 +17,7 @@ mod echo;
 mod faults;
 pub mod fuzz;
 mod pair;
+mod proxy;
 mod raw;
 mod redis;
 mod tls;
@@ -21,6 +25,7 @@ mod tls;
 pub use echo::EchoServer;
 pub use faults::{Chunking, Faults, FaultyStream};
 pub use pair::{PairStream, pair, pair_with};
+pub use proxy::{Cut, Direction, FaultProxy, NetFaults};
 pub use raw::{RawFrame, RawPeer, ReceivedFrame};
 pub use redis::RedisServer;
 pub use tls::TestCa;

@@ -54,6 +54,7 @@ pub(crate) enum Count {
     AcceptErrors,
     HandshakesRejected,
     HandshakeTimeouts,
+    #[cfg(feature = "rustls")]
     TlsFailures,
 }
 
@@ -67,6 +68,7 @@ impl Counters {
             Count::AcceptErrors => &self.accept_errors,
             Count::HandshakesRejected => &self.handshakes_rejected,
             Count::HandshakeTimeouts => &self.handshake_timeouts,
+            #[cfg(feature = "rustls")]
             Count::TlsFailures => &self.tls_failures,
         };
         counter.fetch_add(1, Ordering::Relaxed);
