@@ -7,12 +7,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use cap::Cap;
-use flate2::{Compress, Compression, FlushCompress};
 use futures_util::future::join_all;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use weft::{CloseCode, Config, Error, Limits, Message};
-use weft_harness::{EchoServer, RawFrame, RawPeer, TIMEOUT};
+use weft_harness::{EchoServer, RawFrame, RawPeer, TIMEOUT, deflate_bomb};
 
 #[global_allocator]
 static ALLOC: Cap<System> = Cap::new(System, usize::MAX);
@@ -133,42 +130,6 @@ async fn invalid_utf8_reserved_bits_and_unmasked_frames_get_their_close_codes() 
         );
     }
     server.shutdown().await.unwrap();
-}
-
-/// `len` zero bytes compressed as one permessage-deflate message (raw deflate, sync flush,
-/// tail removed).
-fn deflate_bomb(len: usize) -> Vec<u8> {
-    let mut compress = Compress::new(Compression::best(), false);
-    let zeros = vec![0u8; MIB];
-    let mut out = Vec::with_capacity(len / 512 + 64);
-    let mut left = len;
-    while left > 0 {
-        let chunk = &zeros[..left.min(MIB)];
-        let flush = FlushCompress::None;
-        let start = compress.total_in();
-        while compress.total_in() - start < chunk.len() as u64 {
-            let consumed = usize::try_from(compress.total_in() - start).unwrap();
-            out.reserve(64 << 10);
-            compress
-                .compress_vec(&chunk[consumed..], &mut out, flush)
-                .unwrap();
-        }
-        left -= chunk.len();
-    }
-    // Drain the sync flush completely.
-    loop {
-        out.reserve(64 << 10);
-        let before = out.len();
-        compress
-            .compress_vec(&[], &mut out, FlushCompress::Sync)
-            .unwrap();
-        if out.len() == before {
-            break;
-        }
-    }
-    assert!(out.ends_with(&[0, 0, 0xFF, 0xFF]));
-    out.truncate(out.len() - 4);
-    out
 }
 
 #[tokio::test]
@@ -517,83 +478,4 @@ async fn keepalive_closes_a_silent_peer_with_1011_and_measures_round_trips() {
     );
     drop((ws, peer));
     server.shutdown().await.unwrap();
-}
-
-/// A fake server: completes the handshake honestly, then sends `after` (a hostile frame).
-async fn malicious_server(after: Vec<u8>) -> (String, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        let (mut tcp, _) = listener.accept().await.unwrap();
-        let mut request = Vec::new();
-        let mut byte = [0u8; 1];
-        while !request.ends_with(b"\r\n\r\n") {
-            tcp.read_exact(&mut byte).await.unwrap();
-            request.push(byte[0]);
-        }
-        let text = String::from_utf8_lossy(&request);
-        let key = text
-            .lines()
-            .find_map(|line| line.strip_prefix("Sec-WebSocket-Key: "))
-            .expect("a key")
-            .trim();
-        let response = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {}\r\n\r\n",
-            weft::handshake::accept_key(key.as_bytes())
-        );
-        tcp.write_all(response.as_bytes()).await.unwrap();
-        tcp.write_all(&after).await.unwrap();
-        let mut sink = vec![0u8; 4096];
-        while let Ok(Ok(n)) =
-            tokio::time::timeout(Duration::from_secs(2), tcp.read(&mut sink)).await
-        {
-            if n == 0 {
-                break;
-            }
-        }
-    });
-    (url, task)
-}
-
-#[tokio::test]
-async fn a_malicious_server_meets_the_same_limits() {
-    let _serial = serial().await;
-    // A length bomb from the server.
-    let bomb = RawFrame::binary(vec![])
-        .unmasked()
-        .announce_len((1 << 63) - 1)
-        .encode();
-    let (url, task) = malicious_server(bomb).await;
-    let (mut ws, _) = bounded(weft::connect(&url)).await.unwrap();
-    let err = bounded(ws.next()).await.unwrap().unwrap_err();
-    assert_eq!(err.close_code(), Some(CloseCode::MESSAGE_TOO_BIG), "{err}");
-    drop(ws);
-    bounded(task).await.unwrap();
-
-    // A masked frame from the server.
-    let (url, task) = malicious_server(RawFrame::text("masked").encode()).await;
-    let (mut ws, _) = bounded(weft::connect(&url)).await.unwrap();
-    let err = bounded(ws.next()).await.unwrap().unwrap_err();
-    assert_eq!(err.close_code(), Some(CloseCode::PROTOCOL_ERROR), "{err}");
-    drop(ws);
-    bounded(task).await.unwrap();
-
-    // A response head larger than the client's cap.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        let (mut tcp, _) = listener.accept().await.unwrap();
-        let huge = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nX-Pad: {}\r\n",
-            "a".repeat(64 << 10)
-        );
-        let _ = tcp.write_all(huge.as_bytes()).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    });
-    let err = bounded(weft::connect(&format!("ws://{addr}/")))
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("header section"), "{err}");
-    bounded(task).await.unwrap();
 }

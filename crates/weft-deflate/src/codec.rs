@@ -509,6 +509,7 @@ impl Decoder {
                 continue;
             }
             let at = output.len();
+            make_room(output, room, at + *budget);
             output.resize(at + room, 0);
             let (in_before, out_before) = (decompress.total_in(), decompress.total_out());
             let result =
@@ -544,6 +545,28 @@ impl Decoder {
             decompress.reset(false);
         }
     }
+}
+
+/// Makes room for `additional` more bytes in `output`, which may never hold more than
+/// `ceiling` (what is left of the message limit, plus what it holds). Buffers grow by
+/// doubling, so a message just over half the limit would take a buffer of twice the limit
+/// (a 64 MiB limit, 128 MiB); when doubling would pass the ceiling, the buffer grows to the
+/// ceiling exactly instead.
+fn make_room(output: &mut BytesMut, additional: usize, ceiling: usize) {
+    let needed = output.len() + additional;
+    if output.capacity() >= needed {
+        return;
+    }
+    let doubled = output.capacity().saturating_mul(2).max(needed);
+    if doubled <= ceiling {
+        output.reserve(additional);
+        return;
+    }
+    // Through a `Vec` (no copy for a buffer that owns its allocation), whose exact
+    // reservation reallocates in place where the allocator can.
+    let mut vec = Vec::from(std::mem::take(output));
+    vec.reserve_exact(ceiling.max(needed) - vec.len());
+    *output = BytesMut::from(bytes::Bytes::from(vec));
 }
 
 /// How far a zlib counter moved in one call; bounded by the buffers given to it.

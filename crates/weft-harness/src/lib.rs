@@ -4,7 +4,8 @@
 //! - [`FaultyStream`] wraps any stream and injects faults: one byte per read, random split
 //!   points, pending reads and writes, a write error after N bytes, end of stream after N bytes.
 //! - [`RawPeer`] writes exact bytes (bad masks, lying lengths, invalid UTF-8) and reads back
-//!   frames, closes and HTTP responses, for tests that must not trust weft's own encoder.
+//!   frames, closes and HTTP responses, for tests that must not trust weft's own encoder;
+//!   [`RawServer`] accepts connections for one, to play a hostile server.
 //! - [`pair`] and [`EchoServer`] build real, handshaken connections in memory or on loopback.
 //! - [`TestCa`] makes certificates at test time for `wss://` and HTTP/2 over TLS.
 //! - [`FaultProxy`] puts a bad network between a client and a server on loopback: latency,
@@ -17,6 +18,7 @@ mod echo;
 mod faults;
 pub mod fuzz;
 mod pair;
+mod payloads;
 mod proxy;
 mod raw;
 mod redis;
@@ -25,8 +27,9 @@ mod tls;
 pub use echo::EchoServer;
 pub use faults::{Chunking, Faults, FaultyStream};
 pub use pair::{PairStream, pair, pair_with};
+pub use payloads::deflate_bomb;
 pub use proxy::{Cut, Direction, FaultProxy, NetFaults};
-pub use raw::{RawFrame, RawPeer, ReceivedFrame};
+pub use raw::{RawFrame, RawPeer, RawServer, ReceivedFrame, UpgradeRequestHead};
 pub use redis::RedisServer;
 pub use tls::TestCa;
 
