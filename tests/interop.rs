@@ -1324,8 +1324,12 @@ fn random_binary(size: usize) -> Vec<u8> {
 /// permessage-deflate and got 1009: its compressed frame exceeded the 16 MiB frame limit that
 /// was the default, although the message was far below the 64 MiB message limit.
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn peer_clients_send_a_16_mib_random_message_compressed_within_the_default_limits() {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::get();
     for lang in [Lang::Python, Lang::Node] {
         let what = format!("{lang:?} client");
         let mut server = WeftServer::start(Plan::default()).await;
@@ -1349,8 +1353,12 @@ async fn peer_clients_send_a_16_mib_random_message_compressed_within_the_default
 
 /// The same message the other way: Python and Node servers compress their echo of it.
 #[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
 async fn weft_client_receives_a_16_mib_random_message_compressed_within_the_default_limits() {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::get();
     let message = Message::binary(random_binary(16 << 20));
     for lang in [Lang::Python, Lang::Node] {
         let what = format!("{lang:?} server");
