@@ -319,8 +319,10 @@ async fn ten_thousand_idle_connections_leave_room_for_more_and_cost_little_memor
     let per_connection = live().saturating_sub(before) / idle;
     eprintln!("server heap per idle connection: {per_connection} bytes");
     // tokio-tungstenite holds a 128 KiB read buffer per connection; weft holds none when idle.
+    // About 3 KiB: the handler's future and what it holds. (7.2 KiB while the connection's
+    // task also kept the states of its handshake.)
     assert!(
-        per_connection < 8 << 10,
+        per_connection < 4 << 10,
         "{per_connection} bytes of heap per idle connection"
     );
 

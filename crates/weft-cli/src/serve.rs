@@ -208,24 +208,38 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Error> {
 
 /// Sends every text and binary message back, and reads until the stream ends so that closes
 /// complete.
-async fn echo(mut ws: WebSocket<ServerStream>, accepted: Accepted, quiet: bool) {
+///
+/// Not an `async fn`: the connection's future would hold the handshake's request and response
+/// (and, as `async fn` arguments are laid out, a second copy of the WebSocket) for the whole
+/// life of the connection, 1.5 KiB of an idle connection's memory. They are read here, before
+/// the future is made, and the future captures only the WebSocket and the log's state.
+fn echo(
+    mut ws: WebSocket<ServerStream>,
+    accepted: Accepted,
+    quiet: bool,
+) -> impl Future<Output = ()> {
     let mut session = Session::start(&ws, &accepted, quiet);
-    while let Some(message) = ws.next().await {
-        match message {
-            // Once a close frame went out (at shutdown), data that was already on its way is
-            // not answered.
-            Ok(message @ (Message::Text(_) | Message::Binary(_))) if ws.connection().can_send() => {
-                // `feed` queues the echo; everything queued goes out in one write when the
-                // socket next waits for input, however many messages one read brought. A
-                // failed write fails the connection; the next read ends the stream.
-                if let Err(err) = ws.feed(message).await {
-                    session.note(Err(err));
+    drop(accepted);
+    async move {
+        while let Some(message) = ws.next().await {
+            match message {
+                // Once a close frame went out (at shutdown), data that was already on its way
+                // is not answered.
+                Ok(message @ (Message::Text(_) | Message::Binary(_)))
+                    if ws.connection().can_send() =>
+                {
+                    // `feed` queues the echo; everything queued goes out in one write when the
+                    // socket next waits for input, however many messages one read brought. A
+                    // failed write fails the connection; the next read ends the stream.
+                    if let Err(err) = ws.feed(message).await {
+                        session.note(Err(err));
+                    }
                 }
+                other => session.note(other),
             }
-            other => session.note(other),
         }
+        report(session);
     }
-    report(session);
 }
 
 /// One connection as the log tells it: who connected, and how it ended.
