@@ -457,16 +457,16 @@ struct Host {
 
 /// The PEM files `examples/tls_cert.rs` writes: the CA `weft bench --ca` trusts, and the
 /// certificate and key every server's `--tls` takes.
-struct TlsFiles {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
+pub(crate) struct TlsFiles {
+    pub(crate) ca: PathBuf,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 impl TlsFiles {
     /// Runs `tls_cert` (built with the servers) to write new certificates into `dir`; it
     /// prints their paths.
-    fn generate(tls_cert: &Path, dir: &Path) -> Result<Self, String> {
+    pub(crate) fn generate(tls_cert: &Path, dir: &Path) -> Result<Self, String> {
         let output = Command::new(tls_cert)
             .arg(dir)
             .output()
@@ -639,7 +639,7 @@ fn built(executables: &BTreeMap<String, PathBuf>, name: &str) -> Result<PathBuf,
 }
 
 /// Target name → executable, from cargo's JSON messages.
-fn executables(messages: &str) -> BTreeMap<String, PathBuf> {
+pub(crate) fn executables(messages: &str) -> BTreeMap<String, PathBuf> {
     messages
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
@@ -653,7 +653,7 @@ fn executables(messages: &str) -> BTreeMap<String, PathBuf> {
 }
 
 /// `getconf CLK_TCK`: the unit of `/proc/PID/stat` CPU times (100 almost everywhere).
-fn clock_ticks() -> u64 {
+pub(crate) fn clock_ticks() -> u64 {
     Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -869,7 +869,7 @@ impl Drop for ServerProcess {
 }
 
 /// The first line of a pipe within `timeout`; the rest is drained (and dropped) on the thread.
-fn first_line(pipe: impl Read + Send + 'static, timeout: Duration) -> Option<String> {
+pub(crate) fn first_line(pipe: impl Read + Send + 'static, timeout: Duration) -> Option<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(pipe).lines();
@@ -883,13 +883,13 @@ fn first_line(pipe: impl Read + Send + 'static, timeout: Duration) -> Option<Str
 
 /// User and system CPU time, in clock ticks.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct CpuTicks {
-    user: u64,
-    system: u64,
+pub(crate) struct CpuTicks {
+    pub(crate) user: u64,
+    pub(crate) system: u64,
 }
 
 impl CpuTicks {
-    fn since(self, before: Self) -> Self {
+    pub(crate) fn since(self, before: Self) -> Self {
         Self {
             user: self.user.saturating_sub(before.user),
             system: self.system.saturating_sub(before.system),
@@ -899,7 +899,7 @@ impl CpuTicks {
 
 /// Fields 14 (utime) and 15 (stime) of `/proc/PID/stat`. The command name (field 2) is in
 /// parentheses and may hold spaces and parentheses, so counting starts after the last `)`.
-fn parse_stat(stat: &str) -> Option<CpuTicks> {
+pub(crate) fn parse_stat(stat: &str) -> Option<CpuTicks> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // `rest` starts at field 3 (state): field N is at index N - 3.
@@ -910,7 +910,7 @@ fn parse_stat(stat: &str) -> Option<CpuTicks> {
 }
 
 /// A `kB` line of `/proc/PID/status` (`VmRSS:   6260 kB`), in KiB.
-fn parse_status_kib(status: &str, key: &str) -> Option<u64> {
+pub(crate) fn parse_status_kib(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
         .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))?
