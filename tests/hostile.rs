@@ -481,3 +481,124 @@ async fn keepalive_closes_a_silent_peer_with_1011_and_measures_round_trips() {
     drop((ws, peer));
     server.shutdown().await.unwrap();
 }
+
+/// An honest client that echoes a message every 10 ms until told to stop; returns how many
+/// round trips it made. Any failure panics the task.
+fn honest_client(
+    url: String,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<u64> {
+    tokio::spawn(async move {
+        let (mut ws, _) = bounded(weft::connect(&url)).await.unwrap();
+        let mut round_trips = 0;
+        while !*stop.borrow() {
+            let text = format!("honest {round_trips}");
+            bounded(ws.send(Message::text(text.clone()))).await.unwrap();
+            assert_eq!(
+                bounded(ws.next()).await.unwrap().unwrap(),
+                Message::text(text)
+            );
+            round_trips += 1;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+        round_trips
+    })
+}
+
+/// Connections opened faster than the server serves them, most over its cap (and many past
+/// the listen backlog while the accept loop catches up): each gets an answer or is closed,
+/// within bounded time; every refusal is counted; an honest client echoes throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_over_the_cap_is_refused_and_counted_while_honest_traffic_flows() {
+    let _serial = serial().await;
+    let cap = 100;
+    let server = EchoServer::start_with(weft::Server::builder().max_connections(cap))
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let honest = honest_client(server.url(), stopped);
+    eventually("the honest client is connected", || {
+        server.stats().snapshot().websockets_upgraded == 1
+    })
+    .await;
+    let flood = 2_000;
+    let attempts = (0..flood).map(|_| {
+        let addr = server.addr;
+        tokio::spawn(async move {
+            let Ok(mut peer) = RawPeer::connect(addr).await else {
+                return (None, None);
+            };
+            // A refusal (503), a 101, or the end of the stream: each is an answer.
+            let answer = bounded(peer.handshake("/")).await;
+            let status = match &answer {
+                Ok(_) => Some(101),
+                Err(err) => err.to_string().contains("503").then_some(503),
+            };
+            // Keep the socket (and its place) until every attempt is answered.
+            (status, Some(peer))
+        })
+    });
+    let answers = bounded(join_all(attempts)).await;
+    let mut statuses = std::collections::BTreeMap::<Option<u16>, usize>::new();
+    let mut peers = Vec::new();
+    for answer in answers {
+        let (status, peer) = answer.unwrap();
+        *statuses.entry(status).or_default() += 1;
+        peers.extend(peer);
+    }
+    println!("{flood} connections at once against a cap of {cap}: {statuses:?}");
+    assert_eq!(statuses.get(&Some(101)), Some(&(cap - 1)), "{statuses:?}");
+    let snapshot = server.stats().snapshot();
+    assert_eq!(
+        snapshot.refused_over_capacity + snapshot.dropped_over_capacity,
+        (flood - (cap - 1)) as u64,
+        "{snapshot}"
+    );
+    assert_eq!(
+        statuses.get(&Some(503)).copied().unwrap_or(0) as u64,
+        snapshot.refused_over_capacity,
+        "{snapshot}"
+    );
+    drop(peers);
+    stop.send(true).unwrap();
+    let round_trips = bounded(honest).await.unwrap();
+    assert!(round_trips > 0);
+    server.shutdown().await.unwrap();
+}
+
+/// Clients that connect and send nothing hold a place until the handshake timeout, then are
+/// closed and counted; an honest client is served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_are_closed_at_the_handshake_timeout_and_counted() {
+    let _serial = serial().await;
+    let timeout = Duration::from_millis(500);
+    let acceptor = weft::Acceptor::builder()
+        .handshake_timeout(timeout)
+        .build()
+        .unwrap();
+    let server = EchoServer::start_with(weft::Server::builder().acceptor(acceptor))
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let honest = honest_client(server.url(), stopped);
+    let silent = 200;
+    let mut peers = Vec::new();
+    for _ in 0..silent {
+        peers.push(RawPeer::connect(server.addr).await.unwrap());
+    }
+    // Each is closed by the server: reading finds the end of the stream.
+    let ends = join_all(peers.iter_mut().map(|peer| bounded(peer.read_to_end()))).await;
+    for end in ends {
+        assert_eq!(end.unwrap(), 0, "a silent client was sent nothing");
+    }
+    eventually("every silent connection is counted", || {
+        server.stats().snapshot().handshake_timeouts == silent
+    })
+    .await;
+    stop.send(true).unwrap();
+    assert!(bounded(honest).await.unwrap() > 0);
+    let snapshot = server.stats().snapshot();
+    assert_eq!(snapshot.websockets_upgraded, 1, "{snapshot}");
+    server.shutdown().await.unwrap();
+}

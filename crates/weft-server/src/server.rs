@@ -322,7 +322,11 @@ where
             };
             match sniffed {
                 Ok(Ok(http2)) => http2,
-                Ok(Err(_)) | Err(_) => return None,
+                Ok(Err(_)) => return None,
+                Err(_) => {
+                    acceptor.timed_out();
+                    return None;
+                }
             }
         };
         if http2 {
