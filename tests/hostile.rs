@@ -3,13 +3,12 @@
 //! timings; the tests run one at a time so that their measurements do not mix.
 
 use std::alloc::System;
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use cap::Cap;
 use futures_util::future::join_all;
 use weft::{CloseCode, Config, Error, Limits, Message};
-use weft_harness::{EchoServer, RawFrame, RawPeer, TIMEOUT, deflate_bomb};
+use weft_harness::{EchoServer, RawFrame, RawPeer, bounded, deflate_bomb, eventually};
 
 #[global_allocator]
 static ALLOC: Cap<System> = Cap::new(System, usize::MAX);
@@ -25,21 +24,6 @@ async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
 /// Live heap bytes.
 fn live() -> usize {
     ALLOC.allocated()
-}
-
-async fn bounded<F: Future>(f: F) -> F::Output {
-    tokio::time::timeout(TIMEOUT, f)
-        .await
-        .expect("test step timed out")
-}
-
-/// Waits until `check` holds (polling), or fails after the harness timeout.
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 const MIB: usize = 1 << 20;

@@ -5,7 +5,6 @@
 //! counting allocator), sampled every millisecond while the attack runs.
 
 use std::alloc::System;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,7 +17,7 @@ use weft::client::Error as ClientError;
 use weft::codec::ProtocolError;
 use weft::handshake::Error as HandshakeError;
 use weft::{ClientBuilder, ClientStream, CloseCode, Config, DeflateConfig, Error, Limits, Message};
-use weft_harness::{RawFrame, RawPeer, RawServer, TIMEOUT, UpgradeRequestHead, deflate_bomb};
+use weft_harness::{RawFrame, RawPeer, RawServer, UpgradeRequestHead, bounded, deflate_bomb};
 
 #[global_allocator]
 static ALLOC: Cap<System> = Cap::new(System, usize::MAX);
@@ -30,12 +29,6 @@ const MIB: usize = 1 << 20;
 
 /// What a deadline under test may overrun by on a loaded two-core machine.
 const SLACK: Duration = Duration::from_secs(1);
-
-async fn bounded<F: Future>(f: F) -> F::Output {
-    tokio::time::timeout(TIMEOUT, f)
-        .await
-        .expect("test step timed out")
-}
 
 /// Samples the live heap every millisecond until dropped, keeping the most seen above the
 /// level when it started.
@@ -172,20 +165,27 @@ async fn a_response_head_that_never_ends_is_cut_off_at_the_header_caps() {
     flood.abort();
 }
 
+/// The handshake error of a client (configured by `configure`) whose request the server
+/// answers with `answer(request)`.
+async fn handshake_error(
+    configure: impl FnOnce(ClientBuilder) -> ClientBuilder,
+    answer: impl FnOnce(&UpgradeRequestHead) -> String,
+) -> HandshakeError {
+    let (connecting, mut peer, request) = attack(configure).await;
+    peer.send(answer(&request).as_bytes()).await.unwrap();
+    match bounded(connecting).await.unwrap() {
+        Err(ClientError::Handshake(err)) => err,
+        other => panic!("expected a handshake error, got {:?}", other.map(|_| ())),
+    }
+}
+
 #[tokio::test]
 async fn oversized_response_headers_are_refused() {
     let _serial = SERIAL.lock().await;
-    let (connecting, mut peer, request) = attack(defaults).await;
     let huge = format!("X-Pad: {}\r\n", "a".repeat(64 << 10));
-    peer.send(request.accept_response(&huge).as_bytes())
-        .await
-        .unwrap();
-    let err = bounded(connecting).await.unwrap().unwrap_err();
+    let err = handshake_error(defaults, |request| request.accept_response(&huge)).await;
     assert!(
-        matches!(
-            err,
-            ClientError::Handshake(HandshakeError::HeaderSectionTooLarge { .. })
-        ),
+        matches!(err, HandshakeError::HeaderSectionTooLarge { .. }),
         "{err:?}"
     );
     assert!(err.to_string().contains("header section"), "{err}");
@@ -194,19 +194,14 @@ async fn oversized_response_headers_are_refused() {
 #[tokio::test]
 async fn a_wrong_accept_key_is_refused() {
     let _serial = SERIAL.lock().await;
-    let (connecting, mut peer, _) = attack(defaults).await;
-    peer.send(
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-          Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
-    )
-    .await
-    .unwrap();
-    let err = bounded(connecting).await.unwrap().unwrap_err();
+    let err = handshake_error(defaults, |_| {
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+            .to_owned()
+    })
+    .await;
     assert!(
-        matches!(
-            err,
-            ClientError::Handshake(HandshakeError::AcceptMismatch { .. })
-        ),
+        matches!(err, HandshakeError::AcceptMismatch { .. }),
         "{err:?}"
     );
 }
@@ -215,51 +210,31 @@ async fn a_wrong_accept_key_is_refused() {
 async fn answers_the_client_did_not_ask_for_are_refused() {
     let _serial = SERIAL.lock().await;
     // An extension the client did not offer.
-    let (connecting, mut peer, request) =
-        attack(|c| c.deflate(DeflateConfig::default().enabled(false))).await;
-    peer.send(
-        request
-            .accept_response("Sec-WebSocket-Extensions: permessage-deflate\r\n")
-            .as_bytes(),
+    let err = handshake_error(
+        |c| c.deflate(DeflateConfig::default().enabled(false)),
+        |request| request.accept_response("Sec-WebSocket-Extensions: permessage-deflate\r\n"),
     )
-    .await
-    .unwrap();
-    let err = bounded(connecting).await.unwrap().unwrap_err();
+    .await;
     assert!(
-        matches!(
-            err,
-            ClientError::Handshake(HandshakeError::ExtensionNotOffered { .. })
-        ),
+        matches!(err, HandshakeError::ExtensionNotOffered { .. }),
         "{err:?}"
     );
 
     // A subprotocol the client did not offer.
-    let (connecting, mut peer, request) = attack(|c| c.protocol("chat.v1")).await;
-    peer.send(
-        request
-            .accept_response("Sec-WebSocket-Protocol: chat.v2\r\n")
-            .as_bytes(),
+    let err = handshake_error(
+        |c| c.protocol("chat.v1"),
+        |request| request.accept_response("Sec-WebSocket-Protocol: chat.v2\r\n"),
     )
-    .await
-    .unwrap();
-    let err = bounded(connecting).await.unwrap().unwrap_err();
+    .await;
     assert!(
-        matches!(
-            err,
-            ClientError::Handshake(HandshakeError::ProtocolNotOffered { .. })
-        ),
+        matches!(err, HandshakeError::ProtocolNotOffered { .. }),
         "{err:?}"
     );
 
     // Something that is not HTTP at all.
-    let (connecting, mut peer, _) = attack(defaults).await;
-    peer.send(b"SSH-2.0-OpenSSH_9.2\r\n\r\n").await.unwrap();
-    let err = bounded(connecting).await.unwrap().unwrap_err();
+    let err = handshake_error(defaults, |_| "SSH-2.0-OpenSSH_9.2\r\n\r\n".to_owned()).await;
     assert!(
-        matches!(
-            err,
-            ClientError::Handshake(HandshakeError::MalformedHttp { .. })
-        ),
+        matches!(err, HandshakeError::MalformedHttp { .. }),
         "{err:?}"
     );
 }

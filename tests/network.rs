@@ -12,12 +12,11 @@
 //! "Specified qdisc kind is unknown"), so there is no netem variant.
 
 use std::alloc::System;
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use cap::Cap;
 use weft::{ClientBuilder, ClientStream, CloseCode, Config, Error, Message, WebSocket};
-use weft_harness::{Cut, Direction, EchoServer, FaultProxy, NetFaults, TIMEOUT};
+use weft_harness::{Cut, Direction, EchoServer, FaultProxy, NetFaults, bounded, eventually};
 
 #[global_allocator]
 static ALLOC: Cap<System> = Cap::new(System, usize::MAX);
@@ -28,21 +27,6 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// What a deadline under test may overrun by on a loaded two-core machine (timers fire on a
 /// thread that may wait for a core; one scheduling round is milliseconds, not seconds).
 const SLACK: Duration = Duration::from_secs(1);
-
-async fn bounded<F: Future>(f: F) -> F::Output {
-    tokio::time::timeout(TIMEOUT, f)
-        .await
-        .expect("test step timed out")
-}
-
-/// Waits until `check` holds (polling), or fails after the harness timeout.
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// An echo server with the default settings and a proxy with `faults` in front of it.
 async fn echo_behind(faults: NetFaults) -> (EchoServer, FaultProxy) {

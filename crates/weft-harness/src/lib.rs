@@ -35,3 +35,33 @@ pub use tls::TestCa;
 
 /// How long any harness wait may take before a test fails instead of hanging.
 pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Runs `future` to completion within [`TIMEOUT`]; a test step that hangs fails instead.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let answer = weft_harness::bounded(async { 42 }).await;
+/// assert_eq!(answer, 42);
+/// # }
+/// ```
+pub async fn bounded<F: Future>(future: F) -> F::Output {
+    tokio::time::timeout(TIMEOUT, future)
+        .await
+        .expect("test step timed out")
+}
+
+/// Waits until `check` holds, looking every 20 ms; fails with `what` after [`TIMEOUT`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let started = std::time::Instant::now();
+/// weft_harness::eventually("a moment passed", || started.elapsed().as_millis() > 30).await;
+/// # }
+/// ```
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
