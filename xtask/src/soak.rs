@@ -858,6 +858,15 @@ fn mixed(
             after[i].fds,
             baseline[i].fds
         );
+        let _ = writeln!(
+            text,
+            "| {name} | RSS medians by tenth of the load (KiB) | {} |||||||",
+            tenths(&under_load, |s| s.rss_kib)
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         if drained[i].is_none() {
             failures.push(format!(
                 "the {name} server holds {} descriptors {} after the load, {} before it",
@@ -935,6 +944,20 @@ impl Curve {
             "max": self.max, "slope_per_min": self.slope_per_min,
         })
     }
+}
+
+/// The median of `value` over each tenth of `samples` (fewer when there are fewer samples):
+/// a trend shows as rising medians, a burst as one high one.
+fn tenths(samples: &[Sample], value: impl Fn(&Sample) -> u64) -> Vec<u64> {
+    let size = samples.len().div_ceil(10).max(1);
+    samples
+        .chunks(size)
+        .map(|chunk| {
+            let mut values: Vec<u64> = chunk.iter().map(&value).collect();
+            values.sort_unstable();
+            values[values.len() / 2]
+        })
+        .collect()
 }
 
 /// The least-squares slope of `points` (per unit of the first coordinate); 0 for fewer than
@@ -1024,6 +1047,23 @@ mod tests {
         assert_eq!(curve.after_warmup, 100.0);
         assert_eq!(curve.end, 100.0);
         assert_eq!(curve.max, 102.0);
+    }
+
+    #[test]
+    fn tenths_are_medians_of_equal_parts() {
+        let samples: Vec<Sample> = (0..100u32)
+            .map(|i| Sample {
+                at: f64::from(i),
+                rss_kib: u64::from(i / 10),
+                fds: 0,
+                cpu: CpuTicks::default(),
+            })
+            .collect();
+        assert_eq!(
+            tenths(&samples, |s| s.rss_kib),
+            (0..10).collect::<Vec<u64>>()
+        );
+        assert_eq!(tenths(&samples[..3], |s| s.rss_kib), [0, 0, 0]);
     }
 
     #[test]
