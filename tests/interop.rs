@@ -1301,3 +1301,73 @@ async fn weft_client_gets_1009_from_peer_servers_over_their_limit() {
         }
     }
 }
+
+// -------------------------------------------------------------------------------------------
+// Messages within the limit pass whatever deflate does to their size: random bytes grow a
+// little when compressed, and their one compressed frame is larger than the message.
+
+/// 16 MiB of random bytes, which DEFLATE cannot shrink.
+fn random_binary(size: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut out = Vec::with_capacity(size + 8);
+    while out.len() < size {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(size);
+    out
+}
+
+/// Python websockets and Node ws clients sent weft a 16 MiB random binary message with
+/// permessage-deflate and got 1009: its compressed frame exceeded the 16 MiB frame limit that
+/// was the default, although the message was far below the 64 MiB message limit.
+#[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
+async fn peer_clients_send_a_16_mib_random_message_compressed_within_the_default_limits() {
+    let peers = Peers::get();
+    for lang in [Lang::Python, Lang::Node] {
+        let what = format!("{lang:?} client");
+        let mut server = WeftServer::start(Plan::default()).await;
+        let args = [
+            "--messages",
+            "1",
+            "--size",
+            "16777216",
+            "--binary",
+            "random",
+        ];
+        let outcome = run_client(&peers, lang, &server.url, &args).await;
+        let seen = server.seen().await;
+        assert_eq!(seen.error, None, "{what}");
+        assert_eq!(seen.messages, 2, "{what}");
+        assert_eq!(outcome["close_code"], 1000, "{what}: {outcome}");
+        assert!(seen.negotiated.is_some(), "{what}: deflate was agreed");
+        server.shutdown().await;
+    }
+}
+
+/// The same message the other way: Python and Node servers compress their echo of it.
+#[tokio::test]
+#[cfg_attr(
+    not(weft_peers),
+    ignore = "needs the interop peers: run `cargo xtask peers`"
+)]
+async fn weft_client_receives_a_16_mib_random_message_compressed_within_the_default_limits() {
+    let peers = Peers::get();
+    let message = Message::binary(random_binary(16 << 20));
+    for lang in [Lang::Python, Lang::Node] {
+        let what = format!("{lang:?} server");
+        let mut server = PeerServer::start(&peers, lang, &[]).await;
+        let (mut ws, negotiated) =
+            weft_connect(&server.url, DeflateConfig::default(), Config::default()).await;
+        assert!(negotiated.is_some(), "{what}: deflate was agreed");
+        round_trip(&mut ws, message.clone(), &what).await;
+        bounded(ws.close(CloseCode::NORMAL, "")).await.unwrap();
+        assert_eq!(server.report().await["messages"], 1, "{what}");
+    }
+}

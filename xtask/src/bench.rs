@@ -58,9 +58,11 @@ core 1. Writes target/bench/compare.md and compare.json.
 options:
   --scenarios LIST   comma-separated, default all: 1x20B, 1x20B-w64, 100x1KiB, 10x64KiB,
                      1x1MiB, 10x16KiB-text, 1x20B-w64-tls, 100x1KiB-tls, 100x1KiB-h2, idle,
-                     idle-h2 (the -tls ones over wss://, every server with the same rustls
-                     settings; the -h2 ones with every WebSocket a stream of an HTTP/2
-                     connection, h2c, for the servers that serve it: weft)
+                     idle-h2, 10x16KiB-w4-lossy (the -tls ones over wss://, every server with
+                     the same rustls settings; the -h2 ones with every WebSocket a stream of
+                     an HTTP/2 connection, h2c, for the servers that serve it: weft; -lossy
+                     through a proxy adding 25 ms each way and 1 % loss,
+                     examples/fault_proxy.rs)
   --servers LIST     comma-separated, default all: weft, tungstenite, fastwebsockets,
                      tokio-websockets; also weft-no-keepalive (weft's server with its
                      keepalive pings off, as the others have none) and floor (an echo
@@ -89,9 +91,15 @@ struct Scenario {
     /// Every WebSocket a stream of one HTTP/2 connection (h2c, RFC 8441), for the servers that
     /// speak it (weft); the others are listed as n/a.
     http2: bool,
+    /// Through a bad network: the arguments of `examples/fault_proxy.rs`, started in front
+    /// of each server (on the client's core).
+    network: Option<&'static [&'static str]>,
 }
 
-const SCENARIOS: [Scenario; 9] = [
+/// 50 ms round trips and 1 % of 1448-byte segments held back by a retransmission.
+const LOSSY: &[&str] = &["--latency-ms", "25", "--loss", "0.01", "--seed", "1"];
+
+const SCENARIOS: [Scenario; 10] = [
     Scenario {
         name: "1x20B",
         connections: 1,
@@ -100,6 +108,7 @@ const SCENARIOS: [Scenario; 9] = [
         text: false,
         tls: false,
         http2: false,
+        network: None,
     },
     Scenario {
         name: "1x20B-w64",
@@ -109,6 +118,7 @@ const SCENARIOS: [Scenario; 9] = [
         text: false,
         tls: false,
         http2: false,
+        network: None,
     },
     Scenario {
         name: "100x1KiB",
@@ -118,6 +128,7 @@ const SCENARIOS: [Scenario; 9] = [
         text: false,
         tls: false,
         http2: false,
+        network: None,
     },
     Scenario {
         name: "10x64KiB",
@@ -127,6 +138,7 @@ const SCENARIOS: [Scenario; 9] = [
         text: false,
         tls: false,
         http2: false,
+        network: None,
     },
     Scenario {
         name: "1x1MiB",
@@ -136,6 +148,7 @@ const SCENARIOS: [Scenario; 9] = [
         text: false,
         tls: false,
         http2: false,
+        network: None,
     },
     Scenario {
         name: "10x16KiB-text",
@@ -145,6 +158,7 @@ const SCENARIOS: [Scenario; 9] = [
         text: true,
         tls: false,
         http2: false,
+        network: None,
     },
     // Over TLS, the kernel's share shrinks and the library's write pattern shows: each
     // separate write of a message is a TLS record of its own (a seal and 22 bytes of framing).
@@ -156,6 +170,7 @@ const SCENARIOS: [Scenario; 9] = [
         text: false,
         tls: true,
         http2: false,
+        network: None,
     },
     Scenario {
         name: "100x1KiB-tls",
@@ -165,6 +180,7 @@ const SCENARIOS: [Scenario; 9] = [
         text: false,
         tls: true,
         http2: false,
+        network: None,
     },
     // The same load as 100x1KiB, but 100 WebSockets on one HTTP/2 connection instead of 100
     // TCP connections: what multiplexing costs or saves the server per message.
@@ -176,6 +192,22 @@ const SCENARIOS: [Scenario; 9] = [
         text: false,
         tls: false,
         http2: true,
+        network: None,
+    },
+    // Under 1 % loss and 50 ms round trips, throughput is the window over the round trip for
+    // every library alike, unless one adds delay of its own (a flush held back, a write
+    // split in two): the same proxy stands in front of each server. A window of 4 keeps the
+    // run bound by the round trip, not by the client's core, which the proxy shares (with 16
+    // in flight that core was 99 % busy).
+    Scenario {
+        name: "10x16KiB-w4-lossy",
+        connections: 10,
+        size: 16 << 10,
+        window: 4,
+        text: false,
+        tls: false,
+        http2: false,
+        network: Some(LOSSY),
     },
 ];
 
@@ -446,6 +478,8 @@ fn criterion(options: &Options) -> Result<(), String> {
 /// What the comparison needs from the host.
 struct Host {
     weft: PathBuf,
+    /// `examples/fault_proxy.rs`, for the lossy scenario.
+    fault_proxy: PathBuf,
     servers: BTreeMap<&'static str, PathBuf>,
     /// Pin with `taskset`; `None` runs unpinned (with a warning).
     taskset: Option<PathBuf>,
@@ -457,16 +491,16 @@ struct Host {
 
 /// The PEM files `examples/tls_cert.rs` writes: the CA `weft bench --ca` trusts, and the
 /// certificate and key every server's `--tls` takes.
-struct TlsFiles {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
+pub(crate) struct TlsFiles {
+    pub(crate) ca: PathBuf,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 impl TlsFiles {
     /// Runs `tls_cert` (built with the servers) to write new certificates into `dir`; it
     /// prints their paths.
-    fn generate(tls_cert: &Path, dir: &Path) -> Result<Self, String> {
+    pub(crate) fn generate(tls_cert: &Path, dir: &Path) -> Result<Self, String> {
         let output = Command::new(tls_cert)
             .arg(dir)
             .output()
@@ -498,8 +532,8 @@ fn compare(options: &Options) -> Result<(), String> {
     let out_dir = cmd::workspace_root().join("target/bench");
     let logs = out_dir.join("logs");
     fs::create_dir_all(&logs).map_err(|err| format!("cannot create {}: {err}", logs.display()))?;
-    let (weft, servers, tls_cert) = build(&options.servers)?;
-    let tls = TlsFiles::generate(&tls_cert, &out_dir.join("tls"))?;
+    let built = build(&options.servers)?;
+    let tls = TlsFiles::generate(&built.tls_cert, &out_dir.join("tls"))?;
     let taskset = proc::find_on_path("taskset");
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let taskset = match (taskset, cores) {
@@ -514,8 +548,9 @@ fn compare(options: &Options) -> Result<(), String> {
         }
     };
     let host = Host {
-        weft,
-        servers,
+        weft: built.weft,
+        fault_proxy: built.fault_proxy,
+        servers: built.servers,
         taskset,
         clk_tck: clock_ticks(),
         logs,
@@ -532,7 +567,11 @@ fn compare(options: &Options) -> Result<(), String> {
     let mut results = Vec::new();
     for name in &options.scenarios {
         let (text, value) = if let Some(tools) = &tools {
-            let Some(scenario) = SCENARIOS.iter().find(|s| s.name == name).copied() else {
+            let Some(scenario) = SCENARIOS
+                .iter()
+                .find(|s| s.name == name && s.network.is_none())
+                .copied()
+            else {
                 eprintln!("bench: --instructions skips scenario `{name}`");
                 continue;
             };
@@ -583,17 +622,23 @@ fn compare(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// Builds the servers, `weft` and the certificate writer (`tls_cert`) in release mode; returns
-/// their executables.
-fn build(
-    servers: &[ServerKind],
-) -> Result<(PathBuf, BTreeMap<&'static str, PathBuf>, PathBuf), String> {
+/// The executables of the comparison.
+struct Built {
+    weft: PathBuf,
+    servers: BTreeMap<&'static str, PathBuf>,
+    tls_cert: PathBuf,
+    fault_proxy: PathBuf,
+}
+
+/// Builds the servers, `weft`, the certificate writer (`tls_cert`) and the proxy of the lossy
+/// scenario (`fault_proxy`) in release mode; returns their executables.
+fn build(servers: &[ServerKind]) -> Result<Built, String> {
     let started = Instant::now();
     let mut args: Vec<String> = ["build", "--release", "-p", "weft-benches"]
         .map(str::to_owned)
         .to_vec();
     let mut examples: Vec<&str> = servers.iter().map(|server| server.example).collect();
-    examples.push("tls_cert");
+    examples.extend(["tls_cert", "fault_proxy"]);
     examples.sort_unstable();
     examples.dedup();
     for example in examples {
@@ -603,14 +648,17 @@ fn build(
     args.extend(["-p", "weft-cli", "--bin", "weft"].map(str::to_owned));
     let executables = cargo_build(&args, "the comparison")?;
     let find = |name: &str| built(&executables, name);
-    let weft = find("weft")?;
-    let tls_cert = find("tls_cert")?;
     let mut built = BTreeMap::new();
     for server in servers {
         built.insert(server.name, find(server.example)?);
     }
     eprintln!("bench: built in {}", proc::secs(started.elapsed()));
-    Ok((weft, built, tls_cert))
+    Ok(Built {
+        weft: find("weft")?,
+        servers: built,
+        tls_cert: find("tls_cert")?,
+        fault_proxy: find("fault_proxy")?,
+    })
 }
 
 /// Runs `cargo ARGS` (a build) with JSON messages, and returns what it built: target name →
@@ -639,7 +687,7 @@ fn built(executables: &BTreeMap<String, PathBuf>, name: &str) -> Result<PathBuf,
 }
 
 /// Target name → executable, from cargo's JSON messages.
-fn executables(messages: &str) -> BTreeMap<String, PathBuf> {
+pub(crate) fn executables(messages: &str) -> BTreeMap<String, PathBuf> {
     messages
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
@@ -653,7 +701,7 @@ fn executables(messages: &str) -> BTreeMap<String, PathBuf> {
 }
 
 /// `getconf CLK_TCK`: the unit of `/proc/PID/stat` CPU times (100 almost everywhere).
-fn clock_ticks() -> u64 {
+pub(crate) fn clock_ticks() -> u64 {
     Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -868,8 +916,51 @@ impl Drop for ServerProcess {
     }
 }
 
+/// `examples/fault_proxy.rs` in front of a server, for the lossy scenario; killed when dropped.
+struct FaultProxyProcess(Child);
+
+impl FaultProxyProcess {
+    /// Starts the proxy with `network` (its arguments) in front of the server at `url`, on the
+    /// client's core; returns it and the URL clients should use instead.
+    fn start(host: &Host, url: &str, network: &[&str]) -> Result<(Self, String), String> {
+        let (scheme, addr) = url
+            .split_once("://")
+            .ok_or_else(|| format!("no address in {url}"))?;
+        let mut args = vec![addr.to_owned()];
+        args.extend(network.iter().map(|&arg| arg.to_owned()));
+        let mut child = pinned(
+            host.taskset.as_deref(),
+            CLIENT_CORE,
+            &host.fault_proxy,
+            &args,
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|err| format!("could not start the fault proxy: {err}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let proxy = Self(child);
+        let banner = first_line(stdout, BANNER_TIMEOUT);
+        let listening = banner
+            .as_deref()
+            .and_then(|line| line.strip_prefix("listening on "))
+            .ok_or_else(|| format!("the fault proxy said {banner:?}"))?
+            .trim()
+            .to_owned();
+        Ok((proxy, format!("{scheme}://{listening}")))
+    }
+}
+
+impl Drop for FaultProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The first line of a pipe within `timeout`; the rest is drained (and dropped) on the thread.
-fn first_line(pipe: impl Read + Send + 'static, timeout: Duration) -> Option<String> {
+pub(crate) fn first_line(pipe: impl Read + Send + 'static, timeout: Duration) -> Option<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(pipe).lines();
@@ -883,13 +974,13 @@ fn first_line(pipe: impl Read + Send + 'static, timeout: Duration) -> Option<Str
 
 /// User and system CPU time, in clock ticks.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct CpuTicks {
-    user: u64,
-    system: u64,
+pub(crate) struct CpuTicks {
+    pub(crate) user: u64,
+    pub(crate) system: u64,
 }
 
 impl CpuTicks {
-    fn since(self, before: Self) -> Self {
+    pub(crate) fn since(self, before: Self) -> Self {
         Self {
             user: self.user.saturating_sub(before.user),
             system: self.system.saturating_sub(before.system),
@@ -899,7 +990,7 @@ impl CpuTicks {
 
 /// Fields 14 (utime) and 15 (stime) of `/proc/PID/stat`. The command name (field 2) is in
 /// parentheses and may hold spaces and parentheses, so counting starts after the last `)`.
-fn parse_stat(stat: &str) -> Option<CpuTicks> {
+pub(crate) fn parse_stat(stat: &str) -> Option<CpuTicks> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // `rest` starts at field 3 (state): field N is at index N - 3.
@@ -910,7 +1001,7 @@ fn parse_stat(stat: &str) -> Option<CpuTicks> {
 }
 
 /// A `kB` line of `/proc/PID/status` (`VmRSS:   6260 kB`), in KiB.
-fn parse_status_kib(status: &str, key: &str) -> Option<u64> {
+pub(crate) fn parse_status_kib(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
         .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))?
@@ -1102,6 +1193,8 @@ fn load_scenario(
         if scenario.tls { ", TLS" } else { "" }
     );
     let mut servers = Vec::new();
+    // The bad network in front of each server, for the lossy scenario.
+    let mut proxies = Vec::new();
     let mut failures: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for kind in &options.servers {
         if scenario.http2 && !serves_http2(*kind) {
@@ -1109,12 +1202,13 @@ fn load_scenario(
             failures.entry(kind.name).or_default().push(reason);
             continue;
         }
-        servers.push(ServerProcess::start(
-            host,
-            *kind,
-            scenario.name,
-            scenario.tls,
-        )?);
+        let mut server = ServerProcess::start(host, *kind, scenario.name, scenario.tls)?;
+        if let Some(network) = scenario.network {
+            let (proxy, url) = FaultProxyProcess::start(host, &server.url, network)?;
+            server.url = url;
+            proxies.push(proxy);
+        }
+        servers.push(server);
     }
     let mut samples: BTreeMap<&str, Vec<Sample>> = BTreeMap::new();
     if options.warmup > 0.0 {
@@ -1148,6 +1242,7 @@ fn load_scenario(
         }
     }
     drop(servers);
+    drop(proxies);
     let rows: Vec<Row> = options
         .servers
         .iter()

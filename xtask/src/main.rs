@@ -12,6 +12,7 @@ mod fuzz;
 mod peers;
 mod proc;
 mod release;
+mod soak;
 mod tidy;
 
 use std::process::ExitCode;
@@ -39,6 +40,11 @@ tasks:
               options: [--time SECS] [--target NAME]... [--smoke]
   release     one version for every crate: bump, test, Autobahn, publish dry-run, tag
               usage: cargo xtask release X.Y.Z [--dry-run] [--skip-checks]
+  soak        release builds of `weft serve` under load, RSS/descriptors/CPU sampled every
+              second: as many connections as the descriptor limit allows (memory and keepalive
+              CPU per connection, echo p99, projection to 100k and 1M), and a mixed soak
+              (30 min) of churn, sizes, TLS, compression and vanishing clients
+              options: [--quick] [--only connections|mixed] ... (`cargo xtask soak --help`)
   peers       installs the interop peers: Python websockets, hypercorn and h2, Node ws and
               playwright-core into target/peers/; Debian chromium, tinyproxy, dante-server,
               microsocks, redis-server (`cargo xtask peers --help`)
@@ -62,6 +68,7 @@ fn main() -> ExitCode {
         "fuzz" => fuzz::run(&rest),
         "bench" => bench::run(&rest),
         "release" => release::run(&rest),
+        "soak" => soak::run(&rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(())

@@ -174,8 +174,7 @@ fn builder(args: &BenchArgs) -> Result<ClientBuilder, Error> {
     let defaults = Limits::default();
     let limits = defaults
         .clone()
-        .max_message_size(defaults.get_max_message_size().max(args.size))
-        .max_frame_size(defaults.get_max_frame_size().max(args.size));
+        .max_message_size(defaults.get_max_message_size().max(args.size));
     Ok(args
         .client
         .builder(&args.url)?

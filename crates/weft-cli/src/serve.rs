@@ -29,7 +29,8 @@ Examples:
                                   # one room across every weft serve on that Redis
 
 Every text and binary message is sent back unchanged, or with --broadcast to every client of
-the room. Ctrl-C (or SIGTERM) closes every connection with 1001 and stops.";
+the room. Ctrl-C (or SIGTERM) closes every connection with 1001, stops, and prints the
+server's counters (connections, refusals, closes by code, limits broken, bytes) to stderr.";
 
 /// The arguments of `weft serve`.
 #[derive(Debug, Args)]
@@ -38,8 +39,8 @@ pub(crate) struct ServeArgs {
     #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:9001")]
     listen: String,
 
-    /// The largest message (and frame) accepted, in bytes; takes KiB, MiB and GiB suffixes.
-    /// [default: 64MiB messages, 16MiB frames]
+    /// The largest message accepted, in bytes, however it is framed or compressed; takes KiB,
+    /// MiB and GiB suffixes. [default: 64MiB]
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     max_message_size: Option<usize>,
 
@@ -58,6 +59,11 @@ pub(crate) struct ServeArgs {
     /// Do not accept permessage-deflate compression.
     #[arg(long)]
     no_deflate: bool,
+
+    /// The most connections served at once; more are answered 503.
+    /// [default: the file-descriptor limit, raised to the hard limit, less a reserve]
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
 
     /// Serve wss:// (and the demo page over https://) with this PEM certificate chain.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -87,7 +93,7 @@ impl ServeArgs {
     fn acceptor(&self) -> Result<Acceptor, Error> {
         let mut limits = Limits::default();
         if let Some(max) = self.max_message_size {
-            limits = limits.max_message_size(max).max_frame_size(max);
+            limits = limits.max_message_size(max);
         }
         let origins = if self.origins.is_empty() {
             OriginPolicy::Any
@@ -128,7 +134,11 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Error> {
         None
     };
     let page = demo::page(room.is_some());
-    let server = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(max) = args.max_connections {
+        builder = builder.max_connections(max);
+    }
+    let server = builder
         .acceptor(acceptor)
         .http(move |request| {
             let response = demo::respond(&request, &page);
@@ -155,6 +165,10 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Error> {
     );
     let _ = stdout.flush();
     drop(stdout);
+    eprintln!(
+        "weft: serving up to {} connections at once",
+        server.max_connections()
+    );
 
     let shutdown = server.shutdown_handle();
     tokio::spawn(async move {
@@ -163,6 +177,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Error> {
         shutdown.shutdown();
     });
     let quiet = args.quiet;
+    let stats = server.stats();
     match room {
         Some(room) => {
             if !quiet {
@@ -185,29 +200,46 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Error> {
     }
     .map_err(Error::Serve)?;
     eprintln!("weft: stopped");
+    for line in stats.snapshot().to_string().lines() {
+        eprintln!("weft: {line}");
+    }
     Ok(())
 }
 
 /// Sends every text and binary message back, and reads until the stream ends so that closes
 /// complete.
-async fn echo(mut ws: WebSocket<ServerStream>, accepted: Accepted, quiet: bool) {
+///
+/// Not an `async fn`: the connection's future would hold the handshake's request and response
+/// (and, as `async fn` arguments are laid out, a second copy of the WebSocket) for the whole
+/// life of the connection, 1.5 KiB of an idle connection's memory. They are read here, before
+/// the future is made, and the future captures only the WebSocket and the log's state.
+fn echo(
+    mut ws: WebSocket<ServerStream>,
+    accepted: Accepted,
+    quiet: bool,
+) -> impl Future<Output = ()> {
     let mut session = Session::start(&ws, &accepted, quiet);
-    while let Some(message) = ws.next().await {
-        match message {
-            // Once a close frame went out (at shutdown), data that was already on its way is
-            // not answered.
-            Ok(message @ (Message::Text(_) | Message::Binary(_))) if ws.connection().can_send() => {
-                // `feed` queues the echo; everything queued goes out in one write when the
-                // socket next waits for input, however many messages one read brought. A
-                // failed write fails the connection; the next read ends the stream.
-                if let Err(err) = ws.feed(message).await {
-                    session.note(Err(err));
+    drop(accepted);
+    async move {
+        while let Some(message) = ws.next().await {
+            match message {
+                // Once a close frame went out (at shutdown), data that was already on its way
+                // is not answered.
+                Ok(message @ (Message::Text(_) | Message::Binary(_)))
+                    if ws.connection().can_send() =>
+                {
+                    // `feed` queues the echo; everything queued goes out in one write when the
+                    // socket next waits for input, however many messages one read brought. A
+                    // failed write fails the connection; the next read ends the stream.
+                    if let Err(err) = ws.feed(message).await {
+                        session.note(Err(err));
+                    }
                 }
+                other => session.note(other),
             }
-            other => session.note(other),
         }
+        report(session);
     }
-    report(session);
 }
 
 /// One connection as the log tells it: who connected, and how it ended.

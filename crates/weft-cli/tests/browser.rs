@@ -121,6 +121,8 @@ fn start_weft_serve(args: &[&str]) -> (Process, SocketAddr, Lines) {
         .and_then(|rest| rest.split_once(' '))
         .and_then(|(addr, _)| addr.parse().ok())
         .unwrap_or_else(|| panic!("unexpected banner {banner:?}"));
+    let capacity = log.next_within(TIMEOUT).expect("the capacity line");
+    assert!(capacity.starts_with("weft: serving up to "), "{capacity}");
     (server, addr, log)
 }
 

@@ -55,14 +55,37 @@ struct Server {
     child: Child,
     addr: SocketAddr,
     stderr: Lines,
+    /// How many connections it serves at once, as it said.
+    capacity: usize,
 }
 
 impl Server {
     /// Starts `weft serve --listen 127.0.0.1:0 ARGS…` and reads the address from its banner.
     fn start(args: &[&str]) -> Self {
-        let mut child = weft()
+        let mut command = weft();
+        command
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
+            .args(args);
+        Self::spawn(command)
+    }
+
+    /// As [`start`](Self::start), with the process's descriptor limit (soft and hard) set to
+    /// `fds` by the shell first.
+    #[cfg(unix)]
+    fn start_with_fd_limit(fds: u32, args: &[&str]) -> Self {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!(
+                r#"ulimit -n {fds} && exec "$0" serve --listen 127.0.0.1:0 "$@""#
+            ))
+            .arg(env!("CARGO_BIN_EXE_weft"))
+            .args(args);
+        Self::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -84,10 +107,20 @@ impl Server {
                 addr.parse().expect("a socket address")
             })
             .unwrap_or_else(|| panic!("unexpected banner {banner:?}"));
+        // How many connections it serves at once: the file-descriptor limit less a reserve,
+        // unless --max-connections is given.
+        let capacity = stderr.next("the capacity line of weft serve");
+        let connections: usize = capacity
+            .strip_prefix("weft: serving up to ")
+            .and_then(|rest| rest.strip_suffix(" connections at once"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected capacity line {capacity:?}"));
+        assert!(connections > 0, "{capacity}");
         Self {
             child,
             addr,
             stderr,
+            capacity: connections,
         }
     }
 
@@ -386,11 +419,25 @@ fn sigint_shuts_the_server_down_gracefully() {
         log.iter().any(|line| line == "weft: shutting down"),
         "{log:?}"
     );
-    assert_eq!(
-        log.last().map(String::as_str),
-        Some("weft: stopped"),
-        "{log:?}"
+    // Then its counters: the one WebSocket, closed with 1001 at shutdown.
+    let stopped = log
+        .iter()
+        .position(|line| line == "weft: stopped")
+        .unwrap_or_else(|| panic!("{log:?}"));
+    let report = &log[stopped + 1..];
+    assert_eq!(report.len(), 5, "{report:?}");
+    assert!(
+        report[0].starts_with(
+            "weft: connections: 0 open, 1 accepted; websockets: 0 open, 1 upgraded, 1 closed"
+        ),
+        "{report:?}"
     );
+    assert_eq!(report[1], "weft: closed: 1×1001", "{report:?}");
+    assert!(
+        report[2].starts_with("weft: refused: 0 over capacity (503)"),
+        "{report:?}"
+    );
+    assert!(report[4].starts_with("weft: bytes: "), "{report:?}");
 
     // The client was sent 1001 (going away), a clean close: it exits 0 with stdin still open,
     // and says how the server closed.
@@ -969,4 +1016,134 @@ fn serve_with_a_wrong_or_unreachable_redis_fails_with_one_line() {
     // --redis needs --broadcast.
     let outcome = run(&["serve", "--redis", "redis://127.0.0.1:6379"], "");
     assert_eq!(outcome.status.code(), Some(2), "{outcome:?}");
+}
+
+/// What a client that tried to open a WebSocket got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Answer {
+    Upgraded,
+    Refused503,
+    /// Closed (or reset) without an answer.
+    Closed,
+}
+
+/// Sends an upgrade request to `addr` and reads the status line of the answer; the socket is
+/// returned open, to hold its place.
+fn try_upgrade(addr: SocketAddr) -> (Answer, Option<TcpStream>) {
+    let Ok(mut tcp) = TcpStream::connect_timeout(&addr, TIMEOUT) else {
+        return (Answer::Closed, None);
+    };
+    tcp.set_read_timeout(Some(TIMEOUT))
+        .expect("set_read_timeout");
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    if tcp.write_all(request.as_bytes()).is_err() {
+        return (Answer::Closed, None);
+    }
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n") {
+        match tcp.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            // The end of the stream, or a reset; a timeout would be a hang and fails below.
+            Ok(_) => return (Answer::Closed, None),
+            Err(err) => {
+                assert_ne!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock,
+                    "no answer within {TIMEOUT:?}"
+                );
+                return (Answer::Closed, None);
+            }
+        }
+    }
+    let status = String::from_utf8_lossy(&head);
+    if status.starts_with("HTTP/1.1 101") {
+        (Answer::Upgraded, Some(tcp))
+    } else if status.starts_with("HTTP/1.1 503") {
+        (Answer::Refused503, Some(tcp))
+    } else {
+        panic!("unexpected answer {status:?}");
+    }
+}
+
+/// `clients` upgrade attempts at once; how each was answered, and the sockets, still open.
+fn flood(addr: SocketAddr, clients: usize) -> (Vec<Answer>, Vec<TcpStream>) {
+    let attempts: Vec<_> = (0..clients)
+        .map(|_| thread::spawn(move || try_upgrade(addr)))
+        .collect();
+    let mut answers = Vec::new();
+    let mut sockets = Vec::new();
+    for attempt in attempts {
+        let (answer, socket) = attempt.join().expect("an attempt");
+        answers.push(answer);
+        sockets.extend(socket);
+    }
+    answers.sort_unstable();
+    (answers, sockets)
+}
+
+fn count(answers: &[Answer], which: Answer) -> usize {
+    answers.iter().filter(|&&answer| answer == which).count()
+}
+
+/// The number before `what` in the server's report (`weft: refused: 3 over capacity ...`).
+fn reported(log: &[String], what: &str) -> u64 {
+    log.iter()
+        .find_map(|line| {
+            let at = line.find(what)?;
+            line[..at].split_whitespace().last()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no {what:?} in {log:?}"))
+}
+
+#[cfg(unix)]
+#[test]
+fn a_server_out_of_descriptors_refuses_at_once_counts_it_and_keeps_serving() {
+    // 150 descriptors, and a cap far above what they allow.
+    let server = Server::start_with_fd_limit(150, &["--max-connections", "1000", "--quiet"]);
+    assert_eq!(server.capacity, 1000);
+    let mut session = Session::start(&server.url());
+    session.round_trip("before the flood");
+
+    let (answers, sockets) = flood(server.addr, 300);
+    let upgraded = count(&answers, Answer::Upgraded);
+    let refused = count(&answers, Answer::Refused503) + count(&answers, Answer::Closed);
+    assert!(upgraded > 0 && refused > 0, "{answers:?}");
+    // Every descriptor is in use now; the honest connection is still served.
+    session.round_trip("while out of descriptors");
+    drop(sockets);
+    session.round_trip("after the flood");
+
+    let (status, log) = server.interrupt();
+    assert!(status.success(), "{log:?}");
+    let out_of_fds = reported(&log, "out of file descriptors");
+    println!(
+        "{upgraded} upgraded, {refused} refused; the server counted {out_of_fds} refused for lack of descriptors"
+    );
+    assert!(out_of_fds > 0, "{log:?}");
+    drop(session);
+}
+
+#[cfg(unix)]
+#[test]
+fn the_default_cap_leaves_descriptors_to_refuse_with() {
+    // The same limit with the default cap: 150 less 64 and 9 for refusals.
+    let server = Server::start_with_fd_limit(150, &["--quiet"]);
+    assert_eq!(server.capacity, 77);
+    let mut session = Session::start(&server.url());
+    session.round_trip("before the flood");
+    let (answers, sockets) = flood(server.addr, 300);
+    // The honest session holds one place.
+    assert_eq!(count(&answers, Answer::Upgraded), 76, "{answers:?}");
+    session.round_trip("at the cap");
+    drop(sockets);
+    let (status, log) = server.interrupt();
+    assert!(status.success(), "{log:?}");
+    assert_eq!(reported(&log, "out of file descriptors"), 0, "{log:?}");
+    let refused = reported(&log, "over capacity (503)") + reported(&log, "dropped over capacity");
+    assert_eq!(refused, 224, "{log:?}");
+    drop(session);
 }

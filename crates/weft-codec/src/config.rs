@@ -9,14 +9,20 @@ use std::time::Duration;
 ///
 /// | limit | default | close code |
 /// | --- | --- | --- |
-/// | [`max_frame_size`](Self::max_frame_size) | 16 MiB | 1009 |
 /// | [`max_message_size`](Self::max_message_size) (also caps inflated size) | 64 MiB | 1009 |
+/// | [`max_frame_size`](Self::max_frame_size) | none of its own: the message limit | 1009 |
 /// | [`max_fragments`](Self::max_fragments) per message | 70,000 | 1009 |
 /// | [`max_write_buffer`](Self::max_write_buffer) | 64 MiB | — (a send error) |
 ///
 /// The defaults accept what Autobahn|Testsuite sends (16 MiB messages; 4 MiB in 64-byte
 /// fragments, which is 65,536 frames plus an empty final one) and refuse what no honest peer
 /// sends.
+///
+/// Sizes count message data, not its encoding: a message within `max_message_size` is
+/// accepted however the peer frames it and whatever permessage-deflate does to its size on the
+/// wire (random data grows slightly when compressed). To size the limit, take the largest
+/// message your application exchanges; each connection buffers at most that much (plus one
+/// read) for a message that arrives fragmented or compressed.
 ///
 /// ```
 /// use weft_codec::Limits;
@@ -25,7 +31,8 @@ use std::time::Duration;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    max_frame_size: usize,
+    /// `None`: frames are bounded by the message limit only.
+    max_frame_size: Option<usize>,
     max_message_size: usize,
     max_fragments: usize,
     max_write_buffer: usize,
@@ -34,7 +41,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_frame_size: 16 << 20,
+            max_frame_size: None,
             max_message_size: 64 << 20,
             max_fragments: 70_000,
             max_write_buffer: 64 << 20,
@@ -43,15 +50,23 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// The largest frame payload accepted. Stops a peer from announcing a huge frame (up to
-    /// 2^63 − 1 bytes) and making us buffer it.
+    /// The largest frame payload accepted, when frames should be limited more tightly than
+    /// messages (by default they are limited by [`max_message_size`](Self::max_message_size)
+    /// alone, which already stops a peer from announcing a huge frame, up to 2^63 − 1 bytes,
+    /// and making us buffer it).
+    ///
+    /// A compressed frame may be larger on the wire by what the extension's encoding can add
+    /// to this much data ([`Extension::max_encoded_len`](crate::Extension::max_encoded_len)),
+    /// so that data up to the limit passes however well it compresses.
     ///
     /// ```
-    /// let limits = weft_codec::Limits::default().max_frame_size(1 << 20);
+    /// use weft_codec::Limits;
+    /// assert_eq!(Limits::default().get_max_frame_size(), 64 << 20); // the message limit
+    /// let limits = Limits::default().max_frame_size(1 << 20);
     /// assert_eq!(limits.get_max_frame_size(), 1 << 20);
     /// ```
     pub fn max_frame_size(mut self, bytes: usize) -> Self {
-        self.max_frame_size = bytes;
+        self.max_frame_size = Some(bytes);
         self
     }
 
@@ -92,13 +107,15 @@ impl Limits {
         self
     }
 
-    /// See [`max_frame_size`](Self::max_frame_size).
+    /// The frame limit in force: the one set with [`max_frame_size`](Self::max_frame_size),
+    /// or else the message limit.
     ///
     /// ```
-    /// assert_eq!(weft_codec::Limits::default().get_max_frame_size(), 16 << 20);
+    /// let limits = weft_codec::Limits::default().max_message_size(1 << 20);
+    /// assert_eq!(limits.get_max_frame_size(), 1 << 20);
     /// ```
     pub fn get_max_frame_size(&self) -> usize {
-        self.max_frame_size
+        self.max_frame_size.unwrap_or(self.max_message_size)
     }
 
     /// See [`max_message_size`](Self::max_message_size).

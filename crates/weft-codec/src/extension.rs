@@ -106,6 +106,17 @@ pub trait Extension: fmt::Debug + Send {
     fn encode_shared(&mut self, input: &[u8], output: &mut BytesMut) -> Result<(), ExtensionError> {
         self.encode(input, true, output)
     }
+
+    /// The most bytes that `len` bytes of message data may take once a conforming peer has
+    /// encoded them, in one frame. The connection accepts an encoded frame up to
+    /// `max_encoded_len(max_frame_size)`, so that data within the frame limit passes whatever
+    /// the encoding does to its size (DEFLATE makes random data slightly larger). Decoded
+    /// output stays bounded by the message limit either way.
+    ///
+    /// The default is `len`: the encoding never grows data.
+    fn max_encoded_len(&self, len: usize) -> usize {
+        len
+    }
 }
 
 /// What makes one extension's encoding of a message the same as another's: the extension and

@@ -69,6 +69,7 @@ mod extension;
 mod frame;
 mod mask;
 mod message;
+mod observer;
 mod prepared;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
@@ -86,6 +87,7 @@ pub use mask::apply_mask;
 #[doc(hidden)]
 pub use mask::{apply_mask_bytewise, apply_mask_portable};
 pub use message::{DataKind, Fragment, Message};
+pub use observer::Observer;
 pub use prepared::PreparedMessage;
 pub use transmit::Transmit;
 pub use utf8::{Utf8Bytes, Utf8Error, Utf8Validator};

@@ -265,7 +265,22 @@ impl Extension for PerMessageDeflate {
         }
         result
     }
+
+    /// zlib's bound for any compression parameters (`deflateBound` when the level, window or
+    /// memory level are not its defaults): 1/8 + 1/64 of the data plus 5 bytes, and the
+    /// sync flush that ends a frame. Incompressible data grows by 5 bytes per 16 KiB block
+    /// at zlib's defaults, but by up to 4 % with `memLevel=1` (128-byte blocks), a setting
+    /// Node `ws` exposes; the bound covers every peer built on zlib or its ports.
+    fn max_encoded_len(&self, len: usize) -> usize {
+        len.saturating_add(len.div_ceil(8))
+            .saturating_add(len.div_ceil(64))
+            .saturating_add(5 + SYNC_FLUSH_MAX)
+    }
 }
+
+/// The most a sync flush adds: the end of the current block (up to 10 bits of a pending code
+/// and the end-of-block code) and an empty stored block (3 header bits, padding, 4 bytes).
+const SYNC_FLUSH_MAX: usize = 10;
 
 /// The compressing half: our messages, under our role's parameters.
 #[derive(Debug)]
@@ -494,6 +509,7 @@ impl Decoder {
                 continue;
             }
             let at = output.len();
+            make_room(output, room, at + *budget);
             output.resize(at + room, 0);
             let (in_before, out_before) = (decompress.total_in(), decompress.total_out());
             let result =
@@ -529,6 +545,28 @@ impl Decoder {
             decompress.reset(false);
         }
     }
+}
+
+/// Makes room for `additional` more bytes in `output`, which may never hold more than
+/// `ceiling` (what is left of the message limit, plus what it holds). Buffers grow by
+/// doubling, so a message just over half the limit would take a buffer of twice the limit
+/// (a 64 MiB limit, 128 MiB); when doubling would pass the ceiling, the buffer grows to the
+/// ceiling exactly instead.
+fn make_room(output: &mut BytesMut, additional: usize, ceiling: usize) {
+    let needed = output.len() + additional;
+    if output.capacity() >= needed {
+        return;
+    }
+    let doubled = output.capacity().saturating_mul(2).max(needed);
+    if doubled <= ceiling {
+        output.reserve(additional);
+        return;
+    }
+    // Through a `Vec` (no copy for a buffer that owns its allocation), whose exact
+    // reservation reallocates in place where the allocator can.
+    let mut vec = Vec::from(std::mem::take(output));
+    vec.reserve_exact(ceiling.max(needed) - vec.len());
+    *output = BytesMut::from(bytes::Bytes::from(vec));
 }
 
 /// How far a zlib counter moved in one call; bounded by the buffers given to it.

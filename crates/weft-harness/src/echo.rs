@@ -4,7 +4,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use tokio::task::JoinHandle;
-use weft_server::{Server, ServerBuilder, ShutdownHandle};
+use weft_server::{Server, ServerBuilder, ShutdownHandle, Stats};
 
 use crate::TIMEOUT;
 
@@ -14,6 +14,7 @@ pub struct EchoServer {
     /// Where it listens.
     pub addr: SocketAddr,
     handle: ShutdownHandle,
+    stats: Stats,
     task: JoinHandle<io::Result<()>>,
 }
 
@@ -28,6 +29,7 @@ impl EchoServer {
         let server = builder.bind("127.0.0.1:0").await?;
         let addr = server.local_addr()?;
         let handle = server.shutdown_handle();
+        let stats = server.stats();
         let task = tokio::spawn(server.serve(|mut ws, _| async move {
             while let Some(Ok(message)) = ws.next().await {
                 if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err() {
@@ -35,12 +37,22 @@ impl EchoServer {
                 }
             }
         }));
-        Ok(Self { addr, handle, task })
+        Ok(Self {
+            addr,
+            handle,
+            stats,
+            task,
+        })
     }
 
     /// `ws://` and the address.
     pub fn url(&self) -> String {
         format!("ws://{}/", self.addr)
+    }
+
+    /// The server's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
     }
 
     /// The shutdown handle.

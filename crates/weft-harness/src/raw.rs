@@ -1,11 +1,12 @@
-//! [`RawPeer`]: a peer that writes exactly the bytes a test gives it.
+//! [`RawPeer`]: a peer that writes exactly the bytes a test gives it, and [`RawServer`], which
+//! accepts connections for one.
 
 use std::io;
 use std::net::SocketAddr;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 use weft_codec::{FrameHeader, OpCode, apply_mask};
 use weft_handshake::{ClientHandshake, Parsed};
 
@@ -327,5 +328,104 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RawPeer<S> {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(err)) => Err(err),
         }
+    }
+}
+
+/// A server that answers exactly what a test writes: it accepts connections on `127.0.0.1`
+/// (a port the OS chose), reads each upgrade request, and hands the test a [`RawPeer`] over
+/// the connection with the request, to play a hostile server against a client.
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// use weft_harness::{RawFrame, RawServer};
+///
+/// let server = RawServer::bind().await?;
+/// let url = server.url();
+/// let client = tokio::spawn(async move { weft_client::connect(&url).await.map(|_| ()) });
+/// let (mut peer, request) = server.accept().await?;
+/// // A masked frame: servers must not mask.
+/// peer.send(request.accept_response("").as_bytes()).await?;
+/// peer.send_frame(&RawFrame::text("masked")).await?;
+/// # drop(client);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct RawServer {
+    listener: TcpListener,
+}
+
+impl RawServer {
+    /// Listens on `127.0.0.1` on a port the OS chooses.
+    pub async fn bind() -> io::Result<Self> {
+        Ok(Self {
+            listener: TcpListener::bind("127.0.0.1:0").await?,
+        })
+    }
+
+    /// `ws://` and the address.
+    pub fn url(&self) -> String {
+        let addr = self
+            .listener
+            .local_addr()
+            .map_or_else(|_| "127.0.0.1:0".to_owned(), |addr| addr.to_string());
+        format!("ws://{addr}/")
+    }
+
+    /// Accepts the next connection and reads its request head (within the harness timeout).
+    pub async fn accept(&self) -> io::Result<(RawPeer<TcpStream>, UpgradeRequestHead)> {
+        let (tcp, _) = tokio::time::timeout(TIMEOUT, self.listener.accept())
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no client connected"))??;
+        tcp.set_nodelay(true)?;
+        let mut peer = RawPeer::new(tcp);
+        while !peer.buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            peer.fill().await?;
+        }
+        let end = peer
+            .buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(0, |at| at + 4);
+        let head = peer.buf.split_to(end).to_vec();
+        Ok((peer, UpgradeRequestHead { head }))
+    }
+}
+
+/// The head of an upgrade request a [`RawServer`] read.
+#[derive(Clone, Debug)]
+pub struct UpgradeRequestHead {
+    /// The bytes as they came.
+    pub head: Vec<u8>,
+}
+
+impl UpgradeRequestHead {
+    /// The value of the first header called `name` (case-insensitive), if any.
+    pub fn header(&self, name: &str) -> Option<String> {
+        String::from_utf8_lossy(&self.head)
+            .lines()
+            .find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| value.trim().to_owned())
+            })
+    }
+
+    /// The `Sec-WebSocket-Accept` value the request's key calls for.
+    pub fn accept_key(&self) -> String {
+        weft_handshake::accept_key(
+            self.header("sec-websocket-key")
+                .unwrap_or_default()
+                .as_bytes(),
+        )
+    }
+
+    /// A valid `101` response, with `extra_headers` (each ending in `\r\n`) added.
+    pub fn accept_response(&self, extra_headers: &str) -> String {
+        format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\n{extra_headers}\r\n",
+            self.accept_key()
+        )
     }
 }

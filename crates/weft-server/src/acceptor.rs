@@ -13,6 +13,7 @@ use weft_handshake::{
     OriginPolicy, Parsed, Rejection, Request, Server as Handshake, UpgradeRequest,
 };
 
+use crate::stats::{Count, Counters, Stats};
 use crate::trace::{self, Span};
 use crate::{Error, ServerStream};
 
@@ -91,6 +92,7 @@ pub struct PendingWebSocket {
     /// The subprotocols the client offered, in its order.
     offered: Vec<String>,
     connection: Connection,
+    counters: Arc<Counters>,
 }
 
 impl PendingWebSocket {
@@ -265,7 +267,11 @@ impl PendingWebSocket {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let mut ws = WebSocket::from_parts(stream, self.connection, read_ahead);
+        // Counted from here, as upgraded and open, until the connection is dropped.
+        let connection = self
+            .connection
+            .with_observer(self.counters.observe_websocket());
+        let mut ws = WebSocket::from_parts(stream, connection, read_ahead);
         trace::accepted(
             span,
             &mut ws,
@@ -334,6 +340,7 @@ struct Inner {
     /// `None` when HTTP/2 is switched off.
     #[cfg(feature = "http2")]
     http2: Option<weft_h2::Http2Limits>,
+    counters: Arc<Counters>,
 }
 
 /// The TLS acceptors of one configuration: ALPN `http/1.1` only, and the one a [`Server`]
@@ -418,6 +425,29 @@ impl Acceptor {
         self.inner.handshake_timeout
     }
 
+    /// The counters of every connection this acceptor (and the [`Server`](crate::Server)
+    /// using it) handled: handshakes, how WebSockets ended, the limits peers broke.
+    ///
+    /// ```
+    /// let acceptor = weft_server::Acceptor::default();
+    /// assert_eq!(acceptor.stats().snapshot().handshakes_rejected, 0);
+    /// ```
+    pub fn stats(&self) -> Stats {
+        Stats(Arc::clone(&self.inner.counters))
+    }
+
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
+        &self.inner.counters
+    }
+
+    /// Counts a handshake that timed out, and says so.
+    pub(crate) fn timed_out(&self) -> Error {
+        self.inner.counters.add(Count::HandshakeTimeouts);
+        Error::Timeout {
+            after: self.inner.handshake_timeout,
+        }
+    }
+
     /// Judges an HTTP/1.1 upgrade request that another HTTP stack read (hyper, axum): RFC 6455
     /// validation, the origin policy, the request hook, subprotocol and extensions. The
     /// answer is the handshake to complete, or the refusal to send (400, 403, 405, 426, or
@@ -494,6 +524,17 @@ impl Acceptor {
         &self,
         validated: Result<UpgradeRequest, Rejection>,
     ) -> Result<PendingWebSocket, Rejection> {
+        let pending = self.negotiate(validated);
+        if pending.is_err() {
+            self.inner.counters.add(Count::HandshakesRejected);
+        }
+        pending
+    }
+
+    fn negotiate(
+        &self,
+        validated: Result<UpgradeRequest, Rejection>,
+    ) -> Result<PendingWebSocket, Rejection> {
         let inner = &self.inner;
         let upgrade = validated?;
         if let Some(hook) = &inner.on_request {
@@ -527,6 +568,7 @@ impl Acceptor {
             protocol: negotiated.protocol().map(str::to_owned),
             offered,
             connection,
+            counters: Arc::clone(&inner.counters),
         })
     }
 
@@ -565,7 +607,7 @@ impl Acceptor {
         });
         trace::instrument(accepted, &span)
             .await
-            .unwrap_or(Err(Error::Timeout { after: timeout }))
+            .unwrap_or_else(|_| Err(self.timed_out()))
             .inspect_err(|err| trace::handshake_failed(&span, err))
     }
 
@@ -577,14 +619,18 @@ impl Acceptor {
         h2: bool,
     ) -> Result<ServerStream, Error> {
         let _ = tcp.set_nodelay(true);
+        let counters = Arc::clone(&self.inner.counters);
         #[cfg(feature = "rustls")]
         if let Some(tls) = &self.inner.tls {
             let acceptor = if h2 { &tls.any } else { &tls.http1 };
-            let stream = acceptor.accept(tcp).await.map_err(Error::Tls)?;
-            return Ok(ServerStream::tls(stream));
+            let stream = acceptor.accept(tcp).await.map_err(|err| {
+                counters.add(Count::TlsFailures);
+                Error::Tls(err)
+            })?;
+            return Ok(ServerStream::tls(stream, counters));
         }
         let _ = h2;
-        Ok(ServerStream::plain(tcp))
+        Ok(ServerStream::plain(tcp, counters))
     }
 
     /// Runs the server handshake over `stream` (already decrypted: for TLS, see
@@ -612,7 +658,7 @@ impl Acceptor {
         let accepted = tokio::time::timeout(timeout, self.accept_upgrade(stream, &span));
         trace::instrument(accepted, &span)
             .await
-            .unwrap_or(Err(Error::Timeout { after: timeout }))
+            .unwrap_or_else(|_| Err(self.timed_out()))
             .inspect_err(|err| trace::handshake_failed(&span, err))
     }
 
@@ -629,6 +675,7 @@ impl Acceptor {
             Incoming::Http(mut stream, _, _) => {
                 let rejection = not_websocket();
                 trace::refused(&rejection);
+                self.inner.counters.add(Count::HandshakesRejected);
                 refuse(&mut stream, &rejection).await;
                 Err(Error::Rejected(rejection))
             }
@@ -659,6 +706,7 @@ impl Acceptor {
                 Ok(Parsed::Partial) => {}
                 Err(rejection) => {
                     trace::refused(&rejection);
+                    inner.counters.add(Count::HandshakesRejected);
                     refuse(&mut stream, &rejection).await;
                     return Err(Error::Rejected(rejection));
                 }
@@ -1045,6 +1093,7 @@ impl AcceptorBuilder {
                 deflate: self.deflate,
                 #[cfg(feature = "http2")]
                 http2: self.http2,
+                counters: Arc::default(),
             }),
         }
     }

@@ -152,6 +152,10 @@ async fn serve_stream<F, Fut>(
     // Request bodies are not read over HTTP/1.1 either; the stream's receiving side is
     // dropped, which tells h2 to discard what the client still sends.
     drop(body);
+    shared
+        .acceptor
+        .counters()
+        .add(crate::stats::Count::HttpRequests);
     let head_only = request.method() == Method::HEAD;
     let response = (shared.http)(request).await;
     send(&mut respond, response, head_only);

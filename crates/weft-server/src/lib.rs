@@ -4,11 +4,14 @@
 //!   [`Acceptor`] configures it (subprotocols, origin policy, a request hook, limits,
 //!   handshake timeout).
 //! - [`Server`] listens: it hands each upgraded connection to your handler, answers plain
-//!   HTTP on the same port, refuses connections over its cap with `503`, and shuts down
-//!   gracefully (close 1001 to every peer, bounded wait).
+//!   HTTP on the same port, refuses connections over its cap with `503` (by default, as many
+//!   as the file-descriptor limit allows), and shuts down gracefully (close 1001 to every
+//!   peer, bounded wait).
 //! - [`topics`]: publish a message once to every connection subscribed to a topic, with
 //!   bounded per-connection queues and a policy for slow subscribers; `redis` (feature
 //!   `redis`) spans topics over every node through Redis pub/sub.
+//! - [`Stats`] reads the server's counters: connections open and refused, WebSockets closed
+//!   by code, limits broken by kind, bytes in and out.
 //!
 //! # Crate features
 //!
@@ -48,6 +51,7 @@ mod acceptor;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
+mod capacity;
 mod error;
 #[cfg(feature = "http2")]
 mod http2;
@@ -58,6 +62,7 @@ pub mod hyper;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
 mod server;
+mod stats;
 mod stream;
 #[cfg(feature = "rustls")]
 mod tls;
@@ -69,6 +74,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 pub use acceptor::{Accepted, Acceptor, AcceptorBuilder, PendingWebSocket};
 pub use error::Error;
 pub use server::{Server, ServerBuilder, ShutdownHandle};
+pub use stats::{Stats, StatsSnapshot};
 pub use stream::ServerStream;
 #[cfg(feature = "rustls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]

@@ -20,6 +20,8 @@ use weft_codec::CloseCode;
 use weft_codec::tokio::WebSocket;
 
 use crate::acceptor::{Accepted, Acceptor, Incoming};
+use crate::capacity::{self, Capacity};
+use crate::stats::{ConnectionSlot, Count, Stats};
 use crate::stream::ServerStream;
 use crate::trace;
 
@@ -27,9 +29,6 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub(crate) type HttpHandler =
     dyn Fn(http::Request<()>) -> BoxFuture<http::Response<Bytes>> + Send + Sync;
 
-/// How many refusals (`503` beyond the connection cap) may be in progress at once; beyond
-/// that, excess connections are dropped without an answer.
-const MAX_REFUSALS: usize = 256;
 /// How long a refused connection is given to read our `503`.
 const REFUSAL_LINGER: Duration = Duration::from_secs(2);
 
@@ -38,7 +37,8 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(2);
 ///
 /// | setting | default |
 /// | --- | --- |
-/// | [`max_connections`](ServerBuilder::max_connections) (then `503`) | 10,000 |
+/// | [`max_connections`](ServerBuilder::max_connections) (then `503`) | the file-descriptor limit less a reserve (19,680 of 20,000; 523,968 of 524,288) |
+/// | [`raise_fd_limit`](ServerBuilder::raise_fd_limit) | on: the soft limit is raised to the hard limit |
 /// | [`shutdown_timeout`](ServerBuilder::shutdown_timeout) | 10 s |
 /// | [`http`](ServerBuilder::http) handler | `404 Not Found` |
 /// | [`acceptor`](ServerBuilder::acceptor) | [`Acceptor::builder`]'s defaults |
@@ -70,7 +70,7 @@ pub struct Server {
     listener: TcpListener,
     acceptor: Acceptor,
     http: Arc<HttpHandler>,
-    max_connections: usize,
+    capacity: Capacity,
     shutdown_timeout: Duration,
     token: CancellationToken,
 }
@@ -80,7 +80,7 @@ impl fmt::Debug for Server {
         f.debug_struct("Server")
             .field("local_addr", &self.listener.local_addr().ok())
             .field("acceptor", &self.acceptor)
-            .field("max_connections", &self.max_connections)
+            .field("max_connections", &self.capacity.connections)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish_non_exhaustive()
     }
@@ -187,7 +187,8 @@ impl Server {
         ServerBuilder {
             acceptor: None,
             http: None,
-            max_connections: 10_000,
+            max_connections: None,
+            raise_fd_limit: true,
             shutdown_timeout: Duration::from_secs(10),
         }
     }
@@ -236,6 +237,36 @@ impl Server {
         ShutdownHandle(self.token.clone())
     }
 
+    /// The server's counters (connections, refusals, closes by code, limits broken, bytes):
+    /// take the handle before [`serve`](Self::serve), read it any time, also after the server
+    /// stopped. The same as its acceptor's [`Acceptor::stats`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// let server = weft_server::Server::bind("127.0.0.1:9001").await?;
+    /// let stats = server.stats();
+    /// tokio::spawn(server.serve(|_ws, _accepted| async {}));
+    /// println!("{} WebSockets so far", stats.snapshot().websockets_upgraded);
+    /// # Ok(()) }
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.acceptor.stats()
+    }
+
+    /// The most connections served at once: the one set with
+    /// [`ServerBuilder::max_connections`], or the default computed from the file-descriptor
+    /// limit when the server was built.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// let server = weft_server::Server::bind("127.0.0.1:9001").await?;
+    /// println!("serving up to {} connections", server.max_connections());
+    /// # Ok(()) }
+    /// ```
+    pub fn max_connections(&self) -> usize {
+        self.capacity.connections
+    }
+
     /// Serves until shut down, running `handler` for each WebSocket connection.
     ///
     /// The handler's WebSocket is closed with 1001 when shutdown starts (on its next poll);
@@ -277,8 +308,12 @@ impl Server {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        let connections = Arc::new(Semaphore::new(self.max_connections));
-        let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
+        let connections = Arc::new(Semaphore::new(self.capacity.connections));
+        let refusals = Arc::new(Semaphore::new(self.capacity.refusals));
+        let counters = self.acceptor.counters().clone();
+        // A descriptor kept free, to accept and close a connection when none is left (so that
+        // clients are refused at once instead of waiting in the accept queue).
+        let mut spare = spare_fd();
         let mut tasks = JoinSet::new();
         loop {
             let accepted = tokio::select! {
@@ -289,31 +324,45 @@ impl Server {
             let (tcp, peer) = match accepted {
                 Ok(connection) => connection,
                 Err(err) if is_per_connection_error(&err) => continue,
+                Err(err) if capacity::out_of_fds(&err) && spare.is_some() => {
+                    drop(spare.take());
+                    if refuse_without_fds(&self.listener).await {
+                        counters.add(Count::RefusedOutOfFds);
+                    }
+                    spare = spare_fd();
+                    continue;
+                }
                 Err(_) => {
-                    // Out of file descriptors or memory: back off instead of spinning.
+                    // Out of memory, or of descriptors with no spare: back off instead of
+                    // spinning.
+                    counters.add(Count::AcceptErrors);
                     tokio::time::sleep(Duration::from_millis(50)).await;
+                    spare = spare.or_else(spare_fd);
                     continue;
                 }
             };
             let Ok(permit) = connections.clone().try_acquire_owned() else {
-                trace::over_capacity(peer, self.max_connections);
+                trace::over_capacity(peer, self.max_connections());
                 if let Ok(permit) = refusals.clone().try_acquire_owned() {
+                    counters.add(Count::RefusedOverCapacity);
                     let acceptor = self.acceptor.clone();
                     tasks.spawn(async move {
                         refuse_busy(&acceptor, tcp).await;
                         drop(permit);
                     });
+                } else {
+                    counters.add(Count::DroppedOverCapacity);
                 }
                 continue;
             };
+            let slot = counters.open_connection(permit);
             let acceptor = self.acceptor.clone();
             let http = self.http.clone();
             let handler = handler.clone();
             let token = self.token.clone();
-            tasks.spawn(async move {
-                serve_connection(tcp, peer, acceptor, http, handler, token).await;
-                drop(permit);
-            });
+            tasks.spawn(serve_connection(
+                tcp, peer, slot, acceptor, http, handler, token,
+            ));
         }
         drop(self.listener);
         let drained = tokio::time::timeout(self.shutdown_timeout, async {
@@ -328,11 +377,21 @@ impl Server {
     }
 }
 
-/// One TCP connection: TLS if configured, then HTTP/2, or HTTP/1.1 requests (kept alive) until
-/// one upgrades, then the handler.
+/// One TCP connection: TLS if configured, then HTTP/2, or HTTP/1.1 requests (kept alive)
+/// until one upgrades, then the handler in the connection's span.
+///
+/// This future lives as long as the connection and is as large as its largest state, so
+/// everything before the handler (TLS, HTTP requests, HTTP/2) runs in a boxed future of its
+/// own, freed once the WebSocket is open: what stays is the handler's state and a few words.
+/// Inline, the setup's states made every idle WebSocket task of `weft serve` 4.7 KiB.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site, each argument its own part"
+)]
 async fn serve_connection<F, Fut>(
     tcp: TcpStream,
     peer: SocketAddr,
+    slot: ConnectionSlot,
     acceptor: Acceptor,
     http: Arc<HttpHandler>,
     handler: Arc<F>,
@@ -341,21 +400,69 @@ async fn serve_connection<F, Fut>(
     F: Fn(WebSocket<ServerStream>, Accepted) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    // In a block of their own, the WebSocket and what the handshake agreed end before the
+    // handler runs: only the handler's future is kept across its await, not copies of them.
+    let handling = {
+        let opened = Box::pin(open(
+            tcp,
+            peer,
+            slot,
+            acceptor,
+            http,
+            handler.clone(),
+            token.clone(),
+        ));
+        let Some((mut ws, accepted, span)) = opened.await else {
+            return;
+        };
+        ws.close_when(
+            CloseCode::GOING_AWAY,
+            "server shutting down",
+            token.cancelled_owned(),
+        );
+        trace::instrument(handler(ws, accepted), &span)
+    };
+    handling.await;
+}
+
+/// The connection up to its WebSocket: `None` when it ended before one opened (closed,
+/// refused, timed out, plain HTTP only, or served over HTTP/2, whose streams run their
+/// handlers here).
+async fn open<F, Fut>(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    slot: ConnectionSlot,
+    acceptor: Acceptor,
+    http: Arc<HttpHandler>,
+    handler: Arc<F>,
+    token: CancellationToken,
+) -> Option<(WebSocket<ServerStream>, Accepted, trace::Span)>
+where
+    F: Fn(WebSocket<ServerStream>, Accepted) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    #[cfg(not(feature = "http2"))]
+    let _ = &handler; // Only HTTP/2's streams run the handler here.
     // The handshake timeout runs from the accept: TLS and the first request share it. After
     // that it bounds each kept-alive request, idle time included.
     let timeout = acceptor.handshake_timeout();
     let mut deadline = tokio::time::Instant::now() + timeout;
     let secured = tokio::select! {
-        () = token.cancelled() => return,
+        () = token.cancelled() => return None,
         secured = tokio::time::timeout_at(deadline, acceptor.secure(tcp, true)) => secured,
     };
     let mut stream = match secured {
         Ok(Ok(stream)) => stream,
-        Ok(Err(err)) => return trace::connection_failed(Some(peer), &err),
+        Ok(Err(err)) => {
+            trace::connection_failed(Some(peer), &err);
+            return None;
+        }
         Err(_) => {
-            return trace::connection_failed(Some(peer), &crate::Error::Timeout { after: timeout });
+            trace::connection_failed(Some(peer), &acceptor.timed_out());
+            return None;
         }
     };
+    stream.hold(slot);
     let mut buf = BytesMut::new();
     #[cfg(feature = "http2")]
     if let Some(limits) = acceptor.http2() {
@@ -365,17 +472,18 @@ async fn serve_connection<F, Fut>(
             // h2c with prior knowledge: the preface tells it from HTTP/1.1 on this port. The
             // bytes read to decide are HTTP/1.1's first request otherwise.
             let sniffed = tokio::select! {
-                () = token.cancelled() => return,
+                () = token.cancelled() => return None,
                 sniffed = tokio::time::timeout_at(deadline, sniff_preface(&mut stream, &mut buf)) => sniffed,
             };
             match sniffed {
                 Ok(Ok(http2)) => http2,
                 Ok(Err(err)) => {
-                    return trace::connection_failed(Some(peer), &crate::Error::Io(err));
+                    trace::connection_failed(Some(peer), &crate::Error::Io(err));
+                    return None;
                 }
                 Err(_) => {
-                    let timed_out = crate::Error::Timeout { after: timeout };
-                    return trace::connection_failed(Some(peer), &timed_out);
+                    trace::connection_failed(Some(peer), &acceptor.timed_out());
+                    return None;
                 }
             }
         };
@@ -389,28 +497,22 @@ async fn serve_connection<F, Fut>(
                 token,
             };
             crate::http2::serve(io, limits, shared, deadline).await;
-            return;
+            return None;
         }
     }
     // HTTP/1.1: the connection's span covers reading requests and the handler.
     let span = trace::connection_span(Some(peer), http::Version::HTTP_11);
+    let mut first_request = true;
     loop {
         let read = trace::instrument(acceptor.read(stream, buf, &span), &span);
         let incoming = tokio::select! {
-            () = token.cancelled() => return,
+            () = token.cancelled() => return None,
             incoming = tokio::time::timeout_at(deadline, read) => incoming,
         };
         match incoming {
-            Ok(Ok(Incoming::WebSocket(mut ws, accepted))) => {
-                ws.close_when(
-                    CloseCode::GOING_AWAY,
-                    "server shutting down",
-                    token.cancelled_owned(),
-                );
-                trace::instrument(handler(*ws, accepted), &span).await;
-                return;
-            }
+            Ok(Ok(Incoming::WebSocket(ws, accepted))) => return Some((*ws, accepted, span)),
             Ok(Ok(Incoming::Http(mut next, request, rest))) => {
+                acceptor.counters().add(Count::HttpRequests);
                 let keep_alive = keeps_alive(&request);
                 let head_only = request.method() == Method::HEAD;
                 let response = http(request).await;
@@ -420,16 +522,28 @@ async fn serve_connection<F, Fut>(
                     || !keep_alive
                 {
                     let _ = next.shutdown().await;
-                    return;
+                    return None;
                 }
                 stream = next;
                 buf = rest;
+                first_request = false;
                 deadline = tokio::time::Instant::now() + timeout;
             }
-            Ok(Ok(Incoming::Closed)) => return,
+            Ok(Ok(Incoming::Closed)) => return None,
             // Refused (the refusal was written and reported) or failed: done.
-            Ok(Err(err)) => return trace::handshake_failed(&span, &err),
-            Err(_) => return trace::handshake_timed_out(&span, timeout),
+            Ok(Err(err)) => {
+                trace::handshake_failed(&span, &err);
+                return None;
+            }
+            // A first request that did not come in time is a handshake that timed out; a
+            // kept-alive connection that goes quiet is just over.
+            Err(_) => {
+                if first_request {
+                    acceptor.timed_out();
+                    trace::handshake_timed_out(&span, timeout);
+                }
+                return None;
+            }
         }
     }
 }
@@ -515,6 +629,30 @@ async fn refuse_busy(acceptor: &Acceptor, tcp: TcpStream) {
     .await;
 }
 
+/// A descriptor to give up when the process has none left (see [`refuse_without_fds`]).
+fn spare_fd() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
+}
+
+/// With the spare descriptor given up: accepts one waiting connection, reads what it sent,
+/// answers `503` if the socket takes it at once (plain HTTP; a TLS client sees the connection
+/// close), and closes it. Returns whether a connection was refused. Clients are told at once
+/// rather than left waiting in the accept queue until a descriptor frees up.
+async fn refuse_without_fds(listener: &TcpListener) -> bool {
+    const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
+        Content-Length: 0\r\nConnection: close\r\n\r\n";
+    let Ok(Ok((tcp, _))) = tokio::time::timeout(Duration::from_millis(10), listener.accept()).await
+    else {
+        return false;
+    };
+    // Reading the request first makes the close a FIN rather than a reset, which could
+    // destroy the answer before the client reads it.
+    let mut request = [0u8; 4096];
+    let _ = tcp.try_read(&mut request);
+    let _ = tcp.try_write(REFUSAL);
+    true
+}
+
 /// Errors from `accept` that concern one connection only; the listener is fine.
 fn is_per_connection_error(err: &io::Error) -> bool {
     matches!(
@@ -553,7 +691,8 @@ fn not_found(_request: http::Request<()>) -> BoxFuture<http::Response<Bytes>> {
 pub struct ServerBuilder {
     acceptor: Option<Acceptor>,
     http: Option<Arc<HttpHandler>>,
-    max_connections: usize,
+    max_connections: Option<usize>,
+    raise_fd_limit: bool,
     shutdown_timeout: Duration,
 }
 
@@ -562,6 +701,7 @@ impl fmt::Debug for ServerBuilder {
         f.debug_struct("ServerBuilder")
             .field("acceptor", &self.acceptor)
             .field("max_connections", &self.max_connections)
+            .field("raise_fd_limit", &self.raise_fd_limit)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish_non_exhaustive()
     }
@@ -608,7 +748,25 @@ impl ServerBuilder {
         self
     }
 
-    /// The most connections served at once (HTTP and WebSocket); more get `503` and are closed.
+    /// The most connections served at once (HTTP and WebSocket); more get `503` and are
+    /// closed.
+    ///
+    /// By default, as many as the process's file-descriptor limit allows: each connection
+    /// holds one descriptor, until its close has lingered out; 64 are kept for everything
+    /// else (the listener, the runtime, files your handlers open) and up to 256 (a sixteenth
+    /// of the limit) for refusals in progress. With the limit at 20,000 that is 19,680
+    /// connections; with systemd's hard limit, 524,288, it is 523,968. The limit is read when
+    /// the server is built, after raising it (see [`raise_fd_limit`](Self::raise_fd_limit)).
+    ///
+    /// To size it yourself, take the smallest of: the descriptors you can give the server (its
+    /// limit less what the application needs besides connections); the memory you can give
+    /// it divided by what a connection costs (an idle WebSocket about 6 KiB of server heap
+    /// plus the kernel's socket buffers, more while messages are under way: up to
+    /// `max_message_size` for a message that arrives fragmented or compressed, and the
+    /// deflate state when compression is on); and what your handlers can serve. Set it below
+    /// the descriptor limit: a server that runs out of descriptors can only refuse
+    /// connections by closing them (counted in
+    /// [`StatsSnapshot::refused_out_of_fds`](crate::StatsSnapshot::refused_out_of_fds)).
     ///
     /// ```
     /// // Past 100,000 open connections, new ones get 503 with Retry-After.
@@ -616,7 +774,23 @@ impl ServerBuilder {
     /// # let _ = builder;
     /// ```
     pub fn max_connections(mut self, max: usize) -> Self {
-        self.max_connections = max;
+        self.max_connections = Some(max);
+        self
+    }
+
+    /// Whether building the server raises the process's soft file-descriptor limit to its
+    /// hard limit (on by default), as nginx, Go's runtime and Bun do: the soft limit is often
+    /// 1,024 while the hard limit allows hundreds of thousands. It changes the limit for the
+    /// whole process (child processes inherit it). Without it, the default
+    /// [`max_connections`](Self::max_connections) comes from the soft limit as it is.
+    ///
+    /// ```
+    /// // A library that must not change process-wide settings.
+    /// let builder = weft_server::Server::builder().raise_fd_limit(false);
+    /// # let _ = builder;
+    /// ```
+    pub fn raise_fd_limit(mut self, on: bool) -> Self {
+        self.raise_fd_limit = on;
         self
     }
 
@@ -665,7 +839,7 @@ impl ServerBuilder {
             listener,
             acceptor: self.acceptor.unwrap_or_default(),
             http: self.http.unwrap_or_else(|| Arc::new(not_found)),
-            max_connections: self.max_connections,
+            capacity: Capacity::plan(self.max_connections, self.raise_fd_limit),
             shutdown_timeout: self.shutdown_timeout,
             token: CancellationToken::new(),
         }

@@ -2,15 +2,22 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::stats::{ConnectionSlot, Counters};
+
 /// How long a dropped connection keeps draining what the client still sends (see
 /// [`ServerStream`]'s drop behaviour).
 const LINGER: Duration = Duration::from_secs(2);
+
+/// A connection adds the bytes it moved to the server's counters every this many bytes (and
+/// when it is dropped), so that busy connections do not contend on the shared counters.
+const COUNT_EVERY: u64 = 64 << 10;
 
 /// The stream a server connection runs over: plain TCP, TLS over TCP for `wss://`, or (with
 /// the `http2` feature) one stream of an HTTP/2 connection (RFC 8441).
@@ -37,6 +44,42 @@ const LINGER: Duration = Duration::from_secs(2);
 pub struct ServerStream {
     inner: Option<Inner>,
     read_eof: bool,
+    counted: Counted,
+}
+
+/// Bytes moved and not yet added to the server's counters, and the connection's place under
+/// the cap, which it keeps until its descriptor is closed.
+#[derive(Debug, Default)]
+struct Counted {
+    /// `None` for a stream of an HTTP/2 connection, whose TCP connection counts its bytes.
+    counters: Option<Arc<Counters>>,
+    received: u64,
+    sent: u64,
+    slot: Option<ConnectionSlot>,
+}
+
+impl Counted {
+    fn new(counters: Arc<Counters>) -> Self {
+        Self {
+            counters: Some(counters),
+            ..Self::default()
+        }
+    }
+
+    fn add(&mut self, received: u64, sent: u64) {
+        self.received += received;
+        self.sent += sent;
+        if self.received + self.sent >= COUNT_EVERY {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(counters) = &self.counters {
+            counters.add_bytes(self.received, self.sent);
+        }
+        (self.received, self.sent) = (0, 0);
+    }
 }
 
 #[derive(Debug)]
@@ -53,19 +96,30 @@ enum Inner {
 }
 
 impl ServerStream {
-    pub(crate) fn plain(tcp: TcpStream) -> Self {
+    pub(crate) fn plain(tcp: TcpStream, counters: Arc<Counters>) -> Self {
         Self {
             inner: Some(Inner::Plain(tcp)),
             read_eof: false,
+            counted: Counted::new(counters),
         }
     }
 
     #[cfg(feature = "rustls")]
-    pub(crate) fn tls(tls: tokio_rustls::server::TlsStream<TcpStream>) -> Self {
+    pub(crate) fn tls(
+        tls: tokio_rustls::server::TlsStream<TcpStream>,
+        counters: Arc<Counters>,
+    ) -> Self {
         Self {
             inner: Some(Inner::Tls(Box::new(tls))),
             read_eof: false,
+            counted: Counted::new(counters),
         }
+    }
+
+    /// Keeps the connection's place under the server's cap until the descriptor is closed,
+    /// lingering included.
+    pub(crate) fn hold(&mut self, slot: ConnectionSlot) {
+        self.counted.slot = Some(slot);
     }
 
     /// One stream of an HTTP/2 connection from `peer_addr`, over TLS or not.
@@ -82,6 +136,7 @@ impl ServerStream {
                 tls,
             }),
             read_eof: false,
+            counted: Counted::default(),
         }
     }
 
@@ -196,10 +251,17 @@ impl ServerStream {
             _ => http::Version::HTTP_11,
         }
     }
+
+    fn count_written(&mut self, result: &Poll<io::Result<usize>>) {
+        if let Poll::Ready(Ok(written)) = result {
+            self.counted.add(0, *written as u64);
+        }
+    }
 }
 
 impl Drop for ServerStream {
     fn drop(&mut self) {
+        self.counted.flush();
         if self.read_eof {
             return;
         }
@@ -219,6 +281,7 @@ impl Drop for ServerStream {
         let Some(mut tcp) = inner.into_tcp() else {
             return;
         };
+        let slot = self.counted.slot.take();
         runtime.spawn(async move {
             let _ = tokio::time::timeout(LINGER, async {
                 tcp.shutdown().await?;
@@ -227,6 +290,9 @@ impl Drop for ServerStream {
                 io::Result::Ok(())
             })
             .await;
+            // The descriptor closes with `tcp`, then the place under the cap is given back.
+            drop(tcp);
+            drop(slot);
         });
     }
 }
@@ -276,11 +342,12 @@ impl AsyncRead for ServerStream {
         let this = self.get_mut();
         let before = buf.filled().len();
         let result = each!(this.inner_mut(), s => Pin::new(s).poll_read(cx, buf));
-        if let Poll::Ready(Ok(())) = &result
-            && buf.filled().len() == before
-            && buf.remaining() > 0
-        {
-            this.read_eof = true;
+        if let Poll::Ready(Ok(())) = &result {
+            let read = buf.filled().len() - before;
+            if read == 0 && buf.remaining() > 0 {
+                this.read_eof = true;
+            }
+            this.counted.add(read as u64, 0);
         }
         result
     }
@@ -292,7 +359,10 @@ impl AsyncWrite for ServerStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        each!(self.get_mut().inner_mut(), s => Pin::new(s).poll_write(cx, buf))
+        let this = self.get_mut();
+        let result = each!(this.inner_mut(), s => Pin::new(s).poll_write(cx, buf));
+        this.count_written(&result);
+        result
     }
 
     fn poll_write_vectored(
@@ -300,7 +370,10 @@ impl AsyncWrite for ServerStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        each!(self.get_mut().inner_mut(), s => Pin::new(s).poll_write_vectored(cx, bufs))
+        let this = self.get_mut();
+        let result = each!(this.inner_mut(), s => Pin::new(s).poll_write_vectored(cx, bufs));
+        this.count_written(&result);
+        result
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -4,7 +4,7 @@ const USAGE = `Client on Node \`ws\`: a reference peer for weft's interop tests 
 
 usage: node echo_client.js URL [--mode echo|await-close|autobahn] [--compression on|off]
                            [--agent NAME] [--messages N] [--size BYTES[,BYTES...]]
-                           [--fragment-size BYTES] [--close-code CODE] [--close-reason TEXT]
+                           [--binary pattern|random] [--fragment-size BYTES] [--close-code CODE] [--close-reason TEXT]
                            [--max-size BYTES] [--max-fragments N]
                            [--server-no-context-takeover] [--client-no-context-takeover]
                            [--server-max-window-bits BITS] [--client-max-window-bits BITS]
@@ -12,7 +12,8 @@ usage: node echo_client.js URL [--mode echo|await-close|autobahn] [--compression
 --mode echo (default): connect to URL (an echo server); for each SIZE, send N text messages
   (UTF-8 with non-ASCII characters) and N binary messages of exactly SIZE bytes, each in frames
   of at most --fragment-size bytes if given; check that each comes back unchanged and with the
-  same type; close with --close-code (default 1000) and --close-reason; print one JSON line:
+  same type (--binary random: binary messages of random bytes, which DEFLATE makes larger);
+  close with --close-code (default 1000) and --close-reason; print one JSON line:
   {"ok": ..., "messages": ..., "close_code": ..., "close_reason": ..., "extensions": [...],
   "extensions_header": ..., "error": ...}, where close_code and close_reason are from the
   server's close frame, extensions_header is the Sec-WebSocket-Extensions header of the
@@ -34,10 +35,14 @@ const WebSocket = peer.requirePeer('ws');
 
 const options = peer.parseArgs(
   process.argv.slice(2),
-  { ...peer.COMMON_DEFAULTS, mode: 'echo', agent: 'ws', messages: '10', size: '1000' },
+  { ...peer.COMMON_DEFAULTS, mode: 'echo', agent: 'ws', messages: '10', size: '1000', binary: 'pattern' },
   USAGE,
 );
-if (options._.length !== 1 || !['echo', 'await-close', 'autobahn'].includes(options.mode)) {
+if (
+  options._.length !== 1 ||
+  !['echo', 'await-close', 'autobahn'].includes(options.mode) ||
+  !['pattern', 'random'].includes(options.binary)
+) {
   console.error(USAGE);
   process.exit(2);
 }
@@ -87,7 +92,8 @@ async function echoMode() {
   let ok = true;
   outer: for (const size of peer.sizes(options.size)) {
     for (let i = 0; i < Number(options.messages); i++) {
-      for (const [message, binary] of [[peer.text(i, size), false], [peer.binary(i, size), true]]) {
+      const bytes = peer.binary(i, size, options.binary);
+      for (const [message, binary] of [[peer.text(i, size), false], [bytes, true]]) {
         peer.send(ws, message, binary, Number(options.fragmentSize));
         result.messages++;
         const echo = await Promise.race([next(), closed.then(() => null)]);

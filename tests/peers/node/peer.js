@@ -140,8 +140,12 @@ function close(ws, options) {
   else ws.close(Number(options.closeCode), options.closeReason);
 }
 
-/** Exactly `size` bytes using every byte value. */
-function binary(i, size) {
+/**
+ * Exactly `size` bytes: every byte value in a repeating pattern (compresses well), or
+ * `random` bytes, which DEFLATE cannot shrink and makes slightly larger.
+ */
+function binary(i, size, content = 'pattern') {
+  if (content === 'random') return require('crypto').randomBytes(size);
   const data = Buffer.alloc(size);
   for (let at = 0; at < size; at++) data[at] = (i + at) % 256;
   return data;

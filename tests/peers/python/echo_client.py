@@ -3,7 +3,7 @@
 
 usage: echo_client.py URL [--mode echo|await-close|autobahn] [--compression on|off]
                       [--agent NAME] [--messages N] [--size BYTES[,BYTES...]]
-                      [--fragment-size BYTES] [--close-code CODE] [--close-reason TEXT]
+                      [--binary pattern|random] [--fragment-size BYTES] [--close-code CODE] [--close-reason TEXT]
                       [--max-size BYTES] [--max-fragments N]
                       [--server-no-context-takeover] [--client-no-context-takeover]
                       [--server-max-window-bits BITS] [--client-max-window-bits BITS]
@@ -11,7 +11,8 @@ usage: echo_client.py URL [--mode echo|await-close|autobahn] [--compression on|o
 --mode echo (default): connect to URL (an echo server); for each SIZE, send N text messages
   (UTF-8 with non-ASCII characters) and N binary messages of exactly SIZE bytes, each in frames
   of at most --fragment-size bytes if given; check that each comes back unchanged and with the
-  same type; close with --close-code (default 1000) and --close-reason; print one JSON line:
+  same type (--binary random: binary messages of random bytes, which DEFLATE makes larger);
+  close with --close-code (default 1000) and --close-reason; print one JSON line:
   {"ok": ..., "messages": ..., "close_code": ..., "close_reason": ..., "extensions": [...],
   "extensions_header": ..., "error": ...}, where close_code and close_reason are from the
   server's close frame, extensions_header is the Sec-WebSocket-Extensions header of the
@@ -51,6 +52,8 @@ ARGS.add_argument("--compression", default="on", type=on_off, help="offer permes
 ARGS.add_argument("--agent", default="websockets", help="agent name (autobahn mode)")
 ARGS.add_argument("--messages", type=int, default=10, help="messages of each type and size")
 ARGS.add_argument("--size", type=sizes, default=[1000], help="message sizes in bytes")
+ARGS.add_argument("--binary", choices=["pattern", "random"], default="pattern",
+                  help="content of the binary messages")
 ARGS.add_argument("--max-size", type=int, default=32 * 1024 * 1024)
 ARGS.add_argument("--max-fragments", type=int, default=1 << 20)
 add_message_options(ARGS)
@@ -79,7 +82,8 @@ async def echoes(ws, result):
     ok = True
     for size in OPTIONS.size:
         for i in range(OPTIONS.messages):
-            for message in (peer_messages.text(i, size), peer_messages.binary(i, size)):
+            binary = peer_messages.binary(i, size, OPTIONS.binary)
+            for message in (peer_messages.text(i, size), binary):
                 await peer_messages.send(ws, message, OPTIONS.fragment_size)
                 result["messages"] += 1
                 echoed = await ws.recv()

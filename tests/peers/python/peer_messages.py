@@ -1,5 +1,6 @@
 """Message content and fragmentation shared by the Python peers (the same content as the Node
 peers, so a test can check either against the same expectations)."""
+import random
 
 # Deterministic text with one-, two-, three- and four-byte UTF-8 sequences.
 TEXT_PATTERN = "weft interop {i}: ünïcödé ✓ — 日本語 🎉 the quick brown fox jumps over the lazy dog. "
@@ -14,8 +15,11 @@ def text(i, size):
     return whole + "." * (size - len(whole.encode()))
 
 
-def binary(i, size):
-    """Exactly `size` bytes using every byte value."""
+def binary(i, size, content="pattern"):
+    """Exactly `size` bytes: every byte value in a repeating pattern (compresses well), or
+    `random` bytes, which DEFLATE cannot shrink and makes slightly larger."""
+    if content == "random":
+        return random.Random(i).randbytes(size)
     unit = bytes((i + b) % 256 for b in range(256)) * 8
     return (unit * (size // len(unit) + 1))[:size]
 

@@ -401,6 +401,7 @@ Ir
             text: false,
             tls: false,
             http2: false,
+            network: None,
         };
         assert_eq!(message_counts(scenario(20)), (2_000, 10_000));
         assert_eq!(message_counts(scenario(1 << 20)), (40, 200));

@@ -12,6 +12,7 @@ use crate::extension::{Extension, ExtensionError};
 use crate::frame::{FrameHeader, OpCode, Rsv};
 use crate::mask::apply_mask;
 use crate::message::{DataKind, Fragment, Message};
+use crate::observer::Observer;
 use crate::prepared::{EncodingKey, PreparedMessage, data_opcode};
 use crate::transmit::Transmit;
 use crate::utf8::{Utf8Bytes, Utf8Validator, is_utf8};
@@ -150,6 +151,16 @@ pub struct Connection {
     timers: Timers,
     /// An error to report from the next `poll_event`.
     pending_error: Option<Error>,
+    /// Told about errors and the end (counters, logs).
+    observer: Option<Box<dyn Observer>>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(mut observer) = self.observer.take() {
+            observer.ended(self);
+        }
+    }
 }
 
 /// The read side: unparsed input and the frame and message being received.
@@ -227,6 +238,8 @@ struct Closing {
     /// The closing handshake timed out: queued output is dropped and the transport should be
     /// closed without ceremony.
     aborted: bool,
+    /// The code of the first close frame, sent or received (1005 for one without a code).
+    first_code: Option<CloseCode>,
 }
 
 #[derive(Debug, Default)]
@@ -303,7 +316,34 @@ impl Connection {
             closing: Closing::default(),
             timers: Timers::default(),
             pending_error: None,
+            observer: None,
         }
+    }
+
+    /// Installs an [`Observer`], told about every error this connection reports and about its
+    /// end (when the connection is dropped).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use weft_codec::{Connection, Observer, Role};
+    ///
+    /// #[derive(Debug, Default)]
+    /// struct Ended(Arc<AtomicUsize>);
+    /// impl Observer for Ended {
+    ///     fn ended(&mut self, _conn: &Connection) {
+    ///         self.0.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    /// }
+    ///
+    /// let ended = Arc::new(AtomicUsize::new(0));
+    /// let conn = Connection::new(Role::Server).with_observer(Box::new(Ended(ended.clone())));
+    /// drop(conn);
+    /// assert_eq!(ended.load(Ordering::Relaxed), 1);
+    /// ```
+    pub fn with_observer(mut self, observer: Box<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Replaces the limits.
@@ -922,6 +962,14 @@ impl Connection {
 
     /// [`poll_event`](Self::poll_event) once something may be there to decode.
     fn decode_event(&mut self) -> Result<Option<Event>, Error> {
+        let result = self.decode_event_or_error();
+        if let (Err(err), Some(observer)) = (&result, &mut self.observer) {
+            observer.error(err);
+        }
+        result
+    }
+
+    fn decode_event_or_error(&mut self) -> Result<Option<Event>, Error> {
         if let Some(err) = self.pending_error.take() {
             return Err(err);
         }
@@ -1065,7 +1113,7 @@ impl Connection {
     ///
     /// ```
     /// use weft_codec::{Connection, Role};
-    /// assert_eq!(Connection::new(Role::Server).limits().get_max_frame_size(), 16 << 20);
+    /// assert_eq!(Connection::new(Role::Server).limits().get_max_message_size(), 64 << 20);
     /// ```
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -1207,6 +1255,22 @@ impl Connection {
         self.closing.peer_frame.as_ref().map(Option::as_ref)
     }
 
+    /// The status code of the closing handshake: the code of the first close frame, whoever
+    /// sent it (the peer's, or ours: a close by command, or the code of a violation), and
+    /// [`CloseCode::NO_STATUS`] (1005) for a close frame without one. `None` while no close
+    /// frame has been sent or received; a connection that ends so closed abnormally (1006).
+    ///
+    /// ```
+    /// use weft_codec::{CloseCode, Connection, Role};
+    /// let mut conn = Connection::new(Role::Client);
+    /// assert_eq!(conn.close_code(), None);
+    /// conn.close(CloseCode::GOING_AWAY, "").unwrap();
+    /// assert_eq!(conn.close_code(), Some(CloseCode::GOING_AWAY));
+    /// ```
+    pub fn close_code(&self) -> Option<CloseCode> {
+        self.closing.first_code
+    }
+
     /// Whether an extension (such as permessage-deflate) was negotiated and installed.
     ///
     /// ```
@@ -1307,7 +1371,7 @@ impl Connection {
                     }
                     // Skip the refused frame's payload, so that the peer's close frame can
                     // still be found after it; a payload too large to skip ends reading.
-                    if header.payload_len <= self.limits.get_max_frame_size() as u64 {
+                    if header.payload_len <= self.frame_limit(&header).1 as u64 {
                         frame.discard = true;
                         self.reader.frame = Some(frame);
                     } else {
@@ -1351,8 +1415,8 @@ impl Connection {
             }
             return Ok(false);
         }
-        let limit = self.limits.get_max_frame_size();
-        if header.payload_len > limit as u64 {
+        let (limit, on_the_wire) = self.frame_limit(header);
+        if header.payload_len > on_the_wire as u64 {
             return Err(ProtocolError::FrameTooLarge {
                 size: header.payload_len,
                 limit,
@@ -1397,6 +1461,21 @@ impl Connection {
             && !message.compressed
             && !message.streaming;
         Ok(in_place)
+    }
+
+    /// The frame limit for a data frame with this header: the limit in force, and the payload
+    /// length it allows on the wire, which for a frame of a compressed message includes what
+    /// the extension's encoding may add.
+    fn frame_limit(&self, header: &FrameHeader) -> (usize, usize) {
+        let limit = self.limits.get_max_frame_size();
+        let compressed = match header.opcode {
+            OpCode::Continuation => self.reader.message.as_ref().is_some_and(|m| m.compressed),
+            _ => !header.rsv.is_empty(),
+        };
+        match &self.extension {
+            Some(ext) if compressed => (limit, ext.max_encoded_len(limit).max(limit)),
+            _ => (limit, limit),
+        }
     }
 
     /// Drops the payload of a frame that no longer matters.
@@ -1446,6 +1525,11 @@ impl Connection {
                 // more than our close frame (with the error's code) before TCP closes.
                 self.closing.received = true;
                 let close = CloseFrame::parse(payload)?;
+                self.closing.first_code.get_or_insert(
+                    close
+                        .as_ref()
+                        .map_or(CloseCode::NO_STATUS, CloseFrame::code),
+                );
                 self.closing.peer_frame = Some(close.clone());
                 if !self.closing.sent {
                     // Echo the code, as RFC 6455 §5.5.1 suggests; an empty close gets an empty
@@ -1682,6 +1766,9 @@ impl Connection {
 
     /// Queues our close frame and starts the closing handshake timer.
     fn queue_close(&mut self, frame: Option<&CloseFrame>) {
+        self.closing
+            .first_code
+            .get_or_insert(frame.map_or(CloseCode::NO_STATUS, CloseFrame::code));
         let payload = frame.map(CloseFrame::encode).unwrap_or_default();
         self.push_control(OpCode::Close, &payload);
         self.closing.sent = true;

@@ -268,7 +268,7 @@ fn s5_2_a_huge_announced_length_fails_with_1009_before_any_payload() {
     let (_, err) = drain(&mut srv);
     assert!(matches!(
         err,
-        Some(Error::Protocol(ProtocolError::FrameTooLarge { size, limit: 16_777_216 }))
+        Some(Error::Protocol(ProtocolError::FrameTooLarge { size, limit: 67_108_864 }))
             if size == (1 << 63) - 1
     ));
     assert_eq!(srv.buffered_input(), 0);
@@ -1276,9 +1276,10 @@ fn extension_errors_carry_their_close_codes() {
     ));
     assert_eq!(code, 1007);
 
+    // A frame limit above the message limit, so that the decoded size is what breaks it.
     let small = server()
         .with_extension(Box::new(Xor::default()))
-        .with_limits(Limits::default().max_message_size(3));
+        .with_limits(Limits::default().max_message_size(3).max_frame_size(16));
     let (err, code) = server_error_with(small, &wire(true, 0x40, 2, KEY, b"four"));
     assert_eq!(err, ProtocolError::InflatedTooLarge { limit: 3 });
     assert_eq!(
@@ -1563,4 +1564,86 @@ fn an_extension_that_encodes_messages_on_their_own_encodes_a_prepared_message_on
     srv.send_prepared(&tiny).unwrap();
     assert_eq!(transmitted(&mut srv), b"\x81\x01x");
     assert_eq!(tiny.encodings(), 1);
+}
+
+// -------------------------------------------------------------------------------------------
+// Observer and close_code
+
+/// Records what an observer is told.
+#[derive(Debug, Default)]
+struct Told {
+    errors: Vec<String>,
+    ended_with: Option<Option<CloseCode>>,
+}
+
+#[derive(Debug)]
+struct Recorder(std::sync::Arc<std::sync::Mutex<Told>>);
+
+impl Observer for Recorder {
+    fn error(&mut self, err: &Error) {
+        self.0.lock().unwrap().errors.push(err.to_string());
+    }
+    fn ended(&mut self, conn: &Connection) {
+        self.0.lock().unwrap().ended_with = Some(conn.close_code());
+    }
+}
+
+fn observed(conn: Connection) -> (Connection, std::sync::Arc<std::sync::Mutex<Told>>) {
+    let told = std::sync::Arc::default();
+    let conn = conn.with_observer(Box::new(Recorder(std::sync::Arc::clone(&told))));
+    (conn, told)
+}
+
+#[test]
+fn an_observer_is_told_each_error_once_and_the_end_with_the_close_code() {
+    let (mut srv, told) = observed(server().with_limits(Limits::default().max_frame_size(4)));
+    feed(&mut srv, &from_client(true, 2, b"too long"));
+    let (_, err) = drain(&mut srv);
+    assert!(matches!(
+        err,
+        Some(Error::Protocol(ProtocolError::FrameTooLarge { .. }))
+    ));
+    assert_eq!(drain(&mut srv).1.map(|e| e.to_string()), None);
+    assert_eq!(srv.close_code(), Some(CloseCode::MESSAGE_TOO_BIG));
+    drop(srv);
+    let told = told.lock().unwrap();
+    assert_eq!(
+        told.errors,
+        [
+            "protocol error, closed with 1009 (message too big): frame of 8 bytes exceeds max_frame_size 4 bytes"
+        ]
+    );
+    assert_eq!(told.ended_with, Some(Some(CloseCode::MESSAGE_TOO_BIG)));
+}
+
+#[test]
+fn the_close_code_is_the_first_close_frames_whoever_sent_it() {
+    // The peer closes first with 4000; our answer echoes it.
+    let mut srv = server();
+    feed(&mut srv, &from_client(true, 8, &[0x0f, 0xa0]));
+    drain(&mut srv);
+    assert_eq!(srv.close_code(), Some(CloseCode::from(4000)));
+
+    // A close frame without a code.
+    let mut srv = server();
+    feed(&mut srv, &from_client(true, 8, b""));
+    drain(&mut srv);
+    assert_eq!(srv.close_code(), Some(CloseCode::NO_STATUS));
+
+    // We close first; the peer's different answer does not change it.
+    let mut srv = server();
+    srv.close(CloseCode::GOING_AWAY, "").unwrap();
+    feed(&mut srv, &from_client(true, 8, &[0x03, 0xe8]));
+    drain(&mut srv);
+    assert_eq!(srv.close_code(), Some(CloseCode::GOING_AWAY));
+
+    // The transport ends without a close frame: no code, an abnormal closure, told once.
+    let (mut srv, told) = observed(server());
+    srv.handle_eof();
+    assert!(matches!(drain(&mut srv).1, Some(Error::AbnormalClosure)));
+    assert_eq!(srv.close_code(), None);
+    drop(srv);
+    let told = told.lock().unwrap();
+    assert_eq!(told.errors.len(), 1);
+    assert_eq!(told.ended_with, Some(None));
 }

@@ -3,6 +3,7 @@
 //! messages (compressed once or per connection).
 
 mod limits;
+mod message_limit;
 mod negotiation;
 mod prepared;
 mod roundtrip;
