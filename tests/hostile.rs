@@ -534,11 +534,12 @@ async fn a_flood_over_the_cap_is_refused_and_counted_while_honest_traffic_flows(
     println!("{flood} connections at once against a cap of {cap}: {statuses:?}");
     assert_eq!(statuses.get(&Some(101)), Some(&(cap - 1)), "{statuses:?}");
     let snapshot = server.stats().snapshot();
-    assert_eq!(
-        snapshot.refused_over_capacity + snapshot.dropped_over_capacity,
-        (flood - (cap - 1)) as u64,
-        "{snapshot}"
-    );
+    // Every attempt that was not upgraded was refused or dropped. A lower bound: once in CI
+    // the server saw 2,003 connections for the 2,001 the test opened (loopback under a SYN
+    // flood past the backlog), so an exact count would test the kernel, not weft.
+    let turned_away = snapshot.refused_over_capacity + snapshot.dropped_over_capacity;
+    assert!(turned_away >= (flood - (cap - 1)) as u64, "{snapshot}");
+    assert!(turned_away <= flood as u64 + 10, "{snapshot}");
     assert_eq!(
         statuses.get(&Some(503)).copied().unwrap_or(0) as u64,
         snapshot.refused_over_capacity,

@@ -118,6 +118,12 @@ impl Limits {
         self.max_frame_size.unwrap_or(self.max_message_size)
     }
 
+    /// Whether a frame limit of its own was set (else frames are bounded by the message limit,
+    /// and a frame over it is reported as the message over it).
+    pub(crate) fn has_frame_limit(&self) -> bool {
+        self.max_frame_size.is_some()
+    }
+
     /// See [`max_message_size`](Self::max_message_size).
     ///
     /// ```

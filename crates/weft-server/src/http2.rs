@@ -55,10 +55,8 @@ pub(crate) async fn serve<F, Fut>(
             Ok(Err(err)) => {
                 return trace::connection_failed(peer_addr, &Error::Io(weft_h2::io_error(err)));
             }
-            Err(_) => {
-                let after = shared.acceptor.handshake_timeout();
-                return trace::connection_failed(peer_addr, &Error::Timeout { after });
-            }
+            // Counted as a handshake that timed out, as on HTTP/1.1.
+            Err(_) => return trace::connection_failed(peer_addr, &shared.acceptor.timed_out()),
         },
     };
     let shared = Arc::new(shared);
@@ -106,13 +104,40 @@ pub(crate) async fn serve<F, Fut>(
 }
 
 /// One stream: a WebSocket for an extended CONNECT, an HTTP response for anything else.
+///
+/// Each stream's task lives as long as its WebSocket and is as large as its largest state, so
+/// the part before the handler (deciding, responding, or answering a plain request) runs in a
+/// boxed future freed once the WebSocket is open, as for an HTTP/1.1 connection.
 async fn serve_stream<F, Fut>(
     request: http::Request<RecvStream>,
-    mut respond: SendResponse<Bytes>,
+    respond: SendResponse<Bytes>,
     shared: Arc<Shared<F>>,
     peer_addr: Option<SocketAddr>,
     tls: bool,
 ) where
+    F: Fn(WebSocket<ServerStream>, Accepted) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let handling = {
+        let opened = Box::pin(open_stream(request, respond, &shared, peer_addr, tls));
+        let Some((ws, accepted, span)) = opened.await else {
+            return;
+        };
+        trace::instrument((shared.handler)(ws, accepted), &span)
+    };
+    handling.await;
+}
+
+/// The stream up to its WebSocket: `None` when it was refused or was a plain request (which is
+/// answered here).
+async fn open_stream<F, Fut>(
+    request: http::Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    shared: &Shared<F>,
+    peer_addr: Option<SocketAddr>,
+    tls: bool,
+) -> Option<(WebSocket<ServerStream>, Accepted, trace::Span)>
+where
     F: Fn(WebSocket<ServerStream>, Accepted) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
@@ -130,11 +155,11 @@ async fn serve_stream<F, Fut>(
                 .acceptor
                 .decide_extended_connect(request, protocol.as_deref())
         });
-        match decided {
+        return match decided {
             Ok(pending) => {
-                let Ok(send) = respond.send_response(pending.response().clone(), false) else {
-                    return;
-                };
+                let send = respond
+                    .send_response(pending.response().clone(), false)
+                    .ok()?;
                 let stream = ServerStream::http2(H2Stream::new(send, body), peer_addr, tls);
                 let (mut ws, accepted) =
                     pending.into_websocket_in(stream, BytesMut::new(), span.clone());
@@ -143,11 +168,13 @@ async fn serve_stream<F, Fut>(
                     "server shutting down",
                     shared.token.clone().cancelled_owned(),
                 );
-                trace::instrument((shared.handler)(ws, accepted), &span).await;
+                Some((ws, accepted, span))
             }
-            Err(rejection) => send(&mut respond, rejection.into_http2_response(), false),
-        }
-        return;
+            Err(rejection) => {
+                send(&mut respond, rejection.into_http2_response(), false);
+                None
+            }
+        };
     }
     // Request bodies are not read over HTTP/1.1 either; the stream's receiving side is
     // dropped, which tells h2 to discard what the client still sends.
@@ -159,6 +186,7 @@ async fn serve_stream<F, Fut>(
     let head_only = request.method() == Method::HEAD;
     let response = (shared.http)(request).await;
     send(&mut respond, response, head_only);
+    None
 }
 
 /// Headers that belong to one HTTP/1.1 connection and are malformed in HTTP/2

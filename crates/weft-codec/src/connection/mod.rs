@@ -1417,6 +1417,15 @@ impl Connection {
         }
         let (limit, on_the_wire) = self.frame_limit(header);
         if header.payload_len > on_the_wire as u64 {
+            if !self.limits.has_frame_limit() {
+                // The limit in force is the message limit, which is what the user set (or
+                // left at its default): name it, not a frame limit nobody chose.
+                let before = self.reader.message.as_ref().map_or(0, |m| m.size);
+                return Err(ProtocolError::MessageTooLarge {
+                    size: before + header.payload_len,
+                    limit,
+                });
+            }
             return Err(ProtocolError::FrameTooLarge {
                 size: header.payload_len,
                 limit,

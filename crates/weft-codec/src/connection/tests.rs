@@ -266,15 +266,16 @@ fn s5_2_a_huge_announced_length_fails_with_1009_before_any_payload() {
     let mut srv = server();
     feed(&mut srv, &bomb);
     let (_, err) = drain(&mut srv);
+    // No frame limit of its own was set, so the message limit is the one it broke.
     assert!(matches!(
         err,
-        Some(Error::Protocol(ProtocolError::FrameTooLarge { size, limit: 67_108_864 }))
+        Some(Error::Protocol(ProtocolError::MessageTooLarge { size, limit: 67_108_864 }))
             if size == (1 << 63) - 1
     ));
     assert_eq!(srv.buffered_input(), 0);
     assert_eq!(
         sent_closes(&mut srv),
-        [Some((1009, "frame too large".into()))]
+        [Some((1009, "message too large".into()))]
     );
     assert!(
         srv.is_finished(),
