@@ -25,10 +25,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{
-    CLIENT_CORE, CpuTicks, SERVER_CORE, ServerProcess, built, bun, cargo_build, clock_ticks,
-    median, pinned, positive, seconds,
-};
+use super::contestants::{CLIENT_CORE, SERVER_CORE, ServerProcess, built, cargo_build, pinned};
+use super::measurement::{CpuTicks, clock_ticks, median};
+use super::{bun, positive, seconds};
 use crate::cmd;
 use crate::proc;
 
@@ -289,7 +288,7 @@ fn start_server(
         url: String::new(),
     };
     let stdout = server.child.stdout.take().ok_or("no stdout")?;
-    let banner = super::first_line(stdout, Duration::from_secs(30));
+    let banner = super::contestants::first_line(stdout, Duration::from_secs(30));
     server.url = banner
         .as_deref()
         .and_then(|line| line.strip_prefix("listening on "))
@@ -627,8 +626,8 @@ fn header(options: &Options, tools: &Tools) -> String {
         .find_map(|line| line.strip_prefix("model name"))
         .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
         .unwrap_or_else(|| "unknown CPU".to_owned());
-    let date = super::command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
-    let commit = super::command_output("git", &["rev-parse", "--short", "HEAD"]);
+    let date = super::report::command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let commit = super::report::command_output("git", &["rev-parse", "--short", "HEAD"]);
     let loadavg = fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut out = String::new();
     let _ = writeln!(out, "## cargo xtask bench --fanout, {date}\n");

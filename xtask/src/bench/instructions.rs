@@ -24,7 +24,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{Host, Load, Scenario, ServerKind, ServerProcess, ratio, run_weft_bench};
+use super::contestants::{Host, ServerKind, ServerProcess, is_reference};
+use super::measurement::{Load, run_weft_bench};
+use super::report::ratio;
+use super::scenarios::Scenario;
 use crate::proc;
 
 /// Payload bytes echoed in the measured difference, per scenario (bounded in messages below).
@@ -261,7 +264,7 @@ fn parse_annotate(text: &str) -> BTreeMap<(String, String), u64> {
 fn render(scenario: Scenario, rows: &[Row]) -> String {
     let best = |pick: fn(&(f64, f64)) -> f64| {
         rows.iter()
-            .filter(|row| !super::is_reference(row.server))
+            .filter(|row| !is_reference(row.server))
             .filter_map(|row| row.result.as_ref().ok().map(pick))
             .filter(|&v| v > 0.0)
             .fold(f64::INFINITY, f64::min)
@@ -350,7 +353,7 @@ Ir
 
     #[test]
     fn std_code_inlined_into_the_library_is_its_own() {
-        let tws = super::super::SERVERS
+        let tws = super::super::contestants::SERVERS
             .into_iter()
             .find(|kind| kind.name == "tokio-websockets")
             .unwrap();
