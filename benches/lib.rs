@@ -15,17 +15,19 @@ use tokio_rustls::server::TlsStream;
 
 pub mod tls;
 
-/// The command line of every `echo_*` comparison server: `[ADDR] [--tls CERT KEY] [FLAG…]`.
+/// The command line of every `echo_*` comparison server: `[ADDR] [--tls CERT KEY] [FLAG…]`,
+/// where a flag is one of those the server knows, or `--name=VALUE` for a known `--name=`.
 ///
 /// ```
 /// let args = weft_benches::EchoArgs::parse(
-///     ["127.0.0.1:0", "--no-keepalive"].map(String::from),
+///     ["127.0.0.1:0", "--no-keepalive", "--deflate=level=1"].map(String::from),
 ///     "127.0.0.1:9101",
-///     &["--no-keepalive"],
+///     &["--no-keepalive", "--deflate="],
 /// )?;
 /// assert_eq!(args.addr, "127.0.0.1:0");
 /// assert!(args.tls.is_none());
 /// assert!(args.has_flag("--no-keepalive"));
+/// assert_eq!(args.value("--deflate="), Some("level=1"));
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug)]
@@ -63,7 +65,10 @@ impl EchoArgs {
                     return Err(io::Error::other("--tls needs CERT and KEY (PEM files)"));
                 };
                 tls = Some(tls::server_config(cert.as_ref(), key.as_ref())?);
-            } else if known_flags.contains(&arg.as_str()) {
+            } else if known_flags
+                .iter()
+                .any(|&known| arg == known || (known.ends_with('=') && arg.starts_with(known)))
+            {
                 flags.push(arg);
             } else {
                 return Err(io::Error::other(format!(
@@ -81,6 +86,14 @@ impl EchoArgs {
     /// Whether `flag` was given.
     pub fn has_flag(&self, flag: &str) -> bool {
         self.flags.iter().any(|given| given == flag)
+    }
+
+    /// The value of `--name=VALUE` given as `prefix` `--name=` (the last one given).
+    pub fn value(&self, prefix: &str) -> Option<&str> {
+        self.flags
+            .iter()
+            .rev()
+            .find_map(|given| given.strip_prefix(prefix))
     }
 }
 
