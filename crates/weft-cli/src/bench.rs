@@ -5,12 +5,15 @@
 //! for measuring a server's memory per connection.
 //!
 //! permessage-deflate is not offered unless `--deflate` is given: the point is the protocol,
-//! not zlib.
+//! not zlib. `--corpus FILE` sends the lines of a file instead of generated payloads (how
+//! compression does on real messages), and every run counts the bytes its frames took each
+//! way ([`wire`]).
 
 mod idle;
 mod load;
 mod payload;
 mod stats;
+mod wire;
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -22,6 +25,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use weft::{ClientBuilder, ClientStream, DeflateConfig, Limits, WebSocket};
+use wire::{Wire, WireCounts};
 
 use crate::client::ClientArgs;
 use crate::error::Error;
@@ -39,10 +43,12 @@ Examples:
   weft bench ws://127.0.0.1:9001 -c 10 --size 16KiB --text --messages 100000
   weft bench ws://127.0.0.1:9001 --json                  # one JSON line, for scripts
   weft bench ws://127.0.0.1:9001 --idle 10000            # hold 10,000 idle connections
+  weft bench ws://127.0.0.1:9001 --deflate --corpus messages.txt -c 100   # real messages
 
 Every message must come back unchanged (an echo server): the length and both ends of each echo
-are checked, and the run fails (exit status 1) if any echo is wrong or missing. Latency is the
-time from queueing a message to receiving its echo. MB/s counts payload one way, in 10^6 bytes.";
+are checked (with --corpus, every byte), and the run fails (exit status 1) if any echo is wrong
+or missing. Latency is the time from queueing a message to receiving its echo. MB/s counts
+payload one way, in 10^6 bytes; wire bytes are the frames each way, headers and masks included.";
 
 /// Runs last this long unless `--duration` or `--messages` says otherwise.
 const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -70,6 +76,11 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     text: bool,
 
+    /// Send the lines of this file as text messages, in turn (each connection starting at a
+    /// line of its own), instead of --size payloads; each echo must equal its line.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["size", "text"])]
+    corpus: Option<std::path::PathBuf>,
+
     /// Messages in flight per connection: 1 waits for each echo before sending the next.
     #[arg(short, long, value_name = "N", default_value = "1", value_parser = parse_count)]
     window: usize,
@@ -88,9 +99,14 @@ pub(crate) struct BenchArgs {
         long,
         value_name = "N",
         value_parser = parse_count,
-        conflicts_with_all = ["connections", "size", "text", "window", "messages"]
+        conflicts_with_all = ["connections", "window", "messages"]
     )]
     idle: Option<usize>,
+
+    /// With --idle: each connection first sends this many messages (and takes their
+    /// echoes) before falling silent, so that the server's memory is read after use.
+    #[arg(long, value_name = "N", requires = "idle")]
+    exchange: Option<u64>,
 
     /// With --http2: spread the connections (each a WebSocket on its own stream) over this
     /// many HTTP/2 connections. A server refuses streams past its concurrent-stream limit
@@ -101,6 +117,11 @@ pub(crate) struct BenchArgs {
     /// Connections being opened at once, at most.
     #[arg(long, value_name = "N", default_value = "64", value_parser = parse_count)]
     connect_concurrency: usize,
+
+    /// Threads running the connections (each with its own event loop; connection i on
+    /// thread i mod N), to load a server on several cores.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = parse_count)]
+    threads: usize,
 
     /// Offer permessage-deflate (off by default: measure the protocol, not zlib).
     #[arg(long, conflicts_with = "no_deflate")]
@@ -127,11 +148,19 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), Error> {
         .then(|| args.http2_connections.unwrap_or(1));
     check_descriptors(http2.unwrap_or(wanted) as u64)?;
     let builder = builder(&args)?;
+    let wire = Arc::new(WireCounts::default());
+    let workers = Workers::start(args.threads)?;
     let opener = Opener {
         url: args.url.clone(),
         builder,
         http2,
         concurrency: args.connect_concurrency,
+        wire: wire.clone(),
+        workers: workers.handles.clone(),
+    };
+    let payloads = match &args.corpus {
+        Some(path) => Arc::new(corpus(path)?),
+        None => Arc::new(Payloads::new(args.size, args.text, args.window)),
     };
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     if let Some(connections) = args.idle {
@@ -139,6 +168,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), Error> {
             url: args.url,
             connections,
             hold: args.duration,
+            exchange: args.exchange.map(|messages| (messages, payloads)),
             json: args.json,
             show_progress,
         };
@@ -147,8 +177,9 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), Error> {
     let setup = Setup {
         url: args.url.clone(),
         connections: args.connections,
-        size: args.size,
-        text: args.text,
+        size: payloads.mean_size(),
+        text: args.text || args.corpus.is_some(),
+        corpus: args.corpus.is_some(),
         window: args.window,
         deflate: args.deflate,
         http2_connections: http2,
@@ -157,7 +188,15 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), Error> {
         Some(_) => None,
         None => Some(args.duration.unwrap_or(DEFAULT_DURATION)),
     };
-    let report = load(&setup, &opener, args.messages, duration, show_progress).await?;
+    let report = load(
+        &setup,
+        &opener,
+        payloads,
+        args.messages,
+        duration,
+        show_progress,
+    )
+    .await?;
     // A run in which nothing came back measured nothing: the text report would only show
     // zeros, so the error line alone says what happened. Scripts still get their JSON line.
     if args.json {
@@ -166,6 +205,21 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), Error> {
         write_stdout_line(report.render().trim_end())?;
     }
     verdict(&report)
+}
+
+/// The messages of `--corpus FILE`: its lines, which must be UTF-8.
+fn corpus(path: &std::path::Path) -> Result<Payloads, Error> {
+    let unreadable = |source| Error::ReadFile {
+        path: path.to_owned(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(unreadable)?;
+    Payloads::corpus(&text).ok_or_else(|| {
+        unreadable(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the corpus has no message (one per line)",
+        ))
+    })
 }
 
 /// The client builder: the shared client flags, no compression unless `--deflate`, and
@@ -186,6 +240,7 @@ fn builder(args: &BenchArgs) -> Result<ClientBuilder, Error> {
 async fn load(
     setup: &Setup,
     opener: &Opener,
+    payloads: Arc<Payloads>,
     messages: Option<u64>,
     duration: Option<Duration>,
     show_progress: bool,
@@ -197,7 +252,6 @@ async fn load(
     let sockets = sockets?;
     let connect = started.elapsed();
 
-    let payloads = Arc::new(Payloads::new(setup.size, setup.text, setup.window));
     let shares = share(messages, setup.connections);
     let echoed = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -213,13 +267,18 @@ async fn load(
 
     let start = Instant::now();
     let mut tasks = JoinSet::new();
-    for (ws, share) in sockets.into_iter().zip(shares) {
+    let wire_before = (opener.wire.sent(), opener.wire.received());
+    for (index, (ws, share)) in sockets.into_iter().zip(shares).enumerate() {
         let job = Job {
             messages: share,
             window: setup.window,
             payloads: payloads.clone(),
+            first: first_message(index, setup.corpus),
         };
-        tasks.spawn(load::drive(ws, job, stop_rx.clone(), echoed.clone()));
+        tasks.spawn_on(
+            load::drive(ws, job, stop_rx.clone(), echoed.clone()),
+            opener.worker(index),
+        );
     }
 
     let deadline = duration.map(|duration| tokio::time::Instant::from_std(start + duration));
@@ -271,7 +330,19 @@ async fn load(
         }
     }
     progress.finish_and_clear();
-    Ok(gather(setup.clone(), outcomes, abandoned, start, connect))
+    let mut report = gather(setup.clone(), outcomes, abandoned, start, connect);
+    report.wire = (
+        opener.wire.sent() - wire_before.0,
+        opener.wire.received() - wire_before.1,
+    );
+    Ok(report)
+}
+
+/// Where connection `index` starts in the payloads: connections of a corpus run start at
+/// lines far apart, so that they do not all send the same message at once; generated
+/// payloads are numbered per connection anyway.
+fn first_message(index: usize, corpus: bool) -> u64 {
+    if corpus { index as u64 * 7919 } else { 0 }
 }
 
 /// Adds up what the connections did. `abandoned` connections did not finish (they are
@@ -305,6 +376,7 @@ fn gather(
         connect,
         latency,
         first_error,
+        wire: (0, 0),
     }
 }
 
@@ -356,7 +428,49 @@ pub(crate) struct Opener {
     pub(crate) http2: Option<usize>,
     /// Handshakes in progress at once, at most.
     pub(crate) concurrency: usize,
+    /// What every connection's frames took on the wire.
+    pub(crate) wire: Arc<WireCounts>,
+    /// The runtimes connections run on (`--threads`): connection i on `workers[i % len]`.
+    pub(crate) workers: Vec<tokio::runtime::Handle>,
 }
+
+/// The runtimes of `--threads`: the calling one, and one more per extra thread, each a
+/// current-thread runtime that runs until the bench ends.
+#[derive(Debug)]
+struct Workers {
+    handles: Vec<tokio::runtime::Handle>,
+    /// Dropped at the end: each extra thread's runtime then stops.
+    _stops: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Workers {
+    fn start(threads: usize) -> Result<Self, Error> {
+        let mut handles = vec![tokio::runtime::Handle::current()];
+        let mut stops = Vec::new();
+        for index in 1..threads {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(Error::Runtime)?;
+            handles.push(runtime.handle().clone());
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            std::thread::Builder::new()
+                .name(format!("weft-bench-{index}"))
+                .spawn(move || {
+                    let _ = runtime.block_on(stopped);
+                })
+                .map_err(Error::Runtime)?;
+            stops.push(stop);
+        }
+        Ok(Self {
+            handles,
+            _stops: stops,
+        })
+    }
+}
+
+/// A connection of the bench: its transport counts the bytes of its frames.
+pub(crate) type BenchSocket = WebSocket<Wire<ClientStream>>;
 
 impl Opener {
     /// Opens `count` WebSockets, at most `concurrency` handshakes at a time, ticking
@@ -365,7 +479,7 @@ impl Opener {
         &self,
         count: usize,
         progress: &ProgressBar,
-    ) -> Result<Vec<WebSocket<ClientStream>>, Error> {
+    ) -> Result<Vec<BenchSocket>, Error> {
         let mut http2 = Vec::new();
         for index in 0..self.http2.unwrap_or(0) {
             let connection = self
@@ -383,10 +497,10 @@ impl Opener {
         let path = self.path();
         let limit = Arc::new(Semaphore::new(self.concurrency));
         let mut tasks = JoinSet::new();
-        let mut sockets: Vec<Option<WebSocket<ClientStream>>> = (0..count).map(|_| None).collect();
+        let mut sockets: Vec<Option<BenchSocket>> = (0..count).map(|_| None).collect();
         let mut place = |joined: Result<(usize, Result<_, weft::client::Error>), _>| match joined {
             Ok((index, Ok((ws, _response)))) => {
-                sockets[index] = Some(ws);
+                sockets[index] = Some(counted(ws, &self.wire));
                 progress.inc(1);
                 Ok(())
             }
@@ -404,14 +518,17 @@ impl Opener {
             let builder = self.builder.clone();
             let stream_of = (!http2.is_empty()).then(|| http2[index % http2.len()].clone());
             let path = path.clone();
-            tasks.spawn(async move {
-                let result = match stream_of {
-                    Some(connection) => connection.connect(&path).await,
-                    None => builder.connect().await,
-                };
-                drop(permit);
-                (index, result)
-            });
+            tasks.spawn_on(
+                async move {
+                    let result = match stream_of {
+                        Some(connection) => connection.connect(&path).await,
+                        None => builder.connect().await,
+                    };
+                    drop(permit);
+                    (index, result)
+                },
+                self.worker(index),
+            );
             while let Some(joined) = tasks.try_join_next() {
                 place(joined)?;
             }
@@ -420,6 +537,11 @@ impl Opener {
             place(joined)?;
         }
         Ok(sockets.into_iter().flatten().collect())
+    }
+
+    /// The runtime connection `index` runs on.
+    pub(crate) fn worker(&self, index: usize) -> &tokio::runtime::Handle {
+        &self.workers[index % self.workers.len()]
     }
 
     /// The path and query of the URL, for WebSockets opened on an HTTP/2 connection.
@@ -431,6 +553,12 @@ impl Opener {
             .filter(|path| path.starts_with('/'))
             .unwrap_or_else(|| "/".to_owned())
     }
+}
+
+/// `ws` with its transport counting bytes into `wire` from now on (the handshake is done).
+fn counted(ws: WebSocket<ClientStream>, wire: &Arc<WireCounts>) -> BenchSocket {
+    let (io, conn) = ws.into_parts();
+    WebSocket::from_parts(Wire::new(io, wire.clone()), conn, bytes::BytesMut::new())
 }
 
 /// A progress bar on stderr, or a hidden one.
@@ -619,6 +747,7 @@ mod tests {
             connections: 2,
             size: 20,
             text: false,
+            corpus: false,
             window: 1,
             deflate: false,
             http2_connections: None,
@@ -630,6 +759,7 @@ mod tests {
             connect: Duration::ZERO,
             latency: latency_histogram(),
             first_error: first_error.map(str::to_owned),
+            wire: (0, 0),
         };
         let clean = Counts {
             sent: 10,

@@ -15,10 +15,12 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use tokio::sync::{Semaphore, TryAcquireError, watch};
-use weft::{ClientStream, CloseCode, Message, WebSocket, WebSocketReader, WebSocketWriter};
+use weft::{ClientStream, CloseCode, Message, WebSocketReader, WebSocketWriter};
 
+use super::BenchSocket;
 use super::payload::Payloads;
 use super::stats::{Counts, latency_histogram};
+use super::wire::Wire;
 use crate::error::{close_text, describe};
 
 /// How long the writer waits for the last echoes once it has stopped sending.
@@ -33,6 +35,8 @@ pub(crate) struct Job {
     pub(crate) window: usize,
     /// What to send.
     pub(crate) payloads: Arc<Payloads>,
+    /// The number of the first message in the payloads (messages follow it in turn).
+    pub(crate) first: u64,
 }
 
 /// What one connection did.
@@ -67,7 +71,7 @@ impl Shared {
 /// (after the echoes still in flight, within [`DRAIN_TIMEOUT`]). `echoed` counts every echo
 /// of every connection, for the progress bar.
 pub(crate) async fn drive(
-    ws: WebSocket<ClientStream>,
+    ws: BenchSocket,
     job: Job,
     stop: watch::Receiver<bool>,
     echoed: Arc<AtomicU64>,
@@ -80,7 +84,7 @@ pub(crate) async fn drive(
     };
     let (write, read) = tokio::join!(
         write_side(writer, &job, &shared, stop),
-        read_side(reader, &job.payloads, &shared, &echoed),
+        read_side(reader, &job, &shared, &echoed),
     );
     let mut counts = read.counts;
     counts.sent = write.sent;
@@ -106,7 +110,7 @@ struct Write {
 /// Sends until the job is done or `stop`, waits for the echoes in flight, then sends a close
 /// frame.
 async fn write_side(
-    mut writer: WebSocketWriter<ClientStream>,
+    mut writer: WebSocketWriter<Wire<ClientStream>>,
     job: &Job,
     shared: &Shared,
     mut stop: watch::Receiver<bool>,
@@ -142,7 +146,7 @@ async fn write_side(
         for _ in 0..batch {
             // The time goes in first: the echo cannot arrive before the message is queued.
             shared.sent_at().push_back(Instant::now());
-            if let Err(err) = writer.feed(job.payloads.message(sent)).await {
+            if let Err(err) = writer.feed(job.payloads.message(job.first + sent)).await {
                 shared.sent_at().pop_back();
                 error = Some(format!("sending failed: {err}"));
                 break 'sending;
@@ -188,8 +192,8 @@ struct Read {
 /// Takes echoes until the stream ends: times each against the oldest send time, checks it,
 /// and frees its slot of the window.
 async fn read_side(
-    mut reader: WebSocketReader<ClientStream>,
-    payloads: &Payloads,
+    mut reader: WebSocketReader<Wire<ClientStream>>,
+    job: &Job,
     shared: &Shared,
     echoed: &AtomicU64,
 ) -> Read {
@@ -213,7 +217,8 @@ async fn read_side(
                 };
                 let nanos = u64::try_from(now.duration_since(sent_at).as_nanos()).unwrap_or(0);
                 read.latency.saturating_record(nanos.max(1));
-                if let Err(mismatch) = payloads.check(read.counts.echoed, &message) {
+                if let Err(mismatch) = job.payloads.check(job.first + read.counts.echoed, &message)
+                {
                     read.counts.mismatched += 1;
                     read.error.get_or_insert_with(|| mismatch.to_string());
                 }

@@ -5,6 +5,9 @@
 //! payload `n % pool size`: its length, its first and its last 16 bytes. Each payload starts
 //! with its pool index in hex digits, so an echo that comes back out of order, or twice, does
 //! not match. Payloads are ASCII, so the same bytes serve as text and as binary messages.
+//!
+//! With `--corpus FILE` the messages are the file's lines instead, sent as text in turn, and
+//! an echo must equal its message byte for byte.
 
 use bytes::Bytes;
 use weft::{Message, Utf8Bytes};
@@ -18,7 +21,9 @@ const POOL_BYTES: usize = 64 << 20;
 #[derive(Debug, Clone)]
 pub(crate) struct Payloads {
     messages: Vec<Message>,
-    size: usize,
+    /// Every message's length (generated payloads), or `None` for a corpus, whose messages
+    /// differ in length and are checked whole.
+    size: Option<usize>,
     text: bool,
 }
 
@@ -63,9 +68,29 @@ impl Payloads {
             .collect();
         Self {
             messages,
-            size,
+            size: Some(size),
             text,
         }
+    }
+
+    /// The lines of a corpus (`--corpus`), as text messages; `None` if it has no line.
+    pub(crate) fn corpus(text: &str) -> Option<Self> {
+        let messages: Vec<Message> = text
+            .lines()
+            .filter(|line| !line.is_empty())
+            .map(|line| Message::text(line.to_owned()))
+            .collect();
+        (!messages.is_empty()).then_some(Self {
+            messages,
+            size: None,
+            text: true,
+        })
+    }
+
+    /// The mean payload length, for MB/s.
+    pub(crate) fn mean_size(&self) -> usize {
+        let total: usize = self.messages.iter().map(Message::len).sum();
+        total / self.messages.len().max(1)
     }
 
     /// The `sequence`-th message of the connection (shares its bytes with the pool).
@@ -80,14 +105,21 @@ impl Payloads {
             Message::Binary(data) if !self.text => data,
             _ => return Err(Mismatch::Kind),
         };
-        if received.len() != self.size {
+        let sent = self.messages[self.slot(sequence)].as_payload();
+        if received.len() != sent.len() {
             return Err(Mismatch::Size {
                 received: received.len(),
             });
         }
-        let sent = self.messages[self.slot(sequence)].as_payload();
-        let ends = CHECKED.min(self.size);
-        let tail = self.size - ends;
+        let Some(size) = self.size else {
+            return if received == sent {
+                Ok(())
+            } else {
+                Err(Mismatch::Content)
+            };
+        };
+        let ends = CHECKED.min(size);
+        let tail = size - ends;
         if received[..ends] == sent[..ends] && received[tail..] == sent[tail..] {
             Ok(())
         } else {
@@ -163,6 +195,28 @@ mod tests {
             payloads.check(0, &Message::binary(changed)),
             Err(Mismatch::Content)
         );
+    }
+
+    #[test]
+    fn a_corpus_is_sent_line_by_line_and_checked_whole() {
+        let corpus = Payloads::corpus("{\"a\":1}\n\n{\"b\":22}\n").unwrap();
+        assert_eq!(corpus.messages.len(), 2);
+        assert_eq!(corpus.mean_size(), 7);
+        assert_eq!(corpus.message(3), Message::text("{\"b\":22}"));
+        assert_eq!(corpus.check(2, &Message::text("{\"a\":1}")), Ok(()));
+        assert_eq!(
+            corpus.check(2, &Message::text("{\"a\":2}")),
+            Err(Mismatch::Content)
+        );
+        assert_eq!(
+            corpus.check(1, &Message::text("{\"a\":1}")),
+            Err(Mismatch::Size { received: 7 })
+        );
+        assert_eq!(
+            corpus.check(0, &Message::binary(&b"{\"a\":1}"[..])),
+            Err(Mismatch::Kind)
+        );
+        assert!(Payloads::corpus("\n\n").is_none());
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub(crate) struct Setup {
     pub(crate) connections: usize,
     pub(crate) size: usize,
     pub(crate) text: bool,
+    /// The messages are the lines of `--corpus` (and `size` their mean length).
+    pub(crate) corpus: bool,
     pub(crate) window: usize,
     pub(crate) deflate: bool,
     /// How many HTTP/2 connections carried the WebSockets (`--http2`).
@@ -79,6 +81,8 @@ pub(crate) struct Report {
     pub(crate) latency: Histogram<u64>,
     /// The first thing that went wrong, for the error line.
     pub(crate) first_error: Option<String>,
+    /// Bytes of frames written and read while the load ran, by every connection.
+    pub(crate) wire: (u64, u64),
 }
 
 impl Report {
@@ -118,6 +122,15 @@ impl Report {
         }
     }
 
+    /// Wire bytes per message echoed, sent and received; 0 when nothing came back.
+    pub(crate) fn wire_per_message(&self) -> (f64, f64) {
+        let echoed = self.counts.echoed as f64;
+        if echoed == 0.0 {
+            return (0.0, 0.0);
+        }
+        (self.wire.0 as f64 / echoed, self.wire.1 as f64 / echoed)
+    }
+
     /// One JSON object with every figure; rates and times rounded to what they can tell.
     pub(crate) fn to_json(&self) -> Value {
         let counts = &self.counts;
@@ -126,6 +139,7 @@ impl Report {
             "connections": self.setup.connections,
             "size": self.setup.size,
             "text": self.setup.text,
+            "corpus": self.setup.corpus,
             "window": self.setup.window,
             "deflate": self.setup.deflate,
             "http2_connections": self.setup.http2_connections,
@@ -147,6 +161,12 @@ impl Report {
                 "p999": round(self.latency_us(0.999), 1),
                 "max": round(self.max_latency_us(), 1),
                 "mean": round(self.mean_latency_us(), 1),
+            },
+            "wire": {
+                "sent_bytes": self.wire.0,
+                "received_bytes": self.wire.1,
+                "sent_per_message": round(self.wire_per_message().0, 1),
+                "received_per_message": round(self.wire_per_message().1, 1),
             },
             "first_error": self.first_error,
         })
@@ -170,11 +190,14 @@ impl Report {
                 plural(http2 as u64, "HTTP/2 connection")
             );
         }
+        let size = if setup.corpus {
+            format!("corpus (mean {})", crate::size::bytes(setup.size))
+        } else {
+            crate::size::bytes(setup.size)
+        };
         let mut out = format!(
-            "weft bench {}: {connections}, {} {kind} messages, window {}{deflate}\n",
-            setup.url,
-            crate::size::bytes(setup.size),
-            setup.window
+            "weft bench {}: {connections}, {size} {kind} messages, window {}{deflate}\n",
+            setup.url, setup.window
         );
         out += &format!(
             "  messages    {} sent, {} echoed, {} lost, {} (in {:.2} s; connecting took {:.2} s)\n",
@@ -189,6 +212,10 @@ impl Report {
             "  throughput  {} msgs/s, {:.2} MB/s of payload each way\n",
             whole(self.messages_per_sec()),
             self.megabytes_per_sec()
+        );
+        let (sent, received) = self.wire_per_message();
+        out += &format!(
+            "  wire        {sent:.1} B sent and {received:.1} B received per message (frames)\n"
         );
         out += &format!(
             "  latency     p50 {}, p90 {}, p99 {}, max {} (mean {})\n",
@@ -271,6 +298,7 @@ mod tests {
                 connections: 2,
                 size: 1000,
                 text: false,
+                corpus: false,
                 window: 1,
                 deflate: false,
                 http2_connections: None,
@@ -284,6 +312,7 @@ mod tests {
             connect: Duration::from_millis(5),
             latency,
             first_error: None,
+            wire: (echoed * 1006, echoed * 1004),
         }
     }
 
@@ -316,6 +345,14 @@ mod tests {
         assert_eq!(json["lost"], 1);
         assert_eq!(json["errors"], 0);
         assert_eq!(json["first_error"], Value::Null);
+        // Frames of 1000 bytes: 6 bytes of header and mask sent, 4 of header received.
+        assert_eq!(json["wire"]["sent_per_message"], 1006.0);
+        assert_eq!(json["wire"]["received_per_message"], 1004.0);
+        assert!(
+            report
+                .render()
+                .contains("1006.0 B sent and 1004.0 B received")
+        );
     }
 
     #[test]
