@@ -459,3 +459,64 @@ async fn an_oversized_message_reliably_gets_1009_not_a_reset() {
     }
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn server_threads_share_one_port_and_one_shutdown() {
+    // Two threads, each with a current-thread runtime and its own server on one port.
+    let servers = weft::Server::builder()
+        .max_connections(64)
+        .bind_threads("127.0.0.1:0", 2)
+        .await
+        .unwrap();
+    assert_eq!(servers.threads(), 2);
+    let url = format!("ws://{}/", servers.local_addr().unwrap());
+    let handle = servers.shutdown_handle();
+    let serving = tokio::spawn(servers.serve(|mut ws, _| async move {
+        // Each echo says which thread served it.
+        let thread = std::thread::current().name().unwrap_or("").to_owned();
+        while let Some(Ok(message)) = ws.next().await {
+            if message.is_text() && ws.send(Message::text(thread.clone())).await.is_err() {
+                break;
+            }
+        }
+    }));
+    let mut clients = Vec::new();
+    let mut threads = std::collections::BTreeSet::new();
+    // 32 connections: the kernel spreads them by address over both threads' listeners (on
+    // Linux; elsewhere both threads accept from one listener).
+    for _ in 0..32 {
+        let (mut ws, _) = bounded(weft::connect(&url)).await.unwrap();
+        bounded(ws.send(Message::text("which thread?")))
+            .await
+            .unwrap();
+        let Some(Ok(Message::Text(thread))) = bounded(ws.next()).await else {
+            panic!("no echo");
+        };
+        threads.insert(thread.as_str().to_owned());
+        clients.push(ws);
+    }
+    assert_eq!(threads.len(), 2, "connections went to {threads:?}");
+    assert!(threads.contains("weft-server-1"), "{threads:?}");
+    // One handle shuts every thread's server down: each client gets 1001.
+    handle.shutdown();
+    for mut ws in clients {
+        let close = bounded(ws.next()).await.unwrap();
+        assert!(
+            matches!(&close, Ok(Message::Close(Some(frame))) if frame.code() == CloseCode::GOING_AWAY),
+            "{close:?}"
+        );
+    }
+    bounded(serving).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn binding_threads_to_a_port_already_taken_fails() {
+    // A port another process already holds without SO_REUSEPORT: the first bind fails at once.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let err = weft::Server::builder()
+        .bind_threads(addr, 2)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+}

@@ -70,7 +70,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // A current-thread runtime: it runs ready tasks in the order they woke, so thousands of
+    // connections each get their turn (tokio's multi-thread runtime let some wait hundreds of
+    // milliseconds). `serve` and `bench` start more of them, one per thread, for more cores.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;

@@ -27,6 +27,7 @@ Examples:
   weft serve --broadcast                            # a chat room: open the page in two tabs
   weft serve --broadcast --redis redis://127.0.0.1:6379 --listen 127.0.0.1:9002
                                   # one room across every weft serve on that Redis
+  weft serve --threads 1          # one core (the default: one thread per core)
 
 Every text and binary message is sent back unchanged, or with --broadcast to every client of
 the room. Ctrl-C (or SIGTERM) closes every connection with 1001, stops, and prints the
@@ -83,6 +84,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "URL", requires = "broadcast")]
     redis: Option<String>,
 
+    /// Threads serving connections, each with its own event loop and its own listener on the
+    /// port; a connection stays on the thread that accepted it. [default: one per core]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+
     /// Do not log connections to stderr.
     #[arg(short, long)]
     quiet: bool,
@@ -122,7 +128,10 @@ impl ServeArgs {
     }
 }
 
-/// Serves until Ctrl-C or SIGTERM, then shuts down gracefully.
+/// Serves until Ctrl-C or SIGTERM, then shuts down gracefully: on `--threads` threads, each
+/// running a current-thread runtime with its own listener (the calling runtime, which must be
+/// a current-thread one, is the first; see `weft_server::ServerThreads` for why not tokio's
+/// multi-thread runtime).
 pub(crate) async fn run(args: ServeArgs) -> Result<(), Error> {
     let acceptor = args.acceptor()?;
     let room = if args.broadcast {
@@ -134,6 +143,10 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Error> {
         None
     };
     let page = demo::page(room.is_some());
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    );
     let mut builder = Server::builder();
     if let Some(max) = args.max_connections {
         builder = builder.max_connections(max);
@@ -144,7 +157,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Error> {
             let response = demo::respond(&request, &page);
             async move { response }
         })
-        .bind(args.listen.as_str())
+        .bind_threads(args.listen.as_str(), threads)
         .await
         .map_err(|source| Error::Bind {
             addr: args.listen.clone(),

@@ -451,6 +451,36 @@ fn sigint_shuts_the_server_down_gracefully() {
 
 #[cfg(unix)]
 #[test]
+fn serve_on_three_threads_echoes_and_stops_every_connection() {
+    // More threads than this machine may have cores: each still serves its share.
+    let server = Server::start(&["--threads", "3"]);
+    let mut sessions: Vec<Session> = (0..12).map(|_| Session::start(&server.url())).collect();
+    for (index, session) in sessions.iter_mut().enumerate() {
+        session.round_trip(&format!("message {index}"));
+    }
+    let (status, log) = server.interrupt();
+    assert!(status.success(), "weft serve exited with {status}: {log:?}");
+    assert_eq!(
+        log.last().map(String::as_str),
+        Some("weft: stopped"),
+        "{log:?}"
+    );
+    for session in sessions {
+        let outcome = session.finish();
+        assert!(outcome.status.success(), "{outcome:?}");
+        assert_eq!(
+            outcome.stderr,
+            ["weft: server closed the connection with 1001 (going away): server shutting down"]
+        );
+    }
+    // clap's usage error, several lines starting with the one that names the flag.
+    let refused = run(&["serve", "--threads", "0"], "");
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(refused.stderr[0].contains("--threads"), "{refused:?}");
+}
+
+#[cfg(unix)]
+#[test]
 fn sigint_closes_a_connect_session_with_1000() {
     let server = Server::start(&[]);
     let mut session = Session::start(&server.url());

@@ -64,6 +64,7 @@ pub mod redis;
 mod server;
 mod stats;
 mod stream;
+mod threads;
 #[cfg(feature = "rustls")]
 mod tls;
 pub mod topics;
@@ -76,6 +77,7 @@ pub use error::Error;
 pub use server::{Server, ServerBuilder, ShutdownHandle};
 pub use stats::{Stats, StatsSnapshot};
 pub use stream::ServerStream;
+pub use threads::ServerThreads;
 #[cfg(feature = "rustls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub use tls::TlsConfig;

@@ -89,6 +89,9 @@ impl fmt::Debug for Server {
 /// Stops a [`Server`]: it stops accepting, sends close 1001 to every WebSocket peer, and waits
 /// for the connections to end (at most the shutdown timeout) before `serve` returns.
 ///
+/// One handle can stop several servers (one per thread, say) when it is given to each of them
+/// with [`ServerBuilder::shutdown_handle`].
+///
 /// ```no_run
 /// # async fn demo() -> std::io::Result<()> {
 /// let server = weft_server::Server::bind("0.0.0.0:9001").await?;
@@ -100,10 +103,22 @@ impl fmt::Debug for Server {
 /// server.serve(|_ws, _accepted| async {}).await
 /// # }
 /// ```
-#[derive(Clone, Debug)]
-pub struct ShutdownHandle(CancellationToken);
+#[derive(Clone, Debug, Default)]
+pub struct ShutdownHandle(pub(crate) CancellationToken);
 
 impl ShutdownHandle {
+    /// A handle for servers not built yet; see [`ServerBuilder::shutdown_handle`].
+    ///
+    /// ```
+    /// let handle = weft_server::ShutdownHandle::new();
+    /// assert!(!handle.is_shutting_down());
+    /// handle.shutdown();
+    /// assert!(handle.is_shutting_down());
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// Starts the graceful shutdown.
     ///
     /// ```
@@ -190,6 +205,8 @@ impl Server {
             max_connections: None,
             raise_fd_limit: true,
             shutdown_timeout: Duration::from_secs(10),
+            shutdown: None,
+            reuse_port: false,
         }
     }
 
@@ -688,12 +705,15 @@ fn not_found(_request: http::Request<()>) -> BoxFuture<http::Response<Bytes>> {
 /// # drop(server);
 /// # Ok(()) }
 /// ```
+#[derive(Clone)]
 pub struct ServerBuilder {
-    acceptor: Option<Acceptor>,
+    pub(crate) acceptor: Option<Acceptor>,
     http: Option<Arc<HttpHandler>>,
-    max_connections: Option<usize>,
-    raise_fd_limit: bool,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) raise_fd_limit: bool,
     shutdown_timeout: Duration,
+    shutdown: Option<ShutdownHandle>,
+    pub(crate) reuse_port: bool,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -806,6 +826,28 @@ impl ServerBuilder {
         self
     }
 
+    /// Shuts the server down with `handle` (instead of a handle of its own), so that one
+    /// handle stops several servers; see [`ServerBuilder::bind_threads`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// use weft_server::{Server, ShutdownHandle};
+    /// let stop = ShutdownHandle::new();
+    /// let a = Server::builder().shutdown_handle(stop.clone()).bind("127.0.0.1:0").await?;
+    /// let b = Server::builder().shutdown_handle(stop.clone()).bind("127.0.0.1:0").await?;
+    /// let serving = tokio::spawn(async move {
+    ///     tokio::try_join!(a.serve(|_ws, _| async {}), b.serve(|_ws, _| async {}))
+    /// });
+    /// stop.shutdown(); // both stop
+    /// serving.await.expect("the servers' task")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn shutdown_handle(mut self, handle: ShutdownHandle) -> Self {
+        self.shutdown = Some(handle);
+        self
+    }
+
     /// Binds the listener.
     ///
     /// ```
@@ -819,7 +861,11 @@ impl ServerBuilder {
     /// # Ok(()) }
     /// ```
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = if self.reuse_port {
+            crate::threads::bind_shared(addr).await?
+        } else {
+            TcpListener::bind(addr).await?
+        };
         Ok(self.from_listener(listener))
     }
 
@@ -841,7 +887,7 @@ impl ServerBuilder {
             http: self.http.unwrap_or_else(|| Arc::new(not_found)),
             capacity: Capacity::plan(self.max_connections, self.raise_fd_limit),
             shutdown_timeout: self.shutdown_timeout,
-            token: CancellationToken::new(),
+            token: self.shutdown.map(|handle| handle.0).unwrap_or_default(),
         }
     }
 }
