@@ -40,20 +40,21 @@ use crate::proc;
 
 mod bun;
 mod contestants;
+mod corpus;
 mod fanout;
 mod instructions;
 mod measurement;
 mod report;
 mod scenarios;
 
-use contestants::{CLIENT_CORE, EXTRA_SERVERS, Host, SERVERS, ServerKind, build};
-use measurement::{idle_scenario, load_scenario};
+use contestants::{CLIENT_CORE, CLIENTS, ClientKind, Host, SERVERS, ServerKind, build, known_servers};
+use measurement::{Idle, client_scenario, idle_scenario, load_scenario};
 
 // What `cargo xtask soak` measures with.
 pub(crate) use contestants::{TlsFiles, executables, first_line};
 pub(crate) use measurement::{CpuTicks, clock_ticks, parse_stat, parse_status_kib};
 use report::machine_description;
-use scenarios::{IDLE, IDLE_H2, SCENARIOS};
+use scenarios::{CLIENT_SCENARIOS, SCENARIOS, known_scenarios};
 
 pub(crate) const USAGE: &str = "\
 usage: cargo xtask bench [--quick] [-- CRITERION-ARGS...]
@@ -63,27 +64,41 @@ usage: cargo xtask bench [--quick] [-- CRITERION-ARGS...]
 Without --compare: runs the criterion benches (cargo bench -p weft-benches); --quick passes
 short warm-up and measurement times (CI's form, about two minutes once built).
 
---compare: weft's echo server against tokio-tungstenite, fastwebsockets and tokio-websockets
-(benches/examples/echo_*.rs), loaded by `weft bench`; servers pinned to core 0, the client to
-core 1. Writes target/bench/compare.md and compare.json.
+--compare: weft's echo server (both its loops: `feed`, one write per batch of input, and
+`send`, a flush per message) against tokio-tungstenite, fastwebsockets, tokio-websockets,
+sockudo-ws, yawc (benches/examples/echo_*.rs) and uWebSockets through Bun (benches/bun/echo.js,
+Bun installed from npm into target/bun), loaded by `weft bench`; then each library's client
+against one pushing server. Servers pinned to core 0, the load or client to core 1. Writes
+target/bench/compare.md and compare.json.
 
 options:
-  --scenarios LIST   comma-separated, default all: 1x20B, 1x20B-w64, 100x1KiB, 10x64KiB,
-                     1x1MiB, 10x16KiB-text, 1x20B-w64-tls, 100x1KiB-tls, 100x1KiB-h2, idle,
-                     idle-h2, 10x16KiB-w4-lossy (the -tls ones over wss://, every server with
-                     the same rustls settings; the -h2 ones with every WebSocket a stream of
-                     an HTTP/2 connection, h2c, for the servers that serve it: weft; -lossy
-                     through a proxy adding 25 ms each way and 1 % loss,
-                     examples/fault_proxy.rs)
-  --servers LIST     comma-separated, default all: weft, tungstenite, fastwebsockets,
-                     tokio-websockets; also weft-no-keepalive (weft's server with its
-                     keepalive pings off, as the others have none) and floor (an echo
-                     that only decodes headers and unmasks, checking nothing: what tokio
-                     and the kernel cost by themselves; a reference, never the best)
+  --scenarios LIST   comma-separated, default all:
+                     1x20B, 1x20B-w64, 100x1KiB, 10x64KiB, 1x1MiB, 10x16KiB-text,
+                     1x20B-w64-tls, 100x1KiB-tls (over wss://, the same rustls settings for
+                     every Rust server), 100x1KiB-h2 (every WebSocket a stream of one HTTP/2
+                     connection, h2c), 10x16KiB-w4-lossy (through a proxy adding 25 ms each
+                     way and 1 % loss, examples/fault_proxy.rs), 512x5B, 512x5B-w16, 4096x5B,
+                     4096x5B-w16 (many connections, 5-byte text), 100xjson-deflate,
+                     10xdoc-deflate (permessage-deflate at each library's defaults on a JSON
+                     corpus of 100 B to 4 KiB, and on 64 KiB documents), idle, idle-h2,
+                     idle-deflate (memory per idle connection; the last after compressed
+                     messages), and the client side: client-20B, client-1KiB, client-64KiB
+                     and their -deflate forms (one server pushes, each client receives),
+                     send-20B, send-1KiB, send-64KiB (each client sends to a server that
+                     discards)
+  --servers LIST     comma-separated, default all: weft, weft-send, tungstenite,
+                     fastwebsockets, tokio-websockets, sockudo-ws, yawc, bun; also
+                     weft-no-keepalive (keepalive pings off, as the others have none),
+                     weft-serve (the `weft serve` command) and floor (an echo that only
+                     decodes headers and unmasks, checking nothing: what tokio and the
+                     kernel cost by themselves; a reference, never the best)
+  --clients LIST     comma-separated, default all: weft, weft-feed, tungstenite,
+                     fastwebsockets, tokio-websockets, yawc, sockudo-ws
   --rounds N         interleaved rounds per scenario (default 5)
   --duration SECS    length of each run (default 3)
   --warmup SECS      discarded run per server before the rounds (default 1; 0 for none)
-  --idle N           connections of the idle scenario (default 10000)
+  --idle N           connections of the idle scenarios (default 10000)
+  --idle-deflate N   connections of idle-deflate (default 1000)
   --instructions     instead of timed rounds, count each server's user-space instructions
                      per message under callgrind (valgrind, installed with apt-get when
                      missing), in all and in the library's own code; skips `idle`
@@ -97,10 +112,12 @@ struct Options {
     criterion_args: Vec<String>,
     scenarios: Vec<String>,
     servers: Vec<ServerKind>,
+    clients: Vec<ClientKind>,
     rounds: usize,
     duration: f64,
     warmup: f64,
     idle: usize,
+    idle_deflate: usize,
     instructions: bool,
 }
 
@@ -109,16 +126,14 @@ fn parse(args: &[String]) -> Result<Options, String> {
         compare: false,
         quick: false,
         criterion_args: Vec::new(),
-        scenarios: SCENARIOS
-            .iter()
-            .map(|s| s.name.to_owned())
-            .chain([IDLE.to_owned(), IDLE_H2.to_owned()])
-            .collect(),
+        scenarios: known_scenarios().map(str::to_owned).collect(),
         servers: SERVERS.to_vec(),
+        clients: CLIENTS.to_vec(),
         rounds: 5,
         duration: 3.0,
         warmup: 1.0,
         idle: 10_000,
+        idle_deflate: 1000,
         instructions: false,
     };
     let mut iter = args.iter();
@@ -136,8 +151,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 let list = value("--scenarios")?;
                 options.scenarios = list.split(',').map(|s| s.trim().to_owned()).collect();
                 for name in &options.scenarios {
-                    if name != IDLE && name != IDLE_H2 && !SCENARIOS.iter().any(|s| s.name == name)
-                    {
+                    if !known_scenarios().any(|known| known == name) {
                         return Err(format!("bench: unknown scenario `{name}`\n{USAGE}"));
                     }
                 }
@@ -147,17 +161,30 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 options.servers = list
                     .split(',')
                     .map(|name| {
-                        SERVERS
-                            .iter()
-                            .chain(&EXTRA_SERVERS)
+                        known_servers()
                             .find(|server| server.name == name.trim())
-                            .copied()
                             .ok_or_else(|| format!("bench: unknown server `{name}`\n{USAGE}"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--clients" => {
+                let list = value("--clients")?;
+                options.clients = list
+                    .split(',')
+                    .map(|name| {
+                        CLIENTS
+                            .iter()
+                            .find(|client| client.name == name.trim())
+                            .copied()
+                            .ok_or_else(|| format!("bench: unknown client `{name}`\n{USAGE}"))
                     })
                     .collect::<Result<_, _>>()?;
             }
             "--rounds" => options.rounds = positive("--rounds", &value("--rounds")?)?,
             "--idle" => options.idle = positive("--idle", &value("--idle")?)?,
+            "--idle-deflate" => {
+                options.idle_deflate = positive("--idle-deflate", &value("--idle-deflate")?)?;
+            }
             "--duration" => options.duration = seconds("--duration", &value("--duration")?)?,
             "--warmup" => {
                 let text = value("--warmup")?;
@@ -250,7 +277,7 @@ fn compare(options: &Options) -> Result<(), String> {
     let out_dir = cmd::workspace_root().join("target/bench");
     let logs = out_dir.join("logs");
     fs::create_dir_all(&logs).map_err(|err| format!("cannot create {}: {err}", logs.display()))?;
-    let built = build(&options.servers)?;
+    let built = build(&options.servers, &["push_server", "bench_client", "fault_proxy"])?;
     let tls = TlsFiles::generate(&built.tls_cert, &out_dir.join("tls"))?;
     let taskset = proc::find_on_path("taskset");
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
@@ -265,22 +292,28 @@ fn compare(options: &Options) -> Result<(), String> {
             None
         }
     };
+    let example = |name: &str| contestants::built(&built.examples, name);
     let host = Host {
-        weft: built.weft,
-        fault_proxy: built.fault_proxy,
+        weft: built.weft.clone(),
+        fault_proxy: example("fault_proxy")?,
+        push_server: example("push_server")?,
+        bench_client: example("bench_client")?,
         servers: built.servers,
+        unavailable: built.unavailable,
         taskset,
         clk_tck: clock_ticks(),
         logs,
         tls,
+        corpus_dir: out_dir.join("corpus"),
     };
+    host.write_corpora()?;
 
     let tools = if options.instructions {
         Some(instructions::Tools::find_or_install(&host.logs)?)
     } else {
         None
     };
-    let mut markdown = machine_description(options, &host);
+    let mut markdown = machine_description(options, &host, built.bun_version.as_deref());
     println!("{markdown}");
     let mut results = Vec::new();
     for name in &options.scenarios {
@@ -294,8 +327,10 @@ fn compare(options: &Options) -> Result<(), String> {
                 continue;
             };
             instructions::scenario(&host, tools, &options.servers, scenario)
-        } else if name == IDLE || name == IDLE_H2 {
-            idle_scenario(options, &host, name == IDLE_H2)
+        } else if let Some(idle) = Idle::from_name(name) {
+            idle_scenario(options, &host, idle)
+        } else if let Some(client) = CLIENT_SCENARIOS.iter().find(|s| s.name == name) {
+            client_scenario(options, &host, *client)?
         } else {
             let scenario = SCENARIOS
                 .iter()
@@ -329,6 +364,7 @@ fn compare(options: &Options) -> Result<(), String> {
     let json = json!({ "options": {
             "rounds": options.rounds, "duration_s": options.duration,
             "warmup_s": options.warmup, "idle": options.idle,
+            "idle_deflate": options.idle_deflate,
         }, "scenarios": results });
     fs::write(&json_path, format!("{json:#}\n"))
         .map_err(|err| format!("cannot write {}: {err}", json_path.display()))?;
@@ -343,7 +379,8 @@ fn compare(options: &Options) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use contestants::{WEFT, is_reference};
+    use contestants::{EXTRA_SERVERS, WEFT, is_reference};
+    use scenarios::IDLE_SCENARIOS;
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| (*s).to_owned()).collect()
@@ -353,15 +390,21 @@ mod tests {
     fn options_default_to_everything() {
         let options = parse(&[]).unwrap();
         assert!(!options.compare && !options.quick);
-        assert_eq!(options.scenarios.len(), SCENARIOS.len() + 2); // and the idle ones
+        assert_eq!(
+            options.scenarios.len(),
+            SCENARIOS.len() + IDLE_SCENARIOS.len() + CLIENT_SCENARIOS.len()
+        );
         assert_eq!(options.servers, SERVERS);
+        assert_eq!(options.clients, CLIENTS);
         assert_eq!((options.rounds, options.duration), (5, 3.0));
         let options = parse(&args(&[
             "--compare",
             "--scenarios",
             "1x20B,idle",
             "--servers",
-            "weft,tungstenite",
+            "weft,weft-send",
+            "--clients",
+            "yawc,weft",
             "--rounds",
             "2",
             "--duration",
@@ -373,16 +416,20 @@ mod tests {
         assert_eq!(options.scenarios, ["1x20B", "idle"]);
         assert_eq!(options.servers, SERVERS[..2]);
         assert_eq!(
+            options.clients.iter().map(|c| c.name).collect::<Vec<_>>(),
+            ["yawc", "weft"]
+        );
+        assert_eq!(
             (options.rounds, options.duration, options.warmup),
             (2, 0.5, 0.0)
         );
         // The extra server is named explicitly; it runs weft's example with an argument.
         let options = parse(&args(&["--servers", "weft,weft-no-keepalive"])).unwrap();
         assert_eq!(options.servers, [WEFT, EXTRA_SERVERS[0]]);
-        assert_eq!(options.servers[1].example, "echo_weft");
+        assert_eq!(options.servers[1].example(), Some("echo_weft"));
         assert_eq!(options.servers[1].args, ["--no-keepalive"]);
         let options = parse(&args(&["--servers", "floor,weft"])).unwrap();
-        assert_eq!(options.servers[0].example, "echo_floor");
+        assert_eq!(options.servers[0].example(), Some("echo_floor"));
         assert!(is_reference("floor") && !is_reference("weft"));
         let options = parse(&args(&["--quick", "--", "echo", "--noplot"])).unwrap();
         assert!(options.quick);
@@ -394,6 +441,7 @@ mod tests {
         for bad in [
             &["--scenarios", "2x20B"][..],
             &["--servers", "ws"],
+            &["--clients", "curl"],
             &["--rounds", "0"],
             &["--duration", "-1"],
             &["--compare", "--quick"],

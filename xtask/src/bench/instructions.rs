@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::contestants::{Host, ServerKind, ServerProcess, is_reference};
+use super::contestants::{Host, ServerKind, ServerProcess, Support, is_reference};
 use super::measurement::{Load, run_weft_bench};
 use super::report::ratio;
 use super::scenarios::Scenario;
@@ -102,9 +102,17 @@ pub(super) fn scenario(
         .iter()
         .map(|&kind| {
             let started = Instant::now();
-            let result = count(host, tools, kind, scenario, base)
-                .and_then(|short| {
-                    let long = count(host, tools, kind, scenario, base + measured)?;
+            let args = match scenario.support(kind) {
+                _ if kind.sources.is_empty() => Err(
+                    "n/a: not a Rust program whose own code callgrind can tell apart".to_owned(),
+                ),
+                Support::No(why) => Err(format!("n/a: {why}")),
+                Support::Yes(args) => Ok(args),
+            };
+            let result = args
+                .and_then(|args| {
+                    let short = count(host, tools, kind, scenario, args, base)?;
+                    let long = count(host, tools, kind, scenario, args, base + measured)?;
                     Ok((short, long))
                 })
                 .map(|(short, long)| {
@@ -139,6 +147,7 @@ fn count(
     tools: &Tools,
     kind: ServerKind,
     scenario: Scenario,
+    args: &[&str],
     messages: usize,
 ) -> Result<Count, String> {
     let profile = host.logs.join(format!(
@@ -151,11 +160,13 @@ fn count(
         format!("--callgrind-out-file={}", profile.display()),
     ];
     let label = format!("{}-instructions-{messages}", scenario.name);
+    let args: Vec<String> = args.iter().map(|&arg| arg.to_owned()).collect();
     let mut server = ServerProcess::start_under(
         host,
         kind,
         &label,
         scenario.tls,
+        &args,
         Some((&tools.valgrind, &valgrind_args)),
     )?;
     run_weft_bench(
@@ -405,6 +416,7 @@ Ir
             tls: false,
             http2: false,
             network: None,
+            deflate: None,
         };
         assert_eq!(message_counts(scenario(20)), (2_000, 10_000));
         assert_eq!(message_counts(scenario(1 << 20)), (40, 200));

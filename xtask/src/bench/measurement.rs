@@ -10,11 +10,14 @@ use serde_json::Value;
 
 use super::Options;
 use super::contestants::{
-    CLIENT_CORE, FaultProxyProcess, Host, IDLE_READY_TIMEOUT, RUN_GRACE, SERVER_CORE, ServerKind,
-    ServerProcess, first_line, pinned,
+    CLIENT_CORE, ClientKind, FaultProxyProcess, Host, IDLE_READY_TIMEOUT, RUN_GRACE, SERVER_CORE,
+    ServerKind, ServerProcess, Support, banner_address, first_line, pinned,
 };
-use super::report::{idle_json, render_idle, render_load, rows_json};
-use super::scenarios::{IDLE, IDLE_H2, Scenario, serves_http2};
+use super::corpus::Corpus;
+use super::report::{clients_json, idle_json, render_clients, render_idle, render_load, rows_json};
+use super::scenarios::{
+    ClientScenario, IDLE, IDLE_DEFLATE, IDLE_DEFLATE_EXCHANGE, IDLE_H2, Scenario,
+};
 use crate::proc;
 
 /// `getconf CLK_TCK`: the unit of `/proc/PID/stat` CPU times (100 almost everywhere).
@@ -101,6 +104,9 @@ pub(super) struct Sample {
     pub(super) p50_us: f64,
     pub(super) p99_us: f64,
     pub(super) echoed: u64,
+    /// Bytes of frames `weft bench` wrote and read.
+    pub(super) wire_sent: u64,
+    pub(super) wire_received: u64,
     pub(super) cpu: CpuTicks,
     /// Fraction of the server's core spent on anything but the server process.
     pub(super) server_core_other: f64,
@@ -131,19 +137,27 @@ pub(super) fn run_weft_bench(
         url.to_owned(),
         "--connections".into(),
         scenario.connections.to_string(),
-        "--size".into(),
-        scenario.size.to_string(),
         "--window".into(),
         scenario.window.to_string(),
     ];
+    match scenario.deflate {
+        Some(corpus) => args.extend([
+            "--deflate".into(),
+            "--corpus".into(),
+            host.corpus(corpus).display().to_string(),
+        ]),
+        None => {
+            args.extend(["--size".into(), scenario.size.to_string()]);
+            if scenario.text {
+                args.push("--text".into());
+            }
+        }
+    }
     match load {
         Load::Seconds(secs) => args.extend(["--duration".into(), secs.to_string()]),
         Load::Messages(count) => args.extend(["--messages".into(), count.to_string()]),
     }
     args.extend(["--json".into(), "--quiet".into()]);
-    if scenario.text {
-        args.push("--text".into());
-    }
     if scenario.tls {
         args.extend(["--ca".into(), host.tls.ca.display().to_string()]);
     }
@@ -227,6 +241,8 @@ pub(super) fn measure(
         p50_us: number(&report["latency_us"]["p50"]),
         p99_us: number(&report["latency_us"]["p99"]),
         echoed: report["echoed"].as_u64().unwrap_or(0),
+        wire_sent: report["wire"]["sent_bytes"].as_u64().unwrap_or(0),
+        wire_received: report["wire"]["received_bytes"].as_u64().unwrap_or(0),
         cpu,
         server_core_other,
         client_core_busy,
@@ -239,26 +255,30 @@ pub(super) fn load_scenario(
     host: &Host,
     scenario: Scenario,
 ) -> Result<(String, Value), String> {
-    eprintln!(
-        "bench: scenario {}: {} connection(s) x {} B{}, window {}{}",
-        scenario.name,
-        scenario.connections,
-        scenario.size,
-        if scenario.text { " text" } else { "" },
-        scenario.window,
-        if scenario.tls { ", TLS" } else { "" }
-    );
+    eprintln!("bench: scenario {}: {}", scenario.name, scenario.describe());
     let mut servers = Vec::new();
     // The bad network in front of each server, for the lossy scenario.
     let mut proxies = Vec::new();
     let mut failures: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut not_applicable: BTreeMap<&str, String> = BTreeMap::new();
+    // Memory before any connection, per server, for RSS per connection.
+    let mut rss_before: BTreeMap<&str, u64> = BTreeMap::new();
     for kind in &options.servers {
-        if scenario.http2 && !serves_http2(*kind) {
-            let reason = "n/a: serves no WebSocket over HTTP/2".to_owned();
-            failures.entry(kind.name).or_default().push(reason);
+        let args = match scenario.support(*kind) {
+            Support::Yes(args) => args,
+            Support::No(why) => {
+                not_applicable.insert(kind.name, why.to_owned());
+                continue;
+            }
+        };
+        if let Some(why) = host.unavailable.get(kind.name) {
+            not_applicable.insert(kind.name, why.clone());
             continue;
         }
-        let mut server = ServerProcess::start(host, *kind, scenario.name, scenario.tls)?;
+        let args: Vec<String> = args.iter().map(|&arg| arg.to_owned()).collect();
+        let mut server = ServerProcess::start(host, *kind, scenario.name, scenario.tls, &args)?;
+        std::thread::sleep(Duration::from_millis(200));
+        rss_before.insert(kind.name, server.rss_kib()?);
         if let Some(network) = scenario.network {
             let (proxy, url) = FaultProxyProcess::start(host, &server.url, network)?;
             server.url = url;
@@ -280,12 +300,13 @@ pub(super) fn load_scenario(
                 Ok(sample) => {
                     eprintln!(
                         "bench: {} round {round}/{} {:<16} {:>12.0} msgs/s  p50 {:>8.1} µs  \
-                         server CPU {:.2} s",
+                         p99 {:>9.1} µs  server CPU {:.2} s",
                         scenario.name,
                         options.rounds,
                         server.name,
                         sample.messages_per_s,
                         sample.p50_us,
+                        sample.p99_us,
                         (sample.cpu.user + sample.cpu.system) as f64 / host.clk_tck as f64
                     );
                     samples.entry(server.name).or_default().push(sample);
@@ -297,18 +318,29 @@ pub(super) fn load_scenario(
             }
         }
     }
+    // The peak of resident memory over the rounds, above what the fresh server held.
+    let mut rss_per_connection: BTreeMap<&str, f64> = BTreeMap::new();
+    for server in &servers {
+        if let (Ok(peak), Some(&before)) = (server.peak_rss_kib(), rss_before.get(server.name)) {
+            let growth = peak.saturating_sub(before) as f64;
+            rss_per_connection.insert(server.name, growth / scenario.connections as f64);
+        }
+    }
     drop(servers);
     drop(proxies);
     let rows: Vec<Row> = options
         .servers
         .iter()
         .map(|kind| {
-            Row::new(
+            let mut row = Row::new(
                 kind.name,
                 samples.remove(kind.name).unwrap_or_default(),
                 failures.remove(kind.name).unwrap_or_default(),
                 host.clk_tck,
-            )
+            );
+            row.not_applicable = not_applicable.remove(kind.name);
+            row.rss_per_connection_kib = rss_per_connection.get(kind.name).copied();
+            row
         })
         .collect();
     Ok((render_load(scenario, &rows), rows_json(scenario, &rows)))
@@ -331,6 +363,13 @@ pub(super) struct Row {
     pub(super) spread: f64,
     pub(super) server_core_other: f64,
     pub(super) client_core_busy: f64,
+    /// Frame bytes per echoed message, from the client and from the server.
+    pub(super) wire_sent_per_message: f64,
+    pub(super) wire_received_per_message: f64,
+    /// Peak resident memory over the rounds above the fresh server's, per connection.
+    pub(super) rss_per_connection_kib: Option<f64>,
+    /// The server cannot run the scenario, and why (`n/a`).
+    pub(super) not_applicable: Option<String>,
     pub(super) samples: Vec<Sample>,
 }
 
@@ -355,6 +394,13 @@ impl Row {
                 ticks as f64 * 1e6 / clk_tck as f64 / echoed as f64
             }
         };
+        let per_message = |bytes: u64| {
+            if echoed == 0 {
+                0.0
+            } else {
+                bytes as f64 / echoed as f64
+            }
+        };
         Self {
             server,
             runs: samples.len(),
@@ -374,6 +420,10 @@ impl Row {
                 .into_iter()
                 .fold(0.0, f64::max),
             client_core_busy: median(&pick(|s| s.client_core_busy)),
+            wire_sent_per_message: per_message(samples.iter().map(|s| s.wire_sent).sum()),
+            wire_received_per_message: per_message(samples.iter().map(|s| s.wire_received).sum()),
+            rss_per_connection_kib: None,
+            not_applicable: None,
             samples,
         }
     }
@@ -418,25 +468,73 @@ impl IdleMemory {
     }
 }
 
-pub(super) fn idle_scenario(options: &Options, host: &Host, http2: bool) -> (String, Value) {
-    let name = if http2 { IDLE_H2 } else { IDLE };
-    eprintln!("bench: scenario {name}: {} idle WebSockets", options.idle);
+/// Which idle scenario: plain, over HTTP/2, or after compressed messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Idle {
+    Plain,
+    Http2,
+    /// Each connection first exchanges messages of the JSON corpus with permessage-deflate.
+    AfterDeflate,
+}
+
+impl Idle {
+    pub(super) fn from_name(name: &str) -> Option<Self> {
+        match name {
+            IDLE => Some(Self::Plain),
+            IDLE_H2 => Some(Self::Http2),
+            IDLE_DEFLATE => Some(Self::AfterDeflate),
+            _ => None,
+        }
+    }
+
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Self::Plain => IDLE,
+            Self::Http2 => IDLE_H2,
+            Self::AfterDeflate => IDLE_DEFLATE,
+        }
+    }
+
+    /// How many connections it opens.
+    pub(super) fn connections(self, options: &Options) -> usize {
+        match self {
+            Self::Plain | Self::Http2 => options.idle,
+            Self::AfterDeflate => options.idle_deflate,
+        }
+    }
+
+    fn support(self, kind: ServerKind) -> Support {
+        match self {
+            Self::Plain => Support::Yes(&[]),
+            Self::Http2 => kind.http2,
+            Self::AfterDeflate => kind.deflate,
+        }
+    }
+}
+
+pub(super) fn idle_scenario(options: &Options, host: &Host, idle: Idle) -> (String, Value) {
+    let connections = idle.connections(options);
+    eprintln!(
+        "bench: scenario {}: {connections} idle WebSockets",
+        idle.name()
+    );
     let mut rows = Vec::new();
     for kind in &options.servers {
-        let result = if http2 && !serves_http2(*kind) {
-            Err("n/a: serves no WebSocket over HTTP/2".to_owned())
-        } else {
-            idle_one(options, host, *kind, http2)
+        let result = match (idle.support(*kind), host.unavailable.get(kind.name)) {
+            (Support::No(why), _) => Err(format!("n/a: {why}")),
+            (_, Some(why)) => Err(format!("n/a: {why}")),
+            (Support::Yes(args), None) => idle_one(host, *kind, idle, connections, args),
         };
         match &result {
             Ok(memory) => eprintln!(
-                "bench: idle {:<16} {:.1} KiB per connection (RSS {} → {} KiB)",
+                "bench: {} {:<16} {:.1} KiB per connection (RSS {} → {} KiB)",
+                idle.name(),
                 kind.name,
                 memory.per_connection_kib(),
                 memory.before_kib,
                 memory.after_kib
             ),
-            Err(err) => eprintln!("bench: idle {}: {err}", kind.name),
+            Err(err) => eprintln!("bench: {} {}: {err}", idle.name(), kind.name),
         }
         rows.push(IdleRow {
             server: kind.name,
@@ -444,33 +542,46 @@ pub(super) fn idle_scenario(options: &Options, host: &Host, http2: bool) -> (Str
         });
     }
     (
-        render_idle(options.idle, &rows, http2),
-        idle_json(&rows, name),
+        render_idle(connections, &rows, idle),
+        idle_json(&rows, idle.name()),
     )
 }
 
-/// A fresh server, its RSS, N idle connections, its RSS again.
+/// A fresh server, its RSS, N idle connections (after their messages, for `AfterDeflate`),
+/// its RSS again.
 pub(super) fn idle_one(
-    options: &Options,
     host: &Host,
     kind: ServerKind,
-    http2: bool,
+    idle: Idle,
+    connections: usize,
+    server_args: &[&str],
 ) -> Result<IdleMemory, String> {
-    let mut server = ServerProcess::start(host, kind, IDLE, false)?;
+    let server_args: Vec<String> = server_args.iter().map(|&arg| arg.to_owned()).collect();
+    let mut server = ServerProcess::start(host, kind, idle.name(), false, &server_args)?;
     std::thread::sleep(Duration::from_millis(200));
     let before_kib = server.rss_kib()?;
     let mut args: Vec<String> = vec![
         "bench".into(),
         server.url.clone(),
         "--idle".into(),
-        options.idle.to_string(),
+        connections.to_string(),
         "--json".into(),
         "--quiet".into(),
     ];
-    if http2 {
-        // 100 streams per connection, the servers' default SETTINGS_MAX_CONCURRENT_STREAMS.
-        let connections = options.idle.div_ceil(100).to_string();
-        args.extend(["--http2".into(), "--http2-connections".into(), connections]);
+    match idle {
+        Idle::Plain => {}
+        Idle::Http2 => {
+            // 100 streams per connection, the servers' default SETTINGS_MAX_CONCURRENT_STREAMS.
+            let http2 = connections.div_ceil(100).to_string();
+            args.extend(["--http2".into(), "--http2-connections".into(), http2]);
+        }
+        Idle::AfterDeflate => args.extend([
+            "--deflate".into(),
+            "--corpus".into(),
+            host.corpus(Corpus::Json).display().to_string(),
+            "--exchange".into(),
+            IDLE_DEFLATE_EXCHANGE.to_string(),
+        ]),
     }
     let mut client = pinned(host.taskset.as_deref(), CLIENT_CORE, &host.weft, &args)
         .stdin(Stdio::piped())
@@ -483,8 +594,10 @@ pub(super) fn idle_one(
     let ready = first_line(stdout, IDLE_READY_TIMEOUT);
     let measured = match ready {
         Some(line) => {
-            // Let the server finish whatever the last upgrades started.
-            std::thread::sleep(Duration::from_secs(1));
+            // Let the server finish whatever the last upgrades (or messages) started, and
+            // give what a library releases when a connection falls idle time to go: weft
+            // releases a grown read buffer a second after input stops.
+            std::thread::sleep(Duration::from_secs(2));
             let after_kib = server.rss_kib();
             let connect_s = serde_json::from_str::<Value>(&line)
                 .ok()
@@ -493,7 +606,7 @@ pub(super) fn idle_one(
             after_kib.map(|after_kib| IdleMemory {
                 before_kib,
                 after_kib,
-                connections: options.idle,
+                connections,
                 connect_s,
             })
         }
@@ -510,8 +623,7 @@ pub(super) fn idle_one(
                 .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_owned())
                 .unwrap_or_default();
             Err(format!(
-                "weft bench --idle {} did not report its connections open: {stderr}",
-                options.idle
+                "weft bench --idle {connections} did not report its connections open: {stderr}"
             ))
         }
         other => {
@@ -521,6 +633,239 @@ pub(super) fn idle_one(
             other
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client side.
+
+/// What one client run measured: its own count and CPU time over the measured seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct ClientSample {
+    pub(super) messages: u64,
+    pub(super) seconds: f64,
+    pub(super) cpu: CpuTicks,
+}
+
+impl ClientSample {
+    /// From the JSON line `bench_client` prints.
+    pub(super) fn parse(line: &str) -> Option<Self> {
+        let report: Value = serde_json::from_str(line.trim()).ok()?;
+        Some(Self {
+            messages: report["messages"].as_u64()?,
+            seconds: report["seconds"].as_f64()?,
+            cpu: CpuTicks {
+                user: report["cpu_user_ticks"].as_u64()?,
+                system: report["cpu_system_ticks"].as_u64()?,
+            },
+        })
+    }
+
+    fn messages_per_s(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.messages as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// A client's figures in one client-side scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct ClientRow {
+    pub(super) client: &'static str,
+    pub(super) samples: Vec<ClientSample>,
+    pub(super) failures: Vec<String>,
+    pub(super) not_applicable: Option<String>,
+    pub(super) clk_tck: u64,
+}
+
+impl ClientRow {
+    /// Median messages per second over the rounds.
+    pub(super) fn messages_per_s(&self) -> f64 {
+        median(
+            &self
+                .samples
+                .iter()
+                .map(ClientSample::messages_per_s)
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// Client CPU per message over all rounds, nanoseconds: user, system.
+    pub(super) fn cpu_ns(&self) -> (f64, f64) {
+        let messages: u64 = self.samples.iter().map(|s| s.messages).sum();
+        if messages == 0 {
+            return (0.0, 0.0);
+        }
+        let per = |ticks: u64| ticks as f64 * 1e9 / self.clk_tck as f64 / messages as f64;
+        (
+            per(self.samples.iter().map(|s| s.cpu.user).sum()),
+            per(self.samples.iter().map(|s| s.cpu.system).sum()),
+        )
+    }
+
+    /// Client CPU per message of each round, nanoseconds, for the spread.
+    pub(super) fn round_cpu_ns(&self) -> Vec<f64> {
+        self.samples
+            .iter()
+            .filter(|s| s.messages > 0)
+            .map(|s| {
+                (s.cpu.user + s.cpu.system) as f64 * 1e9 / self.clk_tck as f64 / s.messages as f64
+            })
+            .collect()
+    }
+}
+
+/// One client-side scenario: a fresh push server pinned to the server core, each client in
+/// turn pinned to the client core, in interleaved rounds.
+pub(super) fn client_scenario(
+    options: &Options,
+    host: &Host,
+    scenario: ClientScenario,
+) -> Result<(String, Value), String> {
+    eprintln!("bench: scenario {}: {}", scenario.name, scenario.describe());
+    let log = host.logs.join(format!("push_server-{}.log", scenario.name));
+    let log_file =
+        fs::File::create(&log).map_err(|err| format!("cannot create {}: {err}", log.display()))?;
+    let mut server = pinned(
+        host.taskset.as_deref(),
+        SERVER_CORE,
+        &host.push_server,
+        &["127.0.0.1:0".to_owned()],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(log_file)
+    .spawn()
+    .map_err(|err| format!("could not start the push server: {err}"))?;
+    let banner = server
+        .stdout
+        .take()
+        .and_then(|stdout| first_line(stdout, Duration::from_secs(30)));
+    let Some(addr) = banner.as_deref().and_then(banner_address) else {
+        let _ = server.kill();
+        let _ = server.wait();
+        return Err(format!("the push server did not start: {banner:?}"));
+    };
+    let url = format!("ws://{addr}");
+    let mut rows: Vec<ClientRow> = options
+        .clients
+        .iter()
+        .map(|kind| ClientRow {
+            client: kind.name,
+            samples: Vec::new(),
+            failures: Vec::new(),
+            not_applicable: client_support(*kind, scenario).err(),
+            clk_tck: host.clk_tck,
+        })
+        .collect();
+    for round in 0..=options.rounds {
+        // Round 0 is the warm-up, discarded.
+        let seconds = if round == 0 {
+            options.warmup
+        } else {
+            options.duration
+        };
+        if seconds <= 0.0 {
+            continue;
+        }
+        for row in rows.iter_mut().filter(|row| row.not_applicable.is_none()) {
+            match run_client(host, row.client, &url, scenario, seconds) {
+                Ok(sample) if round > 0 => {
+                    eprintln!(
+                        "bench: {} round {round}/{} {:<16} {:>12.0} msgs/s  client CPU {:.0} ns/msg",
+                        scenario.name,
+                        options.rounds,
+                        row.client,
+                        sample.messages_per_s(),
+                        (sample.cpu.user + sample.cpu.system) as f64 * 1e9
+                            / host.clk_tck as f64
+                            / sample.messages.max(1) as f64
+                    );
+                    row.samples.push(sample);
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    eprintln!(
+                        "bench: {} round {round}: {}: {err}",
+                        scenario.name, row.client
+                    );
+                    row.failures.push(err);
+                }
+            }
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    Ok((
+        render_clients(scenario, &rows),
+        clients_json(scenario, &rows),
+    ))
+}
+
+/// Whether `kind` takes part in `scenario`, or why not.
+fn client_support(kind: ClientKind, scenario: ClientScenario) -> Result<(), String> {
+    let mut needs = Vec::new();
+    if !scenario.send {
+        needs.push(kind.receive);
+    }
+    if scenario.deflate {
+        needs.push(kind.deflate);
+    }
+    match needs
+        .into_iter()
+        .find(|support| matches!(support, Support::No(_)))
+    {
+        Some(Support::No(why)) => Err(why.to_owned()),
+        _ => Ok(()),
+    }
+}
+
+/// One run of `bench_client` for `client` against the push server at `url`.
+fn run_client(
+    host: &Host,
+    client: &str,
+    url: &str,
+    scenario: ClientScenario,
+    seconds: f64,
+) -> Result<ClientSample, String> {
+    let mut args = vec![
+        client.to_owned(),
+        url.to_owned(),
+        if scenario.send { "send" } else { "receive" }.to_owned(),
+        scenario.size.to_string(),
+        seconds.to_string(),
+    ];
+    if scenario.deflate {
+        args.push("--deflate".to_owned());
+    }
+    let mut child = pinned(
+        host.taskset.as_deref(),
+        CLIENT_CORE,
+        &host.bench_client,
+        &args,
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .map_err(|err| format!("could not start bench_client: {err}"))?;
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds) + RUN_GRACE;
+    if proc::wait_for_exit(&mut child, deadline).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("{client} did not finish in time"));
+    }
+    let output = child.wait_with_output().map_err(|err| err.to_string())?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "{client} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    ClientSample::parse(&stdout).ok_or_else(|| format!("{client} printed no report: {stdout}"))
 }
 
 #[cfg(test)]
@@ -553,6 +898,39 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn client_reports_are_read_and_averaged_over_messages() {
+        let line = r#"{"messages":1000000,"bytes":20000000,"seconds":2.0,"cpu_user_ticks":3,"cpu_system_ticks":1}"#;
+        let sample = ClientSample::parse(line).unwrap();
+        assert_eq!(sample.messages_per_s(), 500_000.0);
+        assert!(ClientSample::parse("{}").is_none());
+        let row = ClientRow {
+            client: "weft",
+            samples: vec![sample, sample],
+            failures: vec![],
+            not_applicable: None,
+            clk_tck: 100,
+        };
+        // 8 ticks of 10 ms over 2,000,000 messages: 40 ns each, 30 of them user time.
+        assert_eq!(row.cpu_ns(), (30.0, 10.0));
+        assert_eq!(row.round_cpu_ns(), [40.0, 40.0]);
+        assert_eq!(row.messages_per_s(), 500_000.0);
+    }
+
+    #[test]
+    fn clients_without_a_feature_sit_the_scenario_out() {
+        use crate::bench::contestants::CLIENTS;
+        use crate::bench::scenarios::CLIENT_SCENARIOS;
+        let receive_deflate = CLIENT_SCENARIOS[4];
+        let send = CLIENT_SCENARIOS[6];
+        assert!(receive_deflate.deflate && !receive_deflate.send && send.send);
+        let find = |name: &str| *CLIENTS.iter().find(|c| c.name == name).unwrap();
+        assert!(client_support(find("weft"), receive_deflate).is_ok());
+        assert!(client_support(find("tungstenite"), receive_deflate).is_err());
+        assert!(client_support(find("weft-feed"), CLIENT_SCENARIOS[0]).is_err());
+        assert!(client_support(find("weft-feed"), send).is_ok());
+    }
+
+    #[test]
     fn memory_and_core_counters_are_parsed() {
         let status = "Name:\techo_weft\nVmHWM:\t    9000 kB\nVmRSS:\t    6260 kB\n";
         assert_eq!(parse_status_kib(status, "VmRSS"), Some(6260));
@@ -578,6 +956,8 @@ pub(super) mod tests {
             p50_us: p50,
             p99_us: p50 * 2.0,
             echoed,
+            wire_sent: echoed * 26,
+            wire_received: echoed * 22,
             cpu: CpuTicks { user, system },
             server_core_other: 0.01,
             client_core_busy: 0.9,

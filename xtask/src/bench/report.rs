@@ -9,11 +9,15 @@ use serde_json::{Value, json};
 
 use super::Options;
 use super::contestants::{CLIENT_CORE, Host, SERVER_CORE, is_reference};
-use super::measurement::{IdleMemory, IdleRow, Row, median};
-use super::scenarios::{IDLE, IDLE_H2, Scenario};
+use super::measurement::{ClientRow, Idle, IdleMemory, IdleRow, Row, median};
+use super::scenarios::{ClientScenario, IDLE_DEFLATE_EXCHANGE, Scenario};
 
 /// The header of the report: machine, date, commit, settings.
-pub(super) fn machine_description(options: &Options, host: &Host) -> String {
+pub(super) fn machine_description(
+    options: &Options,
+    host: &Host,
+    bun_version: Option<&str>,
+) -> String {
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
@@ -51,6 +55,12 @@ pub(super) fn machine_description(options: &Options, host: &Host) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     );
+    if let Some(version) = bun_version {
+        let _ = writeln!(
+            out,
+            "- Bun {version} (uWebSockets), from npm into target/bun"
+        );
+    }
     if options.instructions {
         let _ = writeln!(
             out,
@@ -97,10 +107,15 @@ pub(super) fn render_load(scenario: Scenario, rows: &[Row]) -> String {
     let best_rate = libraries()
         .map(|row| row.messages_per_s)
         .fold(0.0, f64::max);
-    let best_cpu = libraries()
-        .map(|row| row.cpu_total_us())
-        .filter(|&cpu| cpu > 0.0)
-        .fold(f64::INFINITY, f64::min);
+    let lowest = |pick: fn(&Row) -> f64| {
+        libraries()
+            .map(|row| pick(row))
+            .filter(|&value| value > 0.0)
+            .fold(f64::INFINITY, f64::min)
+    };
+    let best_cpu = lowest(Row::cpu_total_us);
+    let best_p99 = lowest(|row| row.p99_us);
+    let deflate = scenario.deflate.is_some();
     let mut out = format!(
         "### {}: {} per connection\n\n",
         scenario.name,
@@ -108,22 +123,38 @@ pub(super) fn render_load(scenario: Scenario, rows: &[Row]) -> String {
     );
     out.push_str(
         "| server | msgs/s | MB/s | p50 µs | p99 µs | CPU µs/msg user | sys | total | \
-         msgs/s ÷ best | CPU ÷ best | spread |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+         RSS KiB/conn |",
     );
+    if deflate {
+        out.push_str(" wire B/msg to server | from server |");
+    }
+    out.push_str(" msgs/s ÷ best | CPU ÷ best | p99 ÷ best | spread |\n");
+    out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    if deflate {
+        out.push_str(" ---: | ---: |");
+    }
+    out.push_str(" ---: | ---: | ---: | ---: |\n");
+    let columns = if deflate { 15 } else { 13 };
     for row in rows {
         if row.runs == 0 {
+            let why = match &row.not_applicable {
+                Some(why) => format!("n/a: {why}"),
+                None => format!(
+                    "failed: {}",
+                    row.failures.first().map_or("no runs", String::as_str)
+                ),
+            };
             let _ = writeln!(
                 out,
-                "| {} | failed: {} | | | | | | | | | |",
+                "| {} | {why} |{}",
                 row.server,
-                row.failures.first().map_or("no runs", String::as_str)
+                " |".repeat(columns - 2)
             );
             continue;
         }
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "| {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {} | {} | {:.0}% |",
+            "| {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {} |",
             row.server,
             row.messages_per_s,
             row.mb_per_s,
@@ -132,8 +163,22 @@ pub(super) fn render_load(scenario: Scenario, rows: &[Row]) -> String {
             row.cpu_user_us,
             row.cpu_system_us,
             row.cpu_total_us(),
+            row.rss_per_connection_kib
+                .map_or_else(|| "–".to_owned(), |kib| format!("{kib:.1}")),
+        );
+        if deflate {
+            let _ = write!(
+                out,
+                " {:.1} | {:.1} |",
+                row.wire_sent_per_message, row.wire_received_per_message
+            );
+        }
+        let _ = writeln!(
+            out,
+            " {} | {} | {} | {:.0}% |",
             ratio(row.messages_per_s, best_rate),
             ratio(row.cpu_total_us(), best_cpu),
+            ratio(row.p99_us, best_p99),
             row.spread * 100.0
         );
     }
@@ -180,10 +225,15 @@ pub(super) fn rows_json(scenario: Scenario, rows: &[Row]) -> Value {
         "size": scenario.size,
         "window": scenario.window,
         "text": scenario.text,
+        "deflate": scenario.deflate.map(|corpus| corpus.file_name()),
         "servers": rows.iter().map(|row| json!({
             "server": row.server,
             "runs": row.runs,
             "failures": row.failures,
+            "not_applicable": row.not_applicable,
+            "rss_per_connection_kib": row.rss_per_connection_kib,
+            "wire_sent_per_message": row.wire_sent_per_message,
+            "wire_received_per_message": row.wire_received_per_message,
             "messages_per_s": row.messages_per_s,
             "mb_per_s": row.mb_per_s,
             "p50_us": row.p50_us,
@@ -198,6 +248,8 @@ pub(super) fn rows_json(scenario: Scenario, rows: &[Row]) -> Value {
                 "p50_us": s.p50_us,
                 "p99_us": s.p99_us,
                 "echoed": s.echoed,
+                "wire_sent": s.wire_sent,
+                "wire_received": s.wire_received,
                 "cpu_user_ticks": s.cpu.user,
                 "cpu_system_ticks": s.cpu.system,
                 "server_core_other": s.server_core_other,
@@ -207,7 +259,7 @@ pub(super) fn rows_json(scenario: Scenario, rows: &[Row]) -> Value {
     })
 }
 
-pub(super) fn render_idle(connections: usize, rows: &[IdleRow], http2: bool) -> String {
+pub(super) fn render_idle(connections: usize, rows: &[IdleRow], idle: Idle) -> String {
     let best = rows
         .iter()
         .filter(|row| !is_reference(row.server))
@@ -215,16 +267,17 @@ pub(super) fn render_idle(connections: usize, rows: &[IdleRow], http2: bool) -> 
         .map(IdleMemory::per_connection_kib)
         .filter(|&kib| kib > 0.0)
         .fold(f64::INFINITY, f64::min);
-    let (name, what) = if http2 {
-        (
-            IDLE_H2,
-            format!(
-                "{connections} idle WebSockets over {} HTTP/2 connections",
-                connections.div_ceil(100)
-            ),
-        )
-    } else {
-        (IDLE, format!("{connections} idle connections"))
+    let name = idle.name();
+    let what = match idle {
+        Idle::Plain => format!("{connections} idle connections"),
+        Idle::Http2 => format!(
+            "{connections} idle WebSockets over {} HTTP/2 connections",
+            connections.div_ceil(100)
+        ),
+        Idle::AfterDeflate => format!(
+            "{connections} idle connections, each after {IDLE_DEFLATE_EXCHANGE} JSON messages \
+             each way with permessage-deflate (the library's defaults)"
+        ),
     };
     let mut out = format!(
         "### {name}: {what}, server memory (VmRSS)\n\n\
@@ -245,12 +298,101 @@ pub(super) fn render_idle(connections: usize, rows: &[IdleRow], http2: bool) -> 
                     memory.connect_s
                 );
             }
+            Err(err) if err.starts_with("n/a") => {
+                let _ = writeln!(out, "| {} | {err} | | | | |", row.server);
+            }
             Err(err) => {
                 let _ = writeln!(out, "| {} | failed: {err} | | | | |", row.server);
             }
         }
     }
     out
+}
+
+pub(super) fn render_clients(scenario: ClientScenario, rows: &[ClientRow]) -> String {
+    let measured = || rows.iter().filter(|row| !row.samples.is_empty());
+    let best_rate = measured()
+        .map(ClientRow::messages_per_s)
+        .fold(0.0, f64::max);
+    let best_cpu = measured()
+        .map(|row| row.cpu_ns().0 + row.cpu_ns().1)
+        .filter(|&cpu| cpu > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let mut out = format!(
+        "### {}: {}\n\n\
+         | client | msgs/s | client CPU ns/msg user | sys | total | msgs/s ÷ best | CPU ÷ best \
+         | CPU spread |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        scenario.name,
+        scenario.describe()
+    );
+    for row in rows {
+        if row.samples.is_empty() {
+            let why = match &row.not_applicable {
+                Some(why) => format!("n/a: {why}"),
+                None => format!(
+                    "failed: {}",
+                    row.failures.first().map_or("no runs", String::as_str)
+                ),
+            };
+            let _ = writeln!(out, "| {} | {why} | | | | | | |", row.client);
+            continue;
+        }
+        let (user, system) = row.cpu_ns();
+        let rounds = row.round_cpu_ns();
+        let middle = median(&rounds);
+        let spread = rounds.iter().fold(0.0f64, |hi, &r| hi.max(r))
+            - rounds.iter().fold(f64::INFINITY, |lo, &r| lo.min(r));
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {user:.1} | {system:.1} | {:.1} | {} | {} | {:.0}% |",
+            row.client,
+            row.messages_per_s(),
+            user + system,
+            ratio(row.messages_per_s(), best_rate),
+            ratio(user + system, best_cpu),
+            if middle > 0.0 {
+                spread / middle * 100.0
+            } else {
+                0.0
+            }
+        );
+    }
+    for row in rows {
+        if !row.failures.is_empty() && !row.samples.is_empty() {
+            let _ = writeln!(
+                out,
+                "{}: {} run(s) failed, first: {}",
+                row.client,
+                row.failures.len(),
+                row.failures[0]
+            );
+        }
+    }
+    out
+}
+
+pub(super) fn clients_json(scenario: ClientScenario, rows: &[ClientRow]) -> Value {
+    json!({
+        "scenario": scenario.name,
+        "kind": "client",
+        "size": scenario.size,
+        "deflate": scenario.deflate,
+        "send": scenario.send,
+        "clients": rows.iter().map(|row| json!({
+            "client": row.client,
+            "not_applicable": row.not_applicable,
+            "failures": row.failures,
+            "messages_per_s": row.messages_per_s(),
+            "cpu_user_ns_per_msg": row.cpu_ns().0,
+            "cpu_system_ns_per_msg": row.cpu_ns().1,
+            "samples": row.samples.iter().map(|s| json!({
+                "messages": s.messages,
+                "seconds": s.seconds,
+                "cpu_user_ticks": s.cpu.user,
+                "cpu_system_ticks": s.cpu.system,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 pub(super) fn idle_json(rows: &[IdleRow], scenario: &str) -> Value {
@@ -278,7 +420,7 @@ mod tests {
 
     /// The table row of `one_run("weft", sample(200.0, 10.0, 10, 10, 100_000))` as the best.
     const WEFT_BEST: &str =
-        "| weft | 200 | 0.2 | 10.0 | 20.0 | 1.00 | 1.00 | 2.00 | 1.00 | 1.00 | 0% |";
+        "| weft | 200 | 0.2 | 10.0 | 20.0 | 1.00 | 1.00 | 2.00 | – | 1.00 | 1.00 | 1.00 | 0% |";
 
     #[test]
     fn tables_show_ratios_to_the_best() {
@@ -304,12 +446,21 @@ mod tests {
         assert!(table.contains(WEFT_BEST), "{table}");
         assert!(
             table.contains(
-                "| tungstenite | 100 | 0.1 | 20.0 | 40.0 | 3.00 | 1.00 | 4.00 | 0.50 | 2.00 | 0% |"
+                "| tungstenite | 100 | 0.1 | 20.0 | 40.0 | 3.00 | 1.00 | 4.00 | – | 0.50 | 2.00 \
+                 | 2.00 | 0% |"
             ),
             "{table}"
         );
         assert!(
-            table.contains("| fastwebsockets | failed: it fell over |"),
+            table.contains("| fastwebsockets | failed: it fell over | | |"),
+            "{table}"
+        );
+        // A server that cannot run the scenario keeps its row, with the reason.
+        let mut absent = Row::new("bun", vec![], vec![], 100);
+        absent.not_applicable = Some("Bun could not be installed".to_owned());
+        let table = render_load(SCENARIOS[0], &[absent]);
+        assert!(
+            table.contains("| bun | n/a: Bun could not be installed |"),
             "{table}"
         );
         assert_eq!(ratio(0.0, 1.0), "–");
@@ -325,10 +476,27 @@ mod tests {
         assert!(table.contains(WEFT_BEST), "{table}");
         assert!(
             table.contains(
-                "| floor | 400 | 0.4 | 10.0 | 20.0 | 0.50 | 0.50 | 1.00 | 2.00 | 0.50 | 0% |"
+                "| floor | 400 | 0.4 | 10.0 | 20.0 | 0.50 | 0.50 | 1.00 | – | 2.00 | 0.50 | 1.00 \
+                 | 0% |"
             ),
             "{table}"
         );
+    }
+
+    #[test]
+    fn deflate_tables_show_bytes_on_the_wire_and_memory() {
+        let scenario = *SCENARIOS
+            .iter()
+            .find(|s| s.name == "100xjson-deflate")
+            .unwrap();
+        let mut weft = one_run("weft", sample(200.0, 10.0, 10, 10, 100_000));
+        weft.rss_per_connection_kib = Some(48.25);
+        let table = render_load(scenario, &[weft]);
+        assert!(
+            table.contains("| 48.2 | 26.0 | 22.0 | 1.00 |") || table.contains("| 48.3 | 26.0 |"),
+            "{table}"
+        );
+        assert!(table.contains("wire B/msg to server"), "{table}");
     }
 
     #[test]
@@ -350,7 +518,7 @@ mod tests {
                 result: Err("refused".to_owned()),
             },
         ];
-        let table = render_idle(10_000, &rows, false);
+        let table = render_idle(10_000, &rows, Idle::Plain);
         assert!(
             table.contains("| weft | 6000 | 106000 | 10.00 | 1.00 | 1.50 |"),
             "{table}"
