@@ -47,7 +47,9 @@ mod measurement;
 mod report;
 mod scenarios;
 
-use contestants::{CLIENT_CORE, CLIENTS, ClientKind, Host, SERVERS, ServerKind, build, known_servers};
+use contestants::{
+    CLIENT_CORE, CLIENTS, ClientKind, Host, SERVERS, ServerKind, build, known_servers,
+};
 use measurement::{Idle, client_scenario, idle_scenario, load_scenario};
 
 // What `cargo xtask soak` measures with.
@@ -277,7 +279,10 @@ fn compare(options: &Options) -> Result<(), String> {
     let out_dir = cmd::workspace_root().join("target/bench");
     let logs = out_dir.join("logs");
     fs::create_dir_all(&logs).map_err(|err| format!("cannot create {}: {err}", logs.display()))?;
-    let built = build(&options.servers, &["push_server", "bench_client", "fault_proxy"])?;
+    let built = build(
+        &options.servers,
+        &["push_server", "bench_client", "fault_proxy"],
+    )?;
     let tls = TlsFiles::generate(&built.tls_cert, &out_dir.join("tls"))?;
     let taskset = proc::find_on_path("taskset");
     let cores = std::thread::available_parallelism().map_or(1, usize::from);

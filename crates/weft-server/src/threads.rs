@@ -227,6 +227,7 @@ impl ServerThreads {
             builder,
             addr,
             threads,
+            max_connections: _,
             handle,
             shared,
         } = self;
