@@ -207,6 +207,7 @@ impl Server {
             shutdown_timeout: Duration::from_secs(10),
             shutdown: None,
             reuse_port: false,
+            share: None,
         }
     }
 
@@ -714,6 +715,8 @@ pub struct ServerBuilder {
     shutdown_timeout: Duration,
     shutdown: Option<ShutdownHandle>,
     pub(crate) reuse_port: bool,
+    /// This server's part of a capacity planned for several (see `bind_threads`).
+    pub(crate) share: Option<Capacity>,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -885,7 +888,9 @@ impl ServerBuilder {
             listener,
             acceptor: self.acceptor.unwrap_or_default(),
             http: self.http.unwrap_or_else(|| Arc::new(not_found)),
-            capacity: Capacity::plan(self.max_connections, self.raise_fd_limit),
+            capacity: self
+                .share
+                .unwrap_or_else(|| Capacity::plan(self.max_connections, self.raise_fd_limit)),
             shutdown_timeout: self.shutdown_timeout,
             token: self.shutdown.map(|handle| handle.0).unwrap_or_default(),
         }

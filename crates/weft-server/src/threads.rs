@@ -77,8 +77,13 @@ impl ServerBuilder {
         let mut builder = self.shutdown_handle(handle.clone());
         // One acceptor, cloned into every thread's server, so that they share its counters.
         builder.acceptor = Some(builder.acceptor.take().unwrap_or_default());
-        let total = Capacity::plan(builder.max_connections, builder.raise_fd_limit).connections;
-        builder.max_connections = Some(total.div_ceil(threads));
+        // The plan is made once, for the process (its descriptors are shared), and divided.
+        let plan = Capacity::plan(builder.max_connections, builder.raise_fd_limit);
+        let total = plan.connections;
+        builder.share = Some(Capacity {
+            connections: plan.connections.div_ceil(threads),
+            refusals: plan.refusals.div_ceil(threads),
+        });
         builder.reuse_port = BALANCED_REUSE_PORT;
         let listener = bind_shared(addr).await?;
         let addr = listener.local_addr()?;

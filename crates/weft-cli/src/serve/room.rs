@@ -60,12 +60,14 @@ impl Room {
         accepted: Accepted,
         quiet: bool,
     ) {
-        let mut session = Session::start(&ws, &accepted, quiet);
         let mut subscriber = self.topics.subscriber();
         if let Err(err) = subscriber.subscribe(ROOM) {
             eprintln!("weft: cannot join the room: {err}");
             return;
         }
+        // Said once the member is in the room: with several threads, another member's
+        // message may be published the moment this line is out.
+        let mut session = Session::start(&ws, &accepted, quiet);
         while let Some(message) = subscriber.next_message(&mut ws).await {
             match message {
                 // Once a close frame went out (at shutdown), messages already on their way
