@@ -53,7 +53,7 @@ use contestants::{
 use measurement::{Idle, client_scenario, idle_scenario, load_scenario};
 
 // What `cargo xtask soak` measures with.
-pub(crate) use contestants::{TlsFiles, executables, first_line};
+pub(crate) use contestants::{TlsFiles, built, cargo_build, first_line};
 pub(crate) use measurement::{CpuTicks, clock_ticks, parse_stat, parse_status_kib};
 use report::machine_description;
 use scenarios::{CLIENT_SCENARIOS, SCENARIOS, known_scenarios};

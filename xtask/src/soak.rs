@@ -266,24 +266,10 @@ impl Tools {
             "weft-benches",
             "--example",
             "tls_cert",
-            "--message-format=json-render-diagnostics",
         ]);
-        eprintln!("$ cargo {}", args.join(" "));
-        let output = Command::new("cargo")
-            .args(&args)
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|err| format!("could not start cargo: {err}"))?;
-        if !output.status.success() {
-            return Err(format!("building the soak failed ({})", output.status));
-        }
-        let built = bench::executables(&String::from_utf8_lossy(&output.stdout));
-        let find = |name: &str| {
-            built
-                .get(name)
-                .cloned()
-                .ok_or_else(|| format!("cargo built no executable for {name}"))
-        };
+        let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+        let executables = bench::cargo_build(&args, "the soak")?;
+        let find = |name: &str| bench::built(&executables, name);
         eprintln!("soak: built in {}", proc::secs(started.elapsed()));
         Ok(Self {
             weft: find("weft")?,

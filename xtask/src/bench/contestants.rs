@@ -430,7 +430,7 @@ pub(super) fn build(servers: &[ServerKind], extra_examples: &[&str]) -> Result<B
 
 /// Runs `cargo ARGS` (a build) with JSON messages, and returns what it built: target name →
 /// executable. `what` names the build in errors.
-pub(super) fn cargo_build(
+pub(crate) fn cargo_build(
     args: &[String],
     what: &str,
 ) -> Result<BTreeMap<String, PathBuf>, String> {
@@ -449,7 +449,7 @@ pub(super) fn cargo_build(
 }
 
 /// The executable cargo built for target `name`.
-pub(super) fn built(
+pub(crate) fn built(
     executables: &BTreeMap<String, PathBuf>,
     name: &str,
 ) -> Result<PathBuf, String> {
