@@ -18,8 +18,9 @@
 //!   servers have none, and `--servers weft,weft-no-keepalive,…` shows what the timer costs.
 //! - `--deflate`: accept permessage-deflate with `DeflateConfig::default()`; `--deflate=SPEC`
 //!   with other settings, for the comparison's frontier of CPU against bytes: a
-//!   comma-separated list of `level=N` (0–9), `window=BITS` (our compressor's window, 8–15),
-//!   `client-window=BITS` (the client's), `server-no-takeover`, `client-no-takeover`.
+//!   comma-separated list of `level=N` (0–9), `memory=N` (zlib memory level, 1–9),
+//!   `window=BITS` (our compressor's window, 8–15), `client-window=BITS` (the client's),
+//!   `server-no-takeover`, `client-no-takeover`, `low-memory` (`DeflateConfig::low_memory`).
 //! - `--tls CERT KEY`: `wss://` with the rustls settings every comparison server shares
 //!   (`weft_benches::tls`).
 //! - `--subscriber-info`, `--subscriber-debug` (built with the `tracing` feature): a `fmt`
@@ -83,10 +84,12 @@ fn deflate_config(spec: &str) -> Result<DeflateConfig, String> {
         };
         config = match item.split_once('=') {
             Some(("level", value)) => config.compression_level(u32::from(number(value)?)),
+            Some(("memory", value)) => config.memory_level(number(value)?),
             Some(("window", value)) => config.server_max_window_bits(number(value)?),
             Some(("client-window", value)) => config.client_max_window_bits(number(value)?),
             None if item == "server-no-takeover" => config.server_no_context_takeover(true),
             None if item == "client-no-takeover" => config.client_no_context_takeover(true),
+            None if item == "low-memory" => DeflateConfig::low_memory(),
             _ => return Err(format!("--deflate: unknown setting `{item}`")),
         };
     }

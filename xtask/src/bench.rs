@@ -93,7 +93,10 @@ options:
                      weft-no-keepalive (keepalive pings off, as the others have none),
                      weft-serve (the `weft serve` command) and floor (an echo that only
                      decodes headers and unmasks, checking nothing: what tokio and the
-                     kernel cost by themselves; a reference, never the best)
+                     kernel cost by themselves; a reference, never the best), and for the
+                     deflate frontier weft-level1, weft-level4, weft-level5, weft-window14
+                     (our compressor's window), weft-memory8 (zlib's memory level) and
+                     weft-low-memory (DeflateConfig::low_memory)
   --clients LIST     comma-separated, default all: weft, weft-feed, tungstenite,
                      fastwebsockets, tokio-websockets, yawc, sockudo-ws
   --rounds N         interleaved rounds per scenario (default 5)

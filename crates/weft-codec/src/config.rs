@@ -164,6 +164,7 @@ impl Limits {
 /// | [`write_buffer_size`](Self::write_buffer_size) | 128 KiB |
 /// | [`read_buffer_size`](Self::read_buffer_size) | 8 KiB |
 /// | [`wait_for_server_close`](Self::wait_for_server_close) | on |
+/// | [`extension_release_after`](Self::extension_release_after) | 5 s |
 ///
 /// ```
 /// use std::time::Duration;
@@ -184,6 +185,7 @@ pub struct Config {
     write_buffer_size: usize,
     read_buffer_size: usize,
     wait_for_server_close: bool,
+    extension_release_after: Option<Duration>,
 }
 
 impl Default for Config {
@@ -198,6 +200,7 @@ impl Default for Config {
             write_buffer_size: 128 << 10,
             read_buffer_size: 8 << 10,
             wait_for_server_close: true,
+            extension_release_after: Some(Duration::from_secs(5)),
         }
     }
 }
@@ -353,6 +356,42 @@ impl Config {
     /// ```
     pub fn get_close_timeout(&self) -> Duration {
         self.close_timeout
+    }
+
+    /// After this long without a message passing through the negotiated extension, the
+    /// connection asks it to free what it can rebuild
+    /// ([`Extension::release_idle_memory`](crate::Extension::release_idle_memory));
+    /// `None` keeps the extension's state for the connection's life.
+    ///
+    /// permessage-deflate then drops its compressor (about 270 KiB at its defaults), which
+    /// costs the first message after the pause its references to earlier messages, so it
+    /// compresses less well, and the allocation of a new compressor. A connection that
+    /// exchanges messages more often than this never notices; one that falls quiet holds
+    /// only its decompressor. The timer checks once per period whether a message passed
+    /// since its last check (one wake-up per period while messages flow, never an alarm reset
+    /// per message), so the state goes one to two periods after the last message.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = weft_codec::Config::default().extension_release_after(None);
+    /// assert_eq!(config.get_extension_release_after(), None);
+    /// let config = config.extension_release_after(Some(Duration::from_secs(60)));
+    /// assert_eq!(config.get_extension_release_after(), Some(Duration::from_secs(60)));
+    /// ```
+    pub fn extension_release_after(mut self, quiet: Option<Duration>) -> Self {
+        self.extension_release_after = quiet;
+        self
+    }
+
+    /// See [`extension_release_after`](Self::extension_release_after).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let five_s = Some(Duration::from_secs(5));
+    /// assert_eq!(weft_codec::Config::default().get_extension_release_after(), five_s);
+    /// ```
+    pub fn get_extension_release_after(&self) -> Option<Duration> {
+        self.extension_release_after
     }
 
     /// See [`ping_interval`](Self::ping_interval).

@@ -107,6 +107,16 @@ pub trait Extension: fmt::Debug + Send {
         self.encode(input, true, output)
     }
 
+    /// Called when no message has passed through the extension for
+    /// [`Config::extension_release_after`](crate::Config::extension_release_after): free the
+    /// state that can be rebuilt without the peer noticing. It may come between the pieces of a
+    /// message sent or received in fragments; what that message still needs must be kept.
+    /// The default frees nothing.
+    ///
+    /// permessage-deflate drops its compressor here: a fresh compressor refers to nothing
+    /// sent earlier, which the peer's decompressor reads like any other message.
+    fn release_idle_memory(&mut self) {}
+
     /// The most bytes that `len` bytes of message data may take once a conforming peer has
     /// encoded them, in one frame. The connection accepts an encoded frame up to
     /// `max_encoded_len(max_frame_size)`, so that data within the frame limit passes whatever

@@ -2,10 +2,11 @@
 //! incoming ones, within the output budget the connection gives it.
 
 use bytes::{BufMut, BytesMut};
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Decompress, FlushDecompress, Status};
 use weft_codec::{CloseCode, Extension, ExtensionError, OpCode, Role, Rsv, SharedEncoding};
+use zlib_rs::{Deflate, DeflateFlush};
 
-use crate::config::DeflateConfig;
+use crate::config::{DeflateConfig, MAX_WINDOW_BITS};
 use crate::error::Error;
 use crate::negotiate::DeflateParams;
 
@@ -99,7 +100,7 @@ impl PerMessageDeflate {
             role,
             threshold: config.threshold,
             encoder: Encoder::new(
-                Compression::new(config.level),
+                config,
                 params.max_window_bits(role),
                 params.no_context_takeover(role),
             ),
@@ -199,6 +200,7 @@ impl Extension for PerMessageDeflate {
             // The message is not sent. A fresh compressor is always readable by the peer
             // (it refers to nothing before), so the next message starts from one.
             self.encoder.state = None;
+            self.encoder.in_message = false;
             ExtensionError::Other {
                 code: CloseCode::INTERNAL_ERROR,
                 source: Box::new(err),
@@ -233,12 +235,15 @@ impl Extension for PerMessageDeflate {
         encoder.reset_each_message.then(|| {
             SharedEncoding::new(
                 crate::EXTENSION_NAME,
-                u64::from(encoder.level.level()) << 8 | u64::from(encoder.window_bits),
+                u64::from(encoder.memory_level) << 16
+                    | u64::from(encoder.level) << 8
+                    | u64::from(encoder.window_bits),
             )
         })
     }
 
-    /// Compresses with a compressor shared by the thread (one per level and window size), so
+    /// Compresses with a compressor shared by the thread (one per level, window size and
+    /// memory level), so
     /// that a connection that only sends prepared messages never allocates its own.
     fn encode_shared(&mut self, input: &[u8], output: &mut BytesMut) -> Result<(), ExtensionError> {
         self.encoder
@@ -266,6 +271,16 @@ impl Extension for PerMessageDeflate {
         result
     }
 
+    /// Drops the compressor, unless a message sent in pieces is under way: a fresh one refers
+    /// to nothing sent before, which the peer inflates like any message. The decompressor
+    /// stays while the peer keeps its context (its next message may refer to the last ones);
+    /// without context takeover it is never kept between messages anyway.
+    fn release_idle_memory(&mut self) {
+        if !self.encoder.in_message {
+            self.encoder.state = None;
+        }
+    }
+
     /// zlib's bound for any compression parameters (`deflateBound` when the level, window or
     /// memory level are not its defaults): 1/8 + 1/64 of the data plus 5 bytes, and the
     /// sync flush that ends a frame. Incompressible data grows by 5 bytes per 16 KiB block
@@ -285,24 +300,37 @@ const SYNC_FLUSH_MAX: usize = 10;
 /// The compressing half: our messages, under our role's parameters.
 #[derive(Debug)]
 struct Encoder {
-    level: Compression,
+    level: u8,
     window_bits: u8,
+    memory_level: u8,
     reset_each_message: bool,
-    state: Option<Compress>,
+    /// This connection's own compressor: with context takeover, from the first compressed
+    /// message until [`Extension::release_idle_memory`]; without, only while a message sent
+    /// in pieces is under way (whole messages use the thread's).
+    state: Option<Compressor>,
+    /// A message sent in pieces has begun and not ended.
+    in_message: bool,
 }
 
 impl Encoder {
-    fn new(level: Compression, window_bits: u8, reset_each_message: bool) -> Self {
+    fn new(config: &DeflateConfig, window_bits: u8, reset_each_message: bool) -> Self {
         Self {
-            level,
+            // At most 9 (the setter clamps).
+            level: u8::try_from(config.level).unwrap_or(9),
             // zlib cannot deflate a raw stream with an 8-bit window and uses 9 instead. That
             // stays valid for a peer inflating with 8 bits: zlib never refers further back
             // than the window size minus 262 bytes (its MIN_LOOKAHEAD), which is 250 bytes
             // at 9 bits, within the 256 an 8-bit window holds.
             window_bits: window_bits.max(MIN_BACKEND_WINDOW_BITS),
+            memory_level: config.memory_level,
             reset_each_message,
             state: None,
+            in_message: false,
         }
+    }
+
+    fn key(&self) -> CompressorKey {
+        (self.level, self.window_bits, self.memory_level)
     }
 
     fn encode(&mut self, input: &[u8], fin: bool, output: &mut BytesMut) -> Result<(), Error> {
@@ -317,97 +345,144 @@ impl Encoder {
             }
             return Ok(());
         }
-        let (level, window_bits) = (self.level, self.window_bits);
-        let compress = self
-            .state
-            .get_or_insert_with(|| Compress::new_with_window_bits(level, false, window_bits));
-        deflate(compress, input, fin, output)?;
+        if self.reset_each_message && fin && !self.in_message {
+            // A whole message that refers to nothing before it: any compressor of the same
+            // settings gives the same bytes, so the thread's serves and ours is never made.
+            return self.encode_shared(input, output);
+        }
+        let key = self.key();
+        let compressor = self.state.get_or_insert_with(|| Compressor::new(key));
+        self.in_message = !fin;
+        let result = compressor.deflate(input, fin, output);
         if fin {
             self.end_message();
         }
-        Ok(())
+        result
     }
 
     /// A whole message compressed with a compressor of this encoder's settings kept by the
-    /// thread, not with this connection's own: for a prepared message shared by every
-    /// connection with these settings, which is only done when our compressor starts afresh
-    /// for every message anyway. A fan-out server's connections then never allocate a
-    /// compressor of their own; each thread holds one per level and window size in use.
+    /// thread, not with this connection's own: for every message when our compressor starts
+    /// afresh for each one anyway, including a prepared message shared by every connection
+    /// with these settings. Such connections never allocate a compressor of their own; each
+    /// thread holds one per level, window size and memory level in use.
     fn encode_shared(&self, input: &[u8], output: &mut BytesMut) -> Result<(), Error> {
         if input.is_empty() {
             output.put_u8(0x00);
             return Ok(());
         }
-        let key = (self.level.level(), self.window_bits);
+        let key = self.key();
         SHARED_COMPRESSORS.with(|cell| {
             let mut compressors = cell.borrow_mut();
-            let at = match compressors.iter().position(|(k, _)| *k == key) {
+            let at = match compressors.iter().position(|c| c.key == key) {
                 Some(at) => at,
                 None => {
-                    let compress = Compress::new_with_window_bits(self.level, false, key.1);
-                    compressors.push((key, compress));
+                    compressors.push(Compressor::new(key));
                     compressors.len() - 1
                 }
             };
-            let compress = &mut compressors[at].1;
-            let result = deflate(compress, input, true, output);
-            compress.reset();
+            let compressor = &mut compressors[at];
+            let result = compressor.deflate(input, true, output);
+            compressor.deflate.reset();
             result
         })
     }
 
     fn end_message(&mut self) {
-        if self.reset_each_message
-            && let Some(compress) = &mut self.state
-        {
-            compress.reset();
+        self.in_message = false;
+        if self.reset_each_message {
+            // Nothing of this message is referred to again: the next piecewise message
+            // allocates afresh, and until then the connection holds nothing.
+            self.state = None;
         }
+    }
+}
+
+/// Level, window bits and memory level: what shapes a compressor's output.
+type CompressorKey = (u8, u8, u8);
+
+/// A raw DEFLATE compressor (zlib-rs) with its settings.
+struct Compressor {
+    key: CompressorKey,
+    deflate: Deflate,
+}
+
+impl std::fmt::Debug for Compressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (level, window_bits, memory_level) = self.key;
+        f.debug_struct("Compressor")
+            .field("level", &level)
+            .field("window_bits", &window_bits)
+            .field("memory_level", &memory_level)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Compressor {
+    /// zlib-rs directly rather than through flate2, which fixes the memory level at 8.
+    fn new(key: CompressorKey) -> Self {
+        let (level, window_bits, memory_level) = key;
+        let config = zlib_rs::DeflateConfig {
+            level: i32::from(level),
+            // Negative: a raw stream, no zlib header.
+            window_bits: -i32::from(window_bits),
+            mem_level: i32::from(memory_level),
+            ..zlib_rs::DeflateConfig::default()
+        };
+        Self {
+            key,
+            deflate: Deflate::new_with_config(config),
+        }
+    }
+
+    /// Compresses `input` (not empty) with a sync flush, appending to `output`; the last
+    /// piece of a message (`fin`) has the flush's final `00 00 ff ff` removed.
+    fn deflate(&mut self, input: &[u8], fin: bool, output: &mut BytesMut) -> Result<(), Error> {
+        let compress = &mut self.deflate;
+        let start = output.len();
+        let mut consumed = 0;
+        // Enough for incompressible input in one call: stored blocks add 5 bytes per 64 KiB,
+        // and the flush up to 10 more.
+        let mut room = input.len() + input.len() / 64 + 64;
+        loop {
+            let at = output.len();
+            output.resize(at + room, 0);
+            let (in_before, out_before) = (compress.total_in(), compress.total_out());
+            let result = compress.compress(
+                &input[consumed..],
+                &mut output[at..],
+                DeflateFlush::SyncFlush,
+            );
+            let produced = progress(compress.total_out(), out_before);
+            consumed += progress(compress.total_in(), in_before);
+            output.truncate(at + produced);
+            result.map_err(|err| Error::Compress(err.as_str().into()))?;
+            // The flush is complete once input is used up and output space was left over.
+            if consumed == input.len() && produced < room {
+                break;
+            }
+            room = room.saturating_mul(2).clamp(64, MAX_STEP);
+        }
+        if fin {
+            if !output[start..].ends_with(&TAIL) {
+                return Err(Error::Compress(
+                    "the sync flush did not end with an empty stored block".into(),
+                ));
+            }
+            output.truncate(output.len() - TAIL.len());
+        }
+        Ok(())
     }
 }
 
 thread_local! {
-    /// The compressors of [`Encoder::encode_shared`], by level and window bits.
-    static SHARED_COMPRESSORS: std::cell::RefCell<Vec<((u32, u8), Compress)>> =
+    /// The compressors of [`Encoder::encode_shared`], by their settings.
+    static SHARED_COMPRESSORS: std::cell::RefCell<Vec<Compressor>> =
         const { std::cell::RefCell::new(Vec::new()) };
-}
 
-/// Compresses `input` (not empty) with a sync flush, appending to `output`; the last piece of
-/// a message (`fin`) has the flush's final `00 00 ff ff` removed.
-fn deflate(
-    compress: &mut Compress,
-    input: &[u8],
-    fin: bool,
-    output: &mut BytesMut,
-) -> Result<(), Error> {
-    let start = output.len();
-    let mut consumed = 0;
-    // Enough for incompressible input in one call: stored blocks add 5 bytes per 64 KiB, and
-    // the flush up to 10 more.
-    let mut room = input.len() + input.len() / 64 + 64;
-    loop {
-        let at = output.len();
-        output.resize(at + room, 0);
-        let (in_before, out_before) = (compress.total_in(), compress.total_out());
-        let result = compress.compress(&input[consumed..], &mut output[at..], FlushCompress::Sync);
-        let produced = progress(compress.total_out(), out_before);
-        consumed += progress(compress.total_in(), in_before);
-        output.truncate(at + produced);
-        result.map_err(|err| Error::Compress(Box::new(err)))?;
-        // The flush is complete once input is used up and output space was left over.
-        if consumed == input.len() && produced < room {
-            break;
-        }
-        room = room.saturating_mul(2).clamp(64, MAX_STEP);
-    }
-    if fin {
-        if !output[start..].ends_with(&TAIL) {
-            return Err(Error::Compress(
-                "the sync flush did not end with an empty stored block".into(),
-            ));
-        }
-        output.truncate(output.len() - TAIL.len());
-    }
-    Ok(())
+    /// The decompressor that inflates whole messages of peers that keep no context, for
+    /// every connection of the thread (a 15-bit window inflates any smaller one).
+    static SHARED_DECOMPRESSOR: std::cell::RefCell<Option<Decompress>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// The inflating half: the peer's messages, under the peer's parameters.
@@ -415,6 +490,9 @@ fn deflate(
 struct Decoder {
     window_bits: u8,
     reset_each_message: bool,
+    /// This connection's own decompressor: with the peer's context takeover, from the first
+    /// compressed message on; without, only while a message that arrives in pieces is under
+    /// way (one that arrives whole uses the thread's).
     state: Option<Decompress>,
     /// The message's DEFLATE stream ended with a BFINAL block (RFC 7692 §7.2.3.4): the rest of
     /// the message is padding, and the next message starts a new stream.
@@ -444,6 +522,9 @@ impl Decoder {
         max_output: usize,
     ) -> Result<(), ExtensionError> {
         let mut budget = max_output;
+        if self.reset_each_message && fin && !self.message_started && !input.is_empty() {
+            return decode_shared(input, output, max_output);
+        }
         if !input.is_empty() {
             self.message_started = true;
             self.inflate(input, output, &mut budget, max_output)?;
@@ -461,7 +542,7 @@ impl Decoder {
         Ok(())
     }
 
-    /// Inflates all of `input`, appending at most `budget` bytes (decremented).
+    /// Inflates all of `input` with this connection's decompressor.
     fn inflate(
         &mut self,
         input: &[u8],
@@ -476,73 +557,112 @@ impl Decoder {
         let decompress = self
             .state
             .get_or_insert_with(|| Decompress::new_with_window_bits(false, window_bits));
-        let mut consumed = 0;
-        // Output space is zeroed before zlib writes to it, so ask for about what the input
-        // might inflate to, and double while the output keeps filling it. (Spare capacity
-        // is not used as a hint: a grown buffer would be zeroed whole for a one-byte piece.)
-        let mut step = input.len().saturating_mul(4).clamp(256, MAX_STEP);
-        loop {
-            let room = step.min(*budget);
-            if room == 0 {
-                // The budget is spent: the message is too large if even one more byte comes
-                // out. Probing into a one-byte buffer keeps the output at the limit.
-                let mut probe = [0u8; 1];
-                let (in_before, out_before) = (decompress.total_in(), decompress.total_out());
-                let status = decompress
-                    .decompress(&input[consumed..], &mut probe, FlushDecompress::None)
-                    .map_err(invalid)?;
-                if decompress.total_out() != out_before {
-                    return Err(ExtensionError::OutputTooLarge { limit });
-                }
-                let used = progress(decompress.total_in(), in_before);
-                consumed += used;
-                if status == Status::StreamEnd {
-                    self.stream_ended = true;
-                    return Ok(());
-                }
-                if consumed == input.len() {
-                    return Ok(());
-                }
-                if used == 0 {
-                    return Err(stalled());
-                }
-                continue;
-            }
-            let at = output.len();
-            make_room(output, room, at + *budget);
-            output.resize(at + room, 0);
-            let (in_before, out_before) = (decompress.total_in(), decompress.total_out());
-            let result =
-                decompress.decompress(&input[consumed..], &mut output[at..], FlushDecompress::None);
-            let produced = progress(decompress.total_out(), out_before);
-            let used = progress(decompress.total_in(), in_before);
-            output.truncate(at + produced);
-            let status = result.map_err(invalid)?;
-            consumed += used;
-            *budget -= produced;
-            if status == Status::StreamEnd {
-                self.stream_ended = true;
-                return Ok(());
-            }
-            // Output space left over means the inflater has nothing more to give for this
-            // input; a full buffer may hide more.
-            if consumed == input.len() && produced < room {
-                return Ok(());
-            }
-            if used == 0 && produced == 0 {
-                return Err(stalled());
-            }
-            if produced == room {
-                step = step.saturating_mul(2).min(MAX_STEP);
-            }
-        }
+        self.stream_ended = inflate(decompress, input, output, budget, limit)?;
+        Ok(())
     }
 
     fn end_message(&mut self) {
-        if (std::mem::take(&mut self.stream_ended) || self.reset_each_message)
+        if self.reset_each_message {
+            // Without the peer's context nothing is kept between messages.
+            self.state = None;
+            self.stream_ended = false;
+        } else if std::mem::take(&mut self.stream_ended)
             && let Some(decompress) = &mut self.state
         {
             decompress.reset(false);
+        }
+    }
+}
+
+/// A whole message of a peer that keeps no context, inflated with the thread's decompressor.
+fn decode_shared(
+    input: &[u8],
+    output: &mut BytesMut,
+    max_output: usize,
+) -> Result<(), ExtensionError> {
+    SHARED_DECOMPRESSOR.with(|cell| {
+        let mut shared = cell.borrow_mut();
+        let decompress =
+            shared.get_or_insert_with(|| Decompress::new_with_window_bits(false, MAX_WINDOW_BITS));
+        let mut budget = max_output;
+        let result =
+            inflate(decompress, input, output, &mut budget, max_output).and_then(|ended| {
+                if ended {
+                    // A BFINAL block ended the stream: the rest is padding.
+                    return Ok(true);
+                }
+                inflate(decompress, &TAIL, output, &mut budget, max_output)
+            });
+        decompress.reset(false);
+        result.map(|_| ())
+    })
+}
+
+/// Inflates all of `input` (not empty), appending at most `budget` bytes (decremented);
+/// returns whether the DEFLATE stream ended (a BFINAL block).
+fn inflate(
+    decompress: &mut Decompress,
+    input: &[u8],
+    output: &mut BytesMut,
+    budget: &mut usize,
+    limit: usize,
+) -> Result<bool, ExtensionError> {
+    let mut consumed = 0;
+    // Output space is zeroed before zlib writes to it, so ask for about what the input
+    // might inflate to, and double while the output keeps filling it. (Spare capacity
+    // is not used as a hint: a grown buffer would be zeroed whole for a one-byte piece.)
+    let mut step = input.len().saturating_mul(4).clamp(256, MAX_STEP);
+    loop {
+        let room = step.min(*budget);
+        if room == 0 {
+            // The budget is spent: the message is too large if even one more byte comes
+            // out. Probing into a one-byte buffer keeps the output at the limit.
+            let mut probe = [0u8; 1];
+            let (in_before, out_before) = (decompress.total_in(), decompress.total_out());
+            let status = decompress
+                .decompress(&input[consumed..], &mut probe, FlushDecompress::None)
+                .map_err(invalid)?;
+            if decompress.total_out() != out_before {
+                return Err(ExtensionError::OutputTooLarge { limit });
+            }
+            let used = progress(decompress.total_in(), in_before);
+            consumed += used;
+            if status == Status::StreamEnd {
+                return Ok(true);
+            }
+            if consumed == input.len() {
+                return Ok(false);
+            }
+            if used == 0 {
+                return Err(stalled());
+            }
+            continue;
+        }
+        let at = output.len();
+        make_room(output, room, at + *budget);
+        output.resize(at + room, 0);
+        let (in_before, out_before) = (decompress.total_in(), decompress.total_out());
+        let result =
+            decompress.decompress(&input[consumed..], &mut output[at..], FlushDecompress::None);
+        let produced = progress(decompress.total_out(), out_before);
+        let used = progress(decompress.total_in(), in_before);
+        output.truncate(at + produced);
+        let status = result.map_err(invalid)?;
+        consumed += used;
+        *budget -= produced;
+        if status == Status::StreamEnd {
+            return Ok(true);
+        }
+        // Output space left over means the inflater has nothing more to give for this
+        // input; a full buffer may hide more.
+        if consumed == input.len() && produced < room {
+            return Ok(false);
+        }
+        if used == 0 && produced == 0 {
+            return Err(stalled());
+        }
+        if produced == room {
+            step = step.saturating_mul(2).min(MAX_STEP);
         }
     }
 }

@@ -4,6 +4,8 @@
 pub(crate) const MIN_WINDOW_BITS: u8 = 8;
 /// The largest window, and the default (32 KiB).
 pub(crate) const MAX_WINDOW_BITS: u8 = 15;
+/// See [`DeflateConfig::memory_level`].
+const DEFAULT_MEMORY_LEVEL: u8 = 5;
 
 /// How permessage-deflate is offered, accepted and run on one end of a connection.
 ///
@@ -19,6 +21,7 @@ pub(crate) const MAX_WINDOW_BITS: u8 = 15;
 /// | [`server_max_window_bits`](Self::server_max_window_bits) | 15 | ask for at most this server window | compress with at most this window |
 /// | [`client_max_window_bits`](Self::client_max_window_bits) | 15 | compress with at most this window | inflate the client's messages with at most this window |
 /// | [`compression_level`](Self::compression_level) | 6 | level of our compressor | level of our compressor |
+/// | [`memory_level`](Self::memory_level) | 5 | zlib memory level of our compressor | same |
 /// | [`threshold`](Self::threshold) | 64 bytes | smaller messages go uncompressed | same |
 /// | [`fallback_offer`](Self::fallback_offer) | on | add a plain offer after one that asks for server parameters | — |
 ///
@@ -60,13 +63,14 @@ pub struct DeflateConfig {
     pub(crate) server_max_window_bits: u8,
     pub(crate) client_max_window_bits: u8,
     pub(crate) level: u32,
+    pub(crate) memory_level: u8,
     pub(crate) threshold: usize,
     pub(crate) fallback_offer: bool,
 }
 
 impl Default for DeflateConfig {
-    /// Enabled, context takeover both ways, 32 KiB windows, level 6, 64-byte threshold, with
-    /// a fallback offer.
+    /// Enabled, context takeover both ways, 32 KiB windows, level 6, memory level 5, 64-byte
+    /// threshold, with a fallback offer.
     ///
     /// ```
     /// let config = weft_deflate::DeflateConfig::default();
@@ -81,6 +85,7 @@ impl Default for DeflateConfig {
             server_max_window_bits: MAX_WINDOW_BITS,
             client_max_window_bits: MAX_WINDOW_BITS,
             level: 6,
+            memory_level: DEFAULT_MEMORY_LEVEL,
             threshold: 64,
             fallback_offer: true,
         }
@@ -96,6 +101,30 @@ impl DeflateConfig {
     /// ```
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The low-memory preset: no context takeover in either direction (a server asks its
+    /// clients for it, a client announces it and asks the server), with the other settings
+    /// at their defaults.
+    ///
+    /// No compressor or decompressor then outlives a message, so whole messages are
+    /// compressed and inflated with state the thread shares between its connections, and a
+    /// connection holds no compression memory between messages (see the
+    /// [crate documentation](crate#memory)). The price is the ratio: each message is
+    /// compressed on its own, without referring to earlier ones (on the JSON corpus of
+    /// `cargo xtask bench`, 268 bytes per message instead of 173).
+    ///
+    /// ```
+    /// use weft_deflate::DeflateConfig;
+    /// let config = DeflateConfig::low_memory();
+    /// assert!(config.get_server_no_context_takeover());
+    /// assert!(config.get_client_no_context_takeover());
+    /// assert_eq!(config.get_compression_level(), 6);
+    /// ```
+    pub fn low_memory() -> Self {
+        Self::default()
+            .server_no_context_takeover(true)
+            .client_no_context_takeover(true)
     }
 
     /// Offer (as a client) or accept (as a server) permessage-deflate at all. When off, a
@@ -185,6 +214,39 @@ impl DeflateConfig {
     pub fn compression_level(mut self, level: u32) -> Self {
         self.level = level.min(9);
         self
+    }
+
+    /// zlib's memory level of our compressor, 1 to 9 (clamped): it sizes the buffer of
+    /// symbols a DEFLATE block collects, 2^(level + 6) of them, 3 bytes each, plus 4 bytes
+    /// each of output buffer. It is not negotiated; the peer never sees it except in how
+    /// blocks are cut.
+    ///
+    /// Every message ends a block (the sync flush permessage-deflate requires), and zlib-rs
+    /// clears the whole symbol buffer at every block, so a buffer larger than messages are
+    /// long costs time on every message: zlib's default of 8 (48 KiB cleared per message)
+    /// compresses the JSON corpus of `cargo xtask bench` (about 550-byte messages) to the same
+    /// bytes as 5 (6 KiB), but slower. Below 5, messages of a few KiB are cut into several
+    /// blocks and grow; large messages grow slightly at 5 too (64 KiB JSON documents by 0.4 %
+    /// against 8). Raise it for traffic of large messages.
+    ///
+    /// ```
+    /// use weft_deflate::DeflateConfig;
+    /// assert_eq!(DeflateConfig::default().get_memory_level(), 5);
+    /// assert_eq!(DeflateConfig::default().memory_level(0).get_memory_level(), 1);
+    /// assert_eq!(DeflateConfig::default().memory_level(8).get_memory_level(), 8);
+    /// ```
+    pub fn memory_level(mut self, level: u8) -> Self {
+        self.memory_level = level.clamp(1, 9);
+        self
+    }
+
+    /// See [`memory_level`](Self::memory_level).
+    ///
+    /// ```
+    /// assert_eq!(weft_deflate::DeflateConfig::default().get_memory_level(), 5);
+    /// ```
+    pub fn get_memory_level(&self) -> u8 {
+        self.memory_level
     }
 
     /// Messages shorter than this many bytes are sent uncompressed. Fragmented messages

@@ -87,35 +87,45 @@
 //!
 //! # Memory
 //!
-//! A connection allocates nothing for compression until it sends or receives its first
-//! compressed message: the compressor on the first message it compresses, the decompressor
-//! on the first compressed message it receives. An end that only exchanges messages below
-//! the [threshold](DeflateConfig::threshold) never pays. Once allocated, the state stays
-//! until the connection is dropped; without context takeover it is reset, not freed, after
-//! each message.
+//! Compression state lives only while it is needed:
 //!
-//! Heap bytes per connection, measured with a counting global allocator around
-//! `Compress::new_with_window_bits` / `Decompress::new_with_window_bits` and a first call
-//! (flate2 1.1 over zlib-rs 0.6, x86-64; the same at every compression level):
+//! - **Nothing before use.** A connection allocates nothing for compression until it sends
+//!   or receives its first compressed message; an end that only exchanges messages below the
+//!   [threshold](DeflateConfig::threshold) never pays.
+//! - **No context takeover: nothing between messages.** A whole message that refers to nothing
+//!   before it is compressed, or inflated, with state the thread shares between its
+//!   connections (one compressor per level, window and memory level in use, one
+//!   decompressor). A connection's own state is made only for a message sent or received in
+//!   pieces, and dropped when it ends. [`DeflateConfig::low_memory`] asks for this in both
+//!   directions: 1 KiB per connection after use (counted in `tests/memory.rs`).
+//! - **Context takeover: the compressor until the connection falls quiet.** Our compressor
+//!   must keep its window while messages flow, but a fresh one is always readable by the peer
+//!   (it refers to nothing earlier), so it is dropped once no message has passed for
+//!   [`Config::extension_release_after`](weft_codec::Config::extension_release_after) (5 s,
+//!   checked once per period, so 5 to 10 s after the last message). The decompressor stays
+//!   while the peer keeps its context: the peer's next message may refer to its last ones.
+//!   With the defaults a connection holds about 320 KiB while busy and 46 KiB once quiet.
 //!
-//! | window bits | compressor | decompressor | both |
-//! | --- | --- | --- | --- |
-//! | 8 (run as 9) | 245 KiB | 46 KiB | 291 KiB |
-//! | 9 | 245 KiB | 46 KiB | 291 KiB |
-//! | 10 | 247 KiB | 46 KiB | 293 KiB |
-//! | 11 | 251 KiB | 46 KiB | 297 KiB |
-//! | 12 | 259 KiB | 46 KiB | 305 KiB |
-//! | 13 | 275 KiB | 46 KiB | 321 KiB |
-//! | 14 | 307 KiB | 46 KiB | 353 KiB |
-//! | 15 | 371 KiB | 46 KiB | 417 KiB |
+//! Heap bytes per connection once allocated, counted with a counting global allocator after
+//! a first message (zlib-rs 0.6, x86-64; the same at every compression level):
+//!
+//! | window bits | compressor, memory level 1 | 5 (default) | 8 (zlib's default) | 9 | decompressor |
+//! | --- | --- | --- | --- | --- | --- |
+//! | 8 (run as 9), 9 | 134 KiB | 147 KiB | 245 KiB | 357 KiB | 46 KiB |
+//! | 10 | 136 KiB | 149 KiB | 247 KiB | 359 KiB | 46 KiB |
+//! | 11 | 140 KiB | 153 KiB | 251 KiB | 363 KiB | 46 KiB |
+//! | 12 | 148 KiB | 161 KiB | 259 KiB | 371 KiB | 46 KiB |
+//! | 13 | 164 KiB | 177 KiB | 275 KiB | 387 KiB | 46 KiB |
+//! | 14 | 196 KiB | 209 KiB | 307 KiB | 419 KiB | 46 KiB |
+//! | 15 (default) | 260 KiB | 273 KiB | 371 KiB | 483 KiB | 46 KiB |
 //!
 //! The compressor's window is the window bits of this end's role (`server_max_window_bits`
-//! on a server) and costs 4 bytes per window byte; the rest is fixed (a 128 KiB hash table
-//! and 112 KiB of output and symbol buffers, sized by zlib's default memory level 8, which
-//! flate2 does not let us change), so the smallest window saves only a third. zlib-rs's
-//! decompressor always reserves a 32 KiB window, so limiting the peer's window saves the
-//! peer memory, not us. The largest saving is not compressing at all: an end that only
-//! receives compressed messages holds 46 KiB.
+//! on a server) and costs 4 bytes per window byte; the [memory level](DeflateConfig::memory_level)
+//! sizes its output and symbol buffers (7 bytes per symbol, 2^(level + 6) symbols); the rest
+//! is zlib-rs's hash table, a fixed 128 KiB whatever the settings. So no compressor that keeps
+//! context fits in 64 KiB, which is why the compressor is released rather than shrunk.
+//! zlib-rs's decompressor always reserves a 32 KiB window, so limiting the peer's window
+//! saves the peer memory, not us.
 //!
 //! # Window bits of 8
 //!

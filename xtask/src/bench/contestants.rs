@@ -169,8 +169,10 @@ pub(super) const BUN: ServerKind = ServerKind {
 /// Servers that `--servers` may name besides the default ones: weft without keepalive shows
 /// what the keepalive timer costs (the other servers have no timer); `floor`, an echo that only
 /// decodes headers and unmasks, shows what tokio and the kernel cost by themselves; `weft
-/// serve` as users run it (tokio's multi-thread runtime, pinned to one core: one worker).
-pub(super) const EXTRA_SERVERS: [ServerKind; 3] = [
+/// serve` as users run it (tokio's multi-thread runtime, pinned to one core: one worker); and
+/// weft's echo with other permessage-deflate settings, for the frontier of server CPU against
+/// wire bytes (the `-deflate` scenarios; elsewhere they are weft's echo unchanged).
+pub(super) const EXTRA_SERVERS: [ServerKind; 9] = [
     ServerKind {
         name: "weft-no-keepalive",
         args: &["--no-keepalive"],
@@ -188,7 +190,23 @@ pub(super) const EXTRA_SERVERS: [ServerKind; 3] = [
         // It accepts permessage-deflate unless told not to.
         deflate: Support::Yes(&[]),
     },
+    deflate_setting("weft-level1", &["--deflate=level=1"]),
+    deflate_setting("weft-level4", &["--deflate=level=4"]),
+    deflate_setting("weft-level5", &["--deflate=level=5"]),
+    deflate_setting("weft-window14", &["--deflate=window=14"]),
+    // zlib's default memory level, which weft used before choosing 5.
+    deflate_setting("weft-memory8", &["--deflate=memory=8"]),
+    deflate_setting("weft-low-memory", &["--deflate=low-memory"]),
 ];
+
+/// weft's echo accepting permessage-deflate with `args` instead of the defaults.
+const fn deflate_setting(name: &'static str, args: &'static [&'static str]) -> ServerKind {
+    ServerKind {
+        name,
+        deflate: Support::Yes(args),
+        ..WEFT
+    }
+}
 
 /// The reference: not a library, so shown for comparison and never the best in a ratio.
 pub(super) const FLOOR: ServerKind = ServerKind {

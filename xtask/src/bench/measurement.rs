@@ -503,6 +503,15 @@ impl Idle {
         }
     }
 
+    /// How long the connections are left alone before the server's memory is read; every
+    /// server gets the same time.
+    fn settle(self) -> Duration {
+        match self {
+            Self::Plain | Self::Http2 => Duration::from_secs(2),
+            Self::AfterDeflate => Duration::from_secs(11),
+        }
+    }
+
     fn support(self, kind: ServerKind) -> Support {
         match self {
             Self::Plain => Support::Yes(&[]),
@@ -596,8 +605,9 @@ pub(super) fn idle_one(
         Some(line) => {
             // Let the server finish whatever the last upgrades (or messages) started, and
             // give what a library releases when a connection falls idle time to go: weft
-            // releases a grown read buffer a second after input stops.
-            std::thread::sleep(Duration::from_secs(2));
+            // releases a grown read buffer a second after input stops, and its compressor
+            // 5 to 10 s after the last compressed message (`extension_release_after`).
+            std::thread::sleep(idle.settle());
             let after_kib = server.rss_kib();
             let connect_s = serde_json::from_str::<Value>(&line)
                 .ok()

@@ -252,10 +252,28 @@ struct Timers {
     pong_deadline: Timer,
     /// When to release a grown input buffer that stayed empty.
     shrink: Timer,
+    /// When to ask the extension to release what it can rebuild
+    /// (`Config::extension_release_after`), unless a message passed through it meanwhile.
+    extension_release: Timer,
+    /// A message passed through the extension since `extension_release` was set.
+    extension_used: bool,
     /// A matching pong arrived; the round trip is measured at the next `poll_timeout`.
     pong_arrived: bool,
     next_ping_id: u64,
     rtt: Option<Duration>,
+}
+
+impl Timers {
+    /// Records that a message passed through the extension, and starts the timer after which
+    /// a quiet extension releases its state (`Config::extension_release_after`).
+    fn note_extension_use(&mut self, quiet: Option<Duration>) {
+        self.extension_used = true;
+        if self.extension_release == Timer::Off
+            && let Some(quiet) = quiet
+        {
+            self.extension_release = Timer::Armed(quiet);
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -572,6 +590,20 @@ impl Connection {
             if self.reader.buf.is_empty() {
                 self.reader.buf = BytesMut::new();
                 self.reader.peak = 0;
+            }
+        }
+        if self.timers.extension_release.expired(now) {
+            // Re-armed rather than moved at every message, so that traffic costs one wake-up
+            // per period, not an alarm reset per message.
+            if std::mem::take(&mut self.timers.extension_used)
+                && let Some(quiet) = self.config.get_extension_release_after()
+            {
+                self.timers.extension_release = Timer::At(now + quiet);
+            } else {
+                self.timers.extension_release = Timer::Off;
+                if let Some(ext) = self.extension.as_mut() {
+                    ext.release_idle_memory();
+                }
             }
         }
         if self.timers.close.expired(now) {
@@ -1086,6 +1118,7 @@ impl Connection {
             &timers.idle,
             &timers.pong_deadline,
             &timers.shrink,
+            &timers.extension_release,
         ] {
             if let Some(at) = timer.deadline()
                 && earliest.is_none_or(|e| at < e)
@@ -1625,6 +1658,8 @@ impl Connection {
                             other => ProtocolError::Extension(other),
                         }
                     })?;
+                self.timers
+                    .note_extension_use(self.config.get_extension_release_after());
                 if is_text {
                     reader
                         .utf8
@@ -1748,6 +1783,8 @@ impl Connection {
             Some(ext) if !rsv.is_empty() => {
                 let mut out = BytesMut::with_capacity(data.len() / 2 + 64);
                 ext.encode(&data, fin, &mut out).map_err(Error::Extension)?;
+                self.timers
+                    .note_extension_use(self.config.get_extension_release_after());
                 Ok(out.freeze())
             }
             _ => Ok(data),
@@ -1831,6 +1868,7 @@ impl Connection {
     fn anchor_timers(&mut self, now: Instant) {
         self.timers.close.anchor(now);
         self.timers.shrink.anchor(now);
+        self.timers.extension_release.anchor(now);
         self.timers.pong_deadline.anchor(now);
         if self.timers.pong_arrived {
             self.timers.pong_arrived = false;

@@ -1433,6 +1433,120 @@ impl Extension for CountingXor {
     }
 }
 
+/// `Xor`, counting the times the connection asks it to release its state.
+#[derive(Debug)]
+struct ReleasingXor(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Extension for ReleasingXor {
+    fn rsv(&self) -> Rsv {
+        Rsv::RSV1
+    }
+    fn encode_begin(&mut self, opcode: OpCode, size_hint: Option<usize>) -> Rsv {
+        Xor::default().encode_begin(opcode, size_hint)
+    }
+    fn encode(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        output: &mut BytesMut,
+    ) -> Result<(), ExtensionError> {
+        Xor::default().encode(input, fin, output)
+    }
+    fn decode(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        output: &mut BytesMut,
+        max_output: usize,
+    ) -> Result<(), ExtensionError> {
+        Xor::default().decode(input, fin, output, max_output)
+    }
+    fn release_idle_memory(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn releasing_server(
+    quiet: Option<Duration>,
+) -> (Connection, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let releases = std::sync::Arc::default();
+    let conn = server()
+        .with_config(
+            Config::default()
+                .ping_interval(None)
+                .extension_release_after(quiet),
+        )
+        .with_extension(Box::new(ReleasingXor(std::sync::Arc::clone(&releases))));
+    (conn, releases)
+}
+
+#[test]
+fn a_quiet_extension_is_asked_to_release_its_state_once_and_not_while_messages_flow() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let quiet = Duration::from_secs(5);
+    let (mut conn, releases) = releasing_server(Some(quiet));
+    let start = Instant::now();
+    assert_eq!(
+        conn.poll_timeout(start),
+        None,
+        "nothing passed through the extension yet"
+    );
+
+    conn.send(Message::text("hello")).unwrap();
+    transmitted(&mut conn);
+    let first = conn.poll_timeout(start).expect("the release timer runs");
+    assert_eq!(first, start + quiet);
+
+    // A message received through the extension before the deadline keeps the state.
+    feed(
+        &mut conn,
+        &wire(
+            true,
+            0x40,
+            0x1,
+            Some([1, 2, 3, 4]),
+            &[b'h' ^ 0x55, b'i' ^ 0x55],
+        ),
+    );
+    assert_eq!(messages(&mut conn), vec![Message::text("hi")]);
+    conn.handle_timeout(first);
+    assert_eq!(
+        releases.load(Relaxed),
+        0,
+        "a message passed within the period"
+    );
+    let second = conn.poll_timeout(first).expect("re-armed");
+    assert_eq!(second, first + quiet);
+
+    // A message below the threshold does not pass through the extension.
+    conn.send(Message::text("x")).unwrap();
+    transmitted(&mut conn);
+    conn.handle_timeout(second);
+    assert_eq!(releases.load(Relaxed), 1);
+    assert_eq!(
+        conn.poll_timeout(second),
+        None,
+        "released once, then nothing to wait for"
+    );
+    conn.handle_timeout(second + quiet * 10);
+    assert_eq!(releases.load(Relaxed), 1);
+
+    // Use starts the timer again.
+    conn.send(Message::text("again")).unwrap();
+    let later = second + quiet * 10;
+    assert_eq!(conn.poll_timeout(later), Some(later + quiet));
+}
+
+#[test]
+fn without_a_release_period_the_extension_keeps_its_state() {
+    let (mut conn, releases) = releasing_server(None);
+    conn.send(Message::text("hello")).unwrap();
+    let start = Instant::now();
+    assert_eq!(conn.poll_timeout(start), None);
+    conn.handle_timeout(start + Duration::from_secs(3600));
+    assert_eq!(releases.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
 #[test]
 fn a_prepared_message_goes_out_as_the_same_frames_as_a_plain_send() {
     for fragment_size in [None, Some(3), Some(1000)] {

@@ -391,3 +391,121 @@ fn state_is_allocated_lazily() {
     assert_eq!(&inflated[..], &[b'a'; 100][..]);
     assert!(client.decompressor_allocated() && !client.compressor_allocated());
 }
+
+#[test]
+fn without_context_takeover_no_state_outlives_a_message() {
+    use weft_codec::Extension as _;
+    let agreed = weft_handshake::parse_extension_list(
+        b"permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+    )
+    .expect("valid");
+    let config = DeflateConfig::low_memory();
+    let mut server = extension(&config, Role::Server, &agreed);
+    let mut client = extension(&config, Role::Client, &agreed);
+    let text = json_like(2000);
+
+    // Whole messages: the thread's compressor and decompressor; the connection makes none.
+    let mut wire = bytes::BytesMut::new();
+    assert!(
+        !server
+            .encode_begin(OpCode::Text, Some(text.len()))
+            .is_empty()
+    );
+    server
+        .encode(text.as_bytes(), true, &mut wire)
+        .expect("encode");
+    assert!(!server.compressor_allocated());
+    let mut inflated = bytes::BytesMut::new();
+    client
+        .decode(&wire, true, &mut inflated, 1 << 20)
+        .expect("decode");
+    assert_eq!(&inflated[..], text.as_bytes());
+    assert!(!client.decompressor_allocated());
+
+    // In pieces: the connection's own, for the message's duration only.
+    let (first, second) = text.as_bytes().split_at(700);
+    let (mut a, mut b) = (bytes::BytesMut::new(), bytes::BytesMut::new());
+    server.encode_begin(OpCode::Text, None);
+    server.encode(first, false, &mut a).expect("first piece");
+    assert!(server.compressor_allocated());
+    // Falling quiet mid-message keeps what the message needs.
+    server.release_idle_memory();
+    assert!(server.compressor_allocated());
+    server.encode(second, true, &mut b).expect("last piece");
+    assert!(!server.compressor_allocated());
+    let mut inflated = bytes::BytesMut::new();
+    client
+        .decode(&a, false, &mut inflated, 1 << 20)
+        .expect("first frame");
+    assert!(client.decompressor_allocated());
+    client
+        .decode(&b, true, &mut inflated, 1 << 20)
+        .expect("last frame");
+    assert!(!client.decompressor_allocated());
+    assert_eq!(&inflated[..], text.as_bytes());
+}
+
+#[test]
+fn a_compressor_released_between_messages_of_a_context_is_still_understood() {
+    use weft_codec::Extension as _;
+    let agreed = weft_handshake::parse_extension_list(b"permessage-deflate").expect("valid");
+    let config = DeflateConfig::default();
+    let mut server = extension(&config, Role::Server, &agreed);
+    let mut client = extension(&config, Role::Client, &agreed);
+    let mut sizes = Vec::new();
+    for round in 0..6 {
+        let text = json_like(1500);
+        let mut wire = bytes::BytesMut::new();
+        server.encode_begin(OpCode::Text, Some(text.len()));
+        server
+            .encode(text.as_bytes(), true, &mut wire)
+            .expect("encode");
+        sizes.push(wire.len());
+        let mut inflated = bytes::BytesMut::new();
+        client
+            .decode(&wire, true, &mut inflated, 1 << 20)
+            .expect("decode");
+        assert_eq!(&inflated[..], text.as_bytes(), "round {round}");
+        if round == 2 {
+            server.release_idle_memory();
+            assert!(!server.compressor_allocated());
+            // The client's decompressor keeps the server's context: it is not released.
+            client.release_idle_memory();
+            assert!(client.decompressor_allocated());
+        }
+    }
+    // The repeat refers to the last message, except right after the release.
+    assert!(sizes[1] < sizes[0] / 4, "{sizes:?}");
+    assert!(
+        sizes[3] > sizes[0] * 9 / 10 && sizes[3] <= sizes[0],
+        "{sizes:?}"
+    );
+    assert!(sizes[4] < sizes[0] / 4, "{sizes:?}");
+}
+
+#[test]
+fn every_memory_level_round_trips() {
+    let agreed = weft_handshake::parse_extension_list(b"permessage-deflate").expect("valid");
+    let mut rng = Rng::new(7);
+    let messages = [json_like(100), json_like(5000), json_like(70_000)];
+    let random = rng.bytes(20_000);
+    for level in 1..=9 {
+        let config = DeflateConfig::default().memory_level(level);
+        let server = extension(&config, Role::Server, &agreed);
+        let client = extension(&config, Role::Client, &agreed);
+        let mut sender = Connection::new(Role::Server).with_extension(Box::new(server));
+        let mut receiver = Connection::new(Role::Client).with_extension(Box::new(client));
+        for text in &messages {
+            sender.send(Message::text(text.clone())).expect("send");
+        }
+        sender.send(Message::binary(random.clone())).expect("send");
+        let (events, error) = receive(&mut receiver, &take_wire(&mut sender), usize::MAX);
+        assert!(error.is_none(), "memory level {level}: {error:?}");
+        let mut expected: Vec<Event> = messages
+            .iter()
+            .map(|text| Event::Message(Message::text(text.clone())))
+            .collect();
+        expected.push(Event::Message(Message::binary(random.clone())));
+        assert_eq!(events, expected, "memory level {level}");
+    }
+}
