@@ -199,6 +199,12 @@ pub(super) const EXTRA_SERVERS: [ServerKind; 9] = [
     deflate_setting("weft-low-memory", &["--deflate=low-memory"]),
 ];
 
+/// Whether the server named so is weft's echo with other permessage-deflate settings: it runs
+/// the `-deflate` scenarios only (elsewhere it would be weft's row again).
+pub(super) fn is_deflate_setting(name: &str) -> bool {
+    EXTRA_SERVERS[3..].iter().any(|kind| kind.name == name)
+}
+
 /// weft's echo accepting permessage-deflate with `args` instead of the defaults.
 const fn deflate_setting(name: &'static str, args: &'static [&'static str]) -> ServerKind {
     ServerKind {

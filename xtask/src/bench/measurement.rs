@@ -514,6 +514,9 @@ impl Idle {
 
     fn support(self, kind: ServerKind) -> Support {
         match self {
+            Self::Plain | Self::Http2 if super::contestants::is_deflate_setting(kind.name) => {
+                Support::No(super::scenarios::DEFLATE_SETTING_ONLY)
+            }
             Self::Plain => Support::Yes(&[]),
             Self::Http2 => kind.http2,
             Self::AfterDeflate => kind.deflate,

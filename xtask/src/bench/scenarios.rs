@@ -114,9 +114,15 @@ pub(super) const SCENARIOS: [Scenario; 16] = [
     },
 ];
 
+/// Why a server of the deflate frontier has no row in a scenario without compression.
+pub(super) const DEFLATE_SETTING_ONLY: &str = "a permessage-deflate setting: weft's row";
+
 impl Scenario {
     /// Whether `kind` can run this scenario, with the arguments it then needs.
     pub(super) fn support(self, kind: ServerKind) -> Support {
+        if self.deflate.is_none() && super::contestants::is_deflate_setting(kind.name) {
+            return Support::No(DEFLATE_SETTING_ONLY);
+        }
         let mut needed = Vec::new();
         if self.tls {
             needed.push(kind.tls);
@@ -261,7 +267,26 @@ pub(super) fn size_text(size: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::contestants::{BUN, SERVERS, WEFT};
+    use crate::bench::contestants::{BUN, EXTRA_SERVERS, SERVERS, WEFT};
+
+    #[test]
+    fn deflate_settings_run_the_deflate_scenarios_only() {
+        let find = |name: &str| *SCENARIOS.iter().find(|s| s.name == name).unwrap();
+        let level1 = EXTRA_SERVERS
+            .iter()
+            .find(|kind| kind.name == "weft-level1")
+            .copied()
+            .unwrap();
+        assert_eq!(
+            find("512x5B").support(level1),
+            Support::No(DEFLATE_SETTING_ONLY)
+        );
+        assert_eq!(
+            find("100xjson-deflate").support(level1),
+            Support::Yes(&["--deflate=level=1"])
+        );
+        assert_eq!(find("512x5B").support(WEFT), Support::Yes(&[]));
+    }
 
     #[test]
     fn scenario_names_are_unique() {
