@@ -4,7 +4,7 @@
 //! did and the CPU time it took, as one JSON line.
 //!
 //! ```sh
-//! cargo run --release -p weft-benches --example bench_client -- \
+//! cargo run --release -p weft-benches --features compare --example bench_client -- \
 //!     weft ws://127.0.0.1:9110 receive 1024 3 [--deflate]
 //! ```
 //!

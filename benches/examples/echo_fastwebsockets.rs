@@ -4,7 +4,7 @@
 //! compression (the crate has none); a 64 MiB frame limit.
 //!
 //! ```sh
-//! cargo run --release -p weft-benches --example echo_fastwebsockets -- 127.0.0.1:9103
+//! cargo run --release -p weft-benches --features compare --example echo_fastwebsockets -- 127.0.0.1:9103
 //! ```
 //!
 //! Like the other `echo_*` examples: the listen address is the first argument, `listening on

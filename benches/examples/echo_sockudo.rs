@@ -3,7 +3,7 @@
 //! (`StreamExt::next` / `SinkExt::send`), a 64 MiB message and frame limit.
 //!
 //! ```sh
-//! cargo run --release -p weft-benches --example echo_sockudo -- 127.0.0.1:9105 [--deflate]
+//! cargo run --release -p weft-benches --features compare --example echo_sockudo -- 127.0.0.1:9105 [--deflate]
 //! ```
 //!
 //! Like the other `echo_*` examples: the listen address is the first argument, `listening on

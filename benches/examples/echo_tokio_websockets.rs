@@ -3,7 +3,7 @@
 //! `StreamExt::next` and `SinkExt::send`.
 //!
 //! ```sh
-//! cargo run --release -p weft-benches --example echo_tokio_websockets -- 127.0.0.1:9104
+//! cargo run --release -p weft-benches --features compare --example echo_tokio_websockets -- 127.0.0.1:9104
 //! ```
 //!
 //! Like the other `echo_*` examples: the listen address is the first argument, `listening on

@@ -3,7 +3,7 @@
 //! as it came with `StreamExt::next` and `SinkExt::send`.
 //!
 //! ```sh
-//! cargo run --release -p weft-benches --example echo_tungstenite -- 127.0.0.1:9102
+//! cargo run --release -p weft-benches --features compare --example echo_tungstenite -- 127.0.0.1:9102
 //! ```
 //!
 //! Like the other `echo_*` examples: the listen address is the first argument, `listening on

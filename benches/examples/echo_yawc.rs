@@ -3,7 +3,7 @@
 //! (`StreamExt::next` / `SinkExt::send` of each text and binary frame), a 64 MiB limit.
 //!
 //! ```sh
-//! cargo run --release -p weft-benches --example echo_yawc -- 127.0.0.1:9106 [--deflate]
+//! cargo run --release -p weft-benches --features compare --example echo_yawc -- 127.0.0.1:9106 [--deflate]
 //! ```
 //!
 //! Like the other `echo_*` examples: the listen address is the first argument, `listening on

@@ -61,6 +61,11 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     no_deflate: bool,
 
+    /// Compress without keeping context between messages, in either direction: about 1 KiB
+    /// per connection instead of up to 320 KiB while busy, at a worse ratio.
+    #[arg(long, conflicts_with = "no_deflate")]
+    deflate_low_memory: bool,
+
     /// The most connections served at once; more are answered 503.
     /// [default: the file-descriptor limit, raised to the hard limit, less a reserve]
     #[arg(long, value_name = "N")]
@@ -95,6 +100,18 @@ pub(crate) struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// permessage-deflate as the flags ask. A room's message is compressed once for every
+    /// member when the server keeps no compression context between messages; with context,
+    /// once per member.
+    fn deflate_config(&self) -> DeflateConfig {
+        let config = if self.deflate_low_memory {
+            DeflateConfig::low_memory()
+        } else {
+            DeflateConfig::default().server_no_context_takeover(self.broadcast)
+        };
+        config.enabled(!self.no_deflate)
+    }
+
     /// How upgrade requests are accepted.
     fn acceptor(&self) -> Result<Acceptor, Error> {
         let mut limits = Limits::default();
@@ -110,13 +127,7 @@ impl ServeArgs {
             .protocols(self.subprotocols.iter().cloned())
             .origin_policy(origins)
             .limits(limits)
-            // A room's message is compressed once for every member when the server keeps no
-            // compression context between messages; with context, once per member.
-            .deflate(
-                DeflateConfig::default()
-                    .enabled(!self.no_deflate)
-                    .server_no_context_takeover(self.broadcast),
-            );
+            .deflate(self.deflate_config());
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             let tls = TlsConfig::from_pem_files(cert, key).map_err(|err| Error::Tls {
                 path: cert.clone(),
@@ -398,6 +409,33 @@ impl ShutdownSignal {
 #[cfg(test)]
 mod tests {
     use super::redact;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        serve: super::ServeArgs,
+    }
+
+    fn deflate(args: &[&str]) -> weft::DeflateConfig {
+        let argv = std::iter::once("serve").chain(args.iter().copied());
+        Command::try_parse_from(argv)
+            .expect("valid arguments")
+            .serve
+            .deflate_config()
+    }
+
+    #[test]
+    fn deflate_flags_choose_the_configuration() {
+        let default = deflate(&[]);
+        assert!(default.get_enabled() && !default.get_server_no_context_takeover());
+        assert!(deflate(&["--broadcast"]).get_server_no_context_takeover());
+        let low = deflate(&["--deflate-low-memory"]);
+        assert!(low.get_server_no_context_takeover() && low.get_client_no_context_takeover());
+        assert!(!deflate(&["--no-deflate"]).get_enabled());
+        let both = ["serve", "--no-deflate", "--deflate-low-memory"];
+        assert!(Command::try_parse_from(both).is_err());
+    }
 
     #[test]
     fn a_redis_password_never_reaches_the_log() {

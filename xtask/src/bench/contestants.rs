@@ -399,9 +399,17 @@ pub(super) struct Built {
 /// run fail).
 pub(super) fn build(servers: &[ServerKind], extra_examples: &[&str]) -> Result<Built, String> {
     let started = Instant::now();
-    let mut args: Vec<String> = ["build", "--release", "-p", "weft-benches"]
-        .map(str::to_owned)
-        .to_vec();
+    // `compare`: the other libraries' servers and clients are behind it.
+    let mut args: Vec<String> = [
+        "build",
+        "--release",
+        "-p",
+        "weft-benches",
+        "--features",
+        "compare",
+    ]
+    .map(str::to_owned)
+    .to_vec();
     let mut examples: Vec<&str> = servers
         .iter()
         .filter_map(|server| server.example())
