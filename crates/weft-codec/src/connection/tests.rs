@@ -1393,11 +1393,12 @@ fn s7_1_an_invalid_close_frame_still_closes_the_connection() {
 // -------------------------------------------------------------------------------------------
 // Prepared messages
 
-/// The extension of `Xor`, counting its `encode` calls and saying whether it encodes each
-/// message on its own.
-#[derive(Debug)]
+/// The extension of `Xor`, counting its `encode` calls and the times the connection asks it to
+/// release its state, and saying whether it encodes each message on its own.
+#[derive(Debug, Default)]
 struct CountingXor {
     encodes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    releases: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     shared: bool,
 }
 
@@ -1431,38 +1432,9 @@ impl Extension for CountingXor {
         self.shared
             .then(|| crate::SharedEncoding::new("counting-xor", 0))
     }
-}
-
-/// `Xor`, counting the times the connection asks it to release its state.
-#[derive(Debug)]
-struct ReleasingXor(std::sync::Arc<std::sync::atomic::AtomicUsize>);
-
-impl Extension for ReleasingXor {
-    fn rsv(&self) -> Rsv {
-        Rsv::RSV1
-    }
-    fn encode_begin(&mut self, opcode: OpCode, size_hint: Option<usize>) -> Rsv {
-        Xor::default().encode_begin(opcode, size_hint)
-    }
-    fn encode(
-        &mut self,
-        input: &[u8],
-        fin: bool,
-        output: &mut BytesMut,
-    ) -> Result<(), ExtensionError> {
-        Xor::default().encode(input, fin, output)
-    }
-    fn decode(
-        &mut self,
-        input: &[u8],
-        fin: bool,
-        output: &mut BytesMut,
-        max_output: usize,
-    ) -> Result<(), ExtensionError> {
-        Xor::default().decode(input, fin, output, max_output)
-    }
     fn release_idle_memory(&mut self) {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.releases
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -1476,7 +1448,10 @@ fn releasing_server(
                 .ping_interval(None)
                 .extension_release_after(quiet),
         )
-        .with_extension(Box::new(ReleasingXor(std::sync::Arc::clone(&releases))));
+        .with_extension(Box::new(CountingXor {
+            releases: std::sync::Arc::clone(&releases),
+            ..CountingXor::default()
+        }));
     (conn, releases)
 }
 
@@ -1660,6 +1635,7 @@ fn an_extension_that_encodes_messages_on_their_own_encodes_a_prepared_message_on
             let mut srv = server().with_extension(Box::new(CountingXor {
                 encodes: encodes.clone(),
                 shared,
+                ..CountingXor::default()
             }));
             srv.send_prepared(&message).unwrap();
             wires.push(transmitted(&mut srv));
