@@ -31,8 +31,8 @@ const MAX_STEP: usize = 256 << 10;
 /// the last one. Context is kept between messages or reset, for each direction, as agreed.
 ///
 /// Its compressor and decompressor are allocated on the first compressed message sent or
-/// received, not when the connection opens; see the [crate documentation](crate#memory) for
-/// what they cost.
+/// received, not when the connection opens, and only where context is kept; see the
+/// [crate documentation](crate#memory) for when they are released and what they cost.
 ///
 /// Inflating stops before appending more than the connection's budget (what remains of
 /// `max_message_size`) and reports [`ExtensionError::OutputTooLarge`] (close code 1009);
@@ -135,8 +135,11 @@ impl PerMessageDeflate {
         self.role
     }
 
-    /// Whether the compressor has been allocated: on the first message compressed, never
-    /// before.
+    /// Whether this connection holds a compressor of its own. With context takeover on our
+    /// side: from the first message compressed until the connection falls quiet
+    /// ([`Extension::release_idle_memory`](weft_codec::Extension::release_idle_memory)).
+    /// Without: only while a message sent in pieces is under way; whole messages use the
+    /// thread's.
     ///
     /// ```
     /// use weft_codec::{Extension, OpCode, Role};
@@ -157,8 +160,10 @@ impl PerMessageDeflate {
         self.encoder.state.is_some()
     }
 
-    /// Whether the decompressor has been allocated: on the first compressed message
-    /// received with a non-empty payload, never before.
+    /// Whether this connection holds a decompressor of its own. With the peer's context
+    /// takeover: from the first compressed message received with a non-empty payload on.
+    /// Without: only while a message received in pieces is under way; whole messages use the
+    /// thread's.
     ///
     /// ```
     /// use weft_codec::{Extension, Role};
