@@ -238,11 +238,10 @@ impl Extension for PerMessageDeflate {
     fn shared_encoding(&self) -> Option<SharedEncoding> {
         let encoder = &self.encoder;
         encoder.reset_each_message.then(|| {
+            let (level, window_bits, memory_level) = encoder.settings;
             SharedEncoding::new(
                 crate::EXTENSION_NAME,
-                u64::from(encoder.memory_level) << 16
-                    | u64::from(encoder.level) << 8
-                    | u64::from(encoder.window_bits),
+                u64::from(memory_level) << 16 | u64::from(level) << 8 | u64::from(window_bits),
             )
         })
     }
@@ -305,9 +304,8 @@ const SYNC_FLUSH_MAX: usize = 10;
 /// The compressing half: our messages, under our role's parameters.
 #[derive(Debug)]
 struct Encoder {
-    level: u8,
-    window_bits: u8,
-    memory_level: u8,
+    /// Level, window bits (as run) and memory level: what shapes the output.
+    settings: CompressorKey,
     reset_each_message: bool,
     /// This connection's own compressor: with context takeover, from the first compressed
     /// message until [`Extension::release_idle_memory`]; without, only while a message sent
@@ -320,22 +318,20 @@ struct Encoder {
 impl Encoder {
     fn new(config: &DeflateConfig, window_bits: u8, reset_each_message: bool) -> Self {
         Self {
-            // At most 9 (the setter clamps).
-            level: u8::try_from(config.level).unwrap_or(9),
-            // zlib cannot deflate a raw stream with an 8-bit window and uses 9 instead. That
-            // stays valid for a peer inflating with 8 bits: zlib never refers further back
-            // than the window size minus 262 bytes (its MIN_LOOKAHEAD), which is 250 bytes
-            // at 9 bits, within the 256 an 8-bit window holds.
-            window_bits: window_bits.max(MIN_BACKEND_WINDOW_BITS),
-            memory_level: config.memory_level,
+            settings: (
+                // At most 9 (the setter clamps).
+                u8::try_from(config.level).unwrap_or(9),
+                // zlib cannot deflate a raw stream with an 8-bit window and uses 9 instead.
+                // That stays valid for a peer inflating with 8 bits: zlib never refers further
+                // back than the window size minus 262 bytes (its MIN_LOOKAHEAD), which is 250
+                // bytes at 9 bits, within the 256 an 8-bit window holds.
+                window_bits.max(MIN_BACKEND_WINDOW_BITS),
+                config.memory_level,
+            ),
             reset_each_message,
             state: None,
             in_message: false,
         }
-    }
-
-    fn key(&self) -> CompressorKey {
-        (self.level, self.window_bits, self.memory_level)
     }
 
     fn encode(&mut self, input: &[u8], fin: bool, output: &mut BytesMut) -> Result<(), Error> {
@@ -355,7 +351,7 @@ impl Encoder {
             // settings gives the same bytes, so the thread's serves and ours is never made.
             return self.encode_shared(input, output);
         }
-        let key = self.key();
+        let key = self.settings;
         let compressor = self.state.get_or_insert_with(|| Compressor::new(key));
         self.in_message = !fin;
         let result = compressor.deflate(input, fin, output);
@@ -375,7 +371,7 @@ impl Encoder {
             output.put_u8(0x00);
             return Ok(());
         }
-        let key = self.key();
+        let key = self.settings;
         SHARED_COMPRESSORS.with(|cell| {
             let mut compressors = cell.borrow_mut();
             let at = match compressors.iter().position(|c| c.key == key) {
